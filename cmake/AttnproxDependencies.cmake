@@ -1,0 +1,22 @@
+# Finds the project's dependencies: libtorch, nlohmann-json, spdlog (and, for the Python module, Python and
+# pybind11). libtorch comes from the system (Debian's libtorch-dev) or, when CMake cannot find it there, from the
+# torch package of the Python interpreter (a PyTorch wheel carries libtorch and its CMake config).
+
+if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+  set(Python3_EXECUTABLE /usr/bin/python3 CACHE FILEPATH "Python interpreter (the one with the matching torch)")
+endif()
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+
+find_package(Torch QUIET)
+if(NOT Torch_FOUND)
+  execute_process(COMMAND "${Python3_EXECUTABLE}" -c "import torch; print(torch.utils.cmake_prefix_path)"
+                  OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _torch_rc)
+  if(_torch_rc EQUAL 0)
+    list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
+  endif()
+  find_package(Torch REQUIRED)
+endif()
+message(STATUS "attnprox: libtorch ${Torch_VERSION} from ${TORCH_INSTALL_PREFIX}")
+
+find_package(nlohmann_json 3.2 REQUIRED)
+find_package(spdlog REQUIRED)

@@ -1,0 +1,137 @@
+// attnprox — the C++ engine: load a model file, run token ids through it, and read what its attention
+// layers see (queries and keys per captured layer, attention weights rebuilt from them, proximity).
+//
+//   auto model = attnprox::Model::load("gpt2.apx");
+//   attnprox::Result r = model.run({464, 3290, 318});
+//   at::Tensor p = r.attention(-1, 0);   // [N, N], last captured layer, head 0
+//   double ap = r.ap();                  // Attention Proximity of the text at the last captured layer
+//
+// Tensors returned live on the model's device. Queries and keys keep the model's dtype; attention weights,
+// proximity and AP are computed in float32 (AP sums in float64), whatever the model's dtype.
+//
+// Thread safety: a Model and the Results it produced may be used from several threads at once.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attnprox/error.hpp"
+#include "attnprox/manifest.hpp"
+
+namespace attnprox {
+
+enum class DType { kFloat32, kFloat16, kBFloat16 };
+
+/// "float32"/"fp32", "float16"/"fp16"/"half", "bfloat16"/"bf16" → DType; Error(kInvalidArgument) otherwise.
+DType parse_dtype(const std::string& name);
+std::string to_string(DType dtype);
+
+struct LoadOptions {
+  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
+  std::optional<DType> dtype;  // default: the dtype the file was exported in
+  int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default
+};
+
+struct AttentionOptions {
+  double temperature = 1.0;  // logits are divided by T before the softmax
+};
+
+/// Everything SPEC §2 needs to turn one layer's queries and keys into attention weights.
+struct AttentionSpec {
+  double scaling = 1.0;
+  bool causal = true;
+  std::optional<int64_t> sliding_window;
+  std::optional<double> softcap;
+  std::vector<double> sinks;  // one per query head, or empty
+  double temperature = 1.0;
+
+  static AttentionSpec of(const LayerInfo& layer, bool causal, const AttentionOptions& options = {});
+};
+
+/// P_h = softmax((softcap(scaling · Q_h K_{g(h)}ᵀ)) / T + M), with an extra sink logit column (sink_h / T) that
+/// is dropped after the softmax. queries [H, N, d], keys [Hkv, N, d] (H a multiple of Hkv; query head h reads
+/// key head h / (H/Hkv)) → [H, N, N] float32 on the device of the inputs.
+at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec);
+
+class Result;
+
+class Model {
+ public:
+  /// Loads a model file and checks it against its manifest (one probe forward of two tokens).
+  /// Throws Error: kNotFound (no such file), kInvalidModel (not a TorchScript archive, no or bad manifest,
+  /// forward inconsistent with the manifest), kUnsupported (device or dtype this build cannot serve).
+  static Model load(const std::string& path, const LoadOptions& options = {});
+
+  const Manifest& manifest() const;
+  const std::string& path() const;
+  std::string device() const;
+  DType dtype() const;
+  /// The Hugging Face tokenizer.json stored in the file, or an empty string.
+  const std::string& tokenizer_json() const;
+
+  /// Runs one sequence of token ids. Throws Error(kInvalidArgument) for an empty sequence, an id outside the
+  /// vocabulary or more tokens than the model's positions.
+  Result run(const std::vector<int64_t>& ids) const;
+  /// Runs several sequences as one padded batch (right padding, attention mask); one Result each, the same
+  /// as running them one by one up to float rounding.
+  std::vector<Result> run(const std::vector<std::vector<int64_t>>& batch) const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+class Result {
+ public:
+  const std::vector<int64_t>& ids() const;
+  int64_t num_tokens() const;
+  const Manifest& manifest() const;
+
+  // `layer` is the model's own layer number, or negative counting back from the last captured layer.
+  // An uncaptured layer or a head out of range throws Error(kOutOfRange).
+
+  /// Queries [H, N, d] of a captured layer, exactly as the model's attention sees them (after RoPE, q-norm).
+  at::Tensor queries(int layer = -1) const;
+  /// Keys [Hkv, N, d].
+  at::Tensor keys(int layer = -1) const;
+  /// Attention weights [H, N, N] of every head of a layer (float32).
+  at::Tensor attention(int layer = -1, const AttentionOptions& options = {}) const;
+  /// Attention weights [N, N] of one head.
+  at::Tensor attention(int layer, int head, const AttentionOptions& options = {}) const;
+  /// Mean attention weights [N, N] over the chosen layers × heads (empty: all captured layers, all heads).
+  at::Tensor average_attention(const std::vector<int>& layers = {}, const std::vector<int>& heads = {},
+                               const AttentionOptions& options = {}) const;
+  /// The proximity matrix A [N, N] (SPEC §3): A_h = Q_h K_{g(h)}ᵀ / sqrt(d), A_raw = mean_h A_h,
+  /// A = (A_raw + A_rawᵀ) / 2 (float32).
+  at::Tensor proximity(int layer = -1) const;
+  /// AP_i = 1/(N−1) Σ_{j≠i} A_ij for every token [N] (float64), in O(N·H·d) without building A.
+  /// Needs N ≥ 2 (Error(kInvalidArgument) otherwise).
+  at::Tensor ap_tokens(int layer = -1) const;
+  /// AP = mean_i AP_i.
+  double ap(int layer = -1) const;
+
+  struct Data;
+
+ private:
+  friend class Model;
+  explicit Result(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
+  std::shared_ptr<const Data> data_;
+};
+
+/// Sets the level of the library's log ("trace", "debug", "info", "warn", "error", "off"). The default is
+/// "warn", or the value of the environment variable ATTNPROX_LOG_LEVEL.
+void set_log_level(const std::string& level);
+
+/// The library's version, "MAJOR.MINOR.PATCH".
+std::string version();
+/// The version of libtorch the library runs on.
+std::string torch_version();
+
+}  // namespace attnprox

@@ -1,0 +1,62 @@
+// attnprox — the manifest of a model file (docs/model-file.md): what the file's forward returns and how to
+// rebuild the attention from it. Plain data, no libtorch.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attnprox {
+
+/// What the attention of one captured layer needs beyond its queries and keys (SPEC §2).
+struct LayerInfo {
+  int index = 0;                          // the model's own layer number, 0-based
+  double scaling = 1.0;                   // factor of Q·Kᵀ in the logits (1/sqrt(d) for most models)
+  std::optional<int64_t> sliding_window;  // causal: key j visible iff i-j < W; bidirectional: |i-j| <= W
+  std::optional<double> softcap;          // logits → c·tanh(logits/c) before masking
+  std::vector<double> sinks;              // one sink logit per query head (empty: none)
+  bool cross_attention = false;           // encoder–decoder: queries from the decoder, keys from the encoder
+};
+
+struct TokenizerFacts {
+  std::optional<int64_t> bos_id, eos_id, pad_id;
+  bool add_bos = false;
+  std::map<std::string, int64_t> special_tokens;
+};
+
+struct Manifest {
+  static constexpr int kFormatVersion = 1;
+
+  int format_version = kFormatVersion;
+  std::string family;       // gpt2, bert, distilbert, llama, qwen3, ... (as the exporter names it)
+  std::string model_type;   // Hugging Face model_type
+  std::string source;       // where the exporter read the model from
+  std::string exporter;     // name of the exporter
+  std::string torch_version;  // torch that wrote the file
+  int num_layers = 0;       // layers of the whole model
+  int num_heads = 0;        // H: query heads
+  int num_kv_heads = 0;     // Hkv: key heads; query head h reads key head h / (H / Hkv)
+  int head_dim = 0;         // d
+  bool causal = true;
+  int64_t max_positions = 0;
+  int64_t vocab_size = 0;
+  std::string dtype;        // float32, float16, bfloat16
+  std::vector<LayerInfo> layers;  // the captured layers, ascending; forward returns Q/K in this order
+  TokenizerFacts tokenizer;
+  std::string raw_json;     // the manifest as stored in the file
+
+  /// Parses and validates a manifest; throws Error(kInvalidModel) naming the first problem found.
+  static Manifest parse(const std::string& json_text);
+
+  /// The model's own layer numbers of the captured layers.
+  std::vector<int> captured_layers() const;
+  /// Position in `layers` of a layer given as the model's own number, or negative counting back from the
+  /// last captured layer (-1 is the last). Throws Error(kOutOfRange) for a layer that is not captured.
+  size_t slot(int layer) const;
+  /// The key head a query head reads (grouped-query attention). Throws Error(kOutOfRange) for a bad head.
+  int kv_group(int head) const;
+};
+
+}  // namespace attnprox

@@ -1,0 +1,268 @@
+// Loading a model file (docs/model-file.md) and running token ids through it.
+#include <c10/core/InferenceMode.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <spdlog/spdlog.h>
+
+#include "internal.hpp"
+
+namespace attnprox {
+
+namespace {
+constexpr const char* kManifestName = "attnprox/manifest.json";
+constexpr const char* kTokenizerName = "attnprox/tokenizer.json";
+}  // namespace
+
+struct Model::Impl {
+  std::string path;
+  std::shared_ptr<const Manifest> manifest;
+  std::string tokenizer_json;
+  torch::jit::Module module;  // a handle; copies share the module, whose forward may run on several threads
+  c10::Device device{c10::kCPU};
+  c10::ScalarType dtype = c10::ScalarType::Float;
+};
+
+namespace {
+
+[[noreturn]] void invalid_model(const std::string& path, const std::string& what) {
+  throw Error(ErrorCode::kInvalidModel, "model file '" + path + "': " + what);
+}
+
+void check_is_archive(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorCode::kNotFound, "model file '" + path + "' does not exist");
+  if (fs::is_directory(path, ec)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "'" + path + "' is a directory, expected a model file (a Hugging Face directory becomes one with "
+                "`attnprox export`)");
+  }
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  if (!in || std::string(magic, 4) != std::string("PK\x03\x04", 4)) {
+    invalid_model(path, "not a TorchScript archive (a model file is a zip archive written by `attnprox export`)");
+  }
+}
+
+c10::Device parse_device(const std::string& name) {
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(name);
+  } catch (const c10::Error&) {
+    throw Error(ErrorCode::kInvalidArgument, "device \"" + name + "\" is not a device name (cpu, cuda, cuda:N)");
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw Error(ErrorCode::kUnsupported, "device \"" + name + "\" requested, but this build of attnprox runs on "
+                                           "libtorch " + torch_version() + " without CUDA (CPU only)");
+    }
+    const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count) {
+      throw Error(ErrorCode::kInvalidArgument, "device \"" + name + "\" requested, " + std::to_string(count) +
+                                                   " CUDA device(s) are visible");
+    }
+  } else if (!device.is_cpu()) {
+    throw Error(ErrorCode::kUnsupported, "device \"" + name + "\" is not supported (cpu, cuda, cuda:N)");
+  }
+  return device;
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::string out = "[";
+  for (int64_t k = 0; k < t.dim(); ++k) out += (k ? ", " : "") + std::to_string(t.size(k));
+  return out + "]";
+}
+
+/// The queries and keys a forward returned, checked against the manifest: a tuple of two lists of tensors, one
+/// per captured layer, queries [B, H, N, d] and keys [B, Hkv, N, d] in the model's dtype.
+std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const c10::IValue& out,
+                                                                          const Model::Impl& model, int64_t batch,
+                                                                          int64_t n) {
+  const Manifest& m = *model.manifest;
+  auto fail = [&](const std::string& what) { invalid_model(model.path, "forward " + what); };
+  if (!out.isTuple() || out.toTupleRef().elements().size() != 2) {
+    fail("must return a tuple (queries, keys) of two lists of tensors");
+  }
+  const auto& pair = out.toTupleRef().elements();
+  if (!pair[0].isTensorList() || !pair[1].isTensorList()) fail("must return two lists of tensors");
+  std::vector<at::Tensor> queries = pair[0].toTensorVector(), keys = pair[1].toTensorVector();
+  const size_t captured = m.layers.size();
+  if (queries.size() != captured || keys.size() != captured) {
+    fail("returned queries for " + std::to_string(queries.size()) + " and keys for " + std::to_string(keys.size()) +
+         " layers, the manifest captures " + std::to_string(captured));
+  }
+  for (size_t k = 0; k < captured; ++k) {
+    const std::string layer = " at layer " + std::to_string(m.layers[k].index);
+    const std::vector<int64_t> q_shape{batch, m.num_heads, n, m.head_dim}, k_shape{batch, m.num_kv_heads, n, m.head_dim};
+    if (queries[k].sizes() != at::IntArrayRef(q_shape)) {
+      fail("returned queries of shape " + shape_text(queries[k]) + layer + ", the manifest implies [" +
+           std::to_string(batch) + ", " + std::to_string(m.num_heads) + ", " + std::to_string(n) + ", " +
+           std::to_string(m.head_dim) + "] (batch, heads, tokens, head size)");
+    }
+    if (keys[k].sizes() != at::IntArrayRef(k_shape)) {
+      fail("returned keys of shape " + shape_text(keys[k]) + layer + ", the manifest implies [" +
+           std::to_string(batch) + ", " + std::to_string(m.num_kv_heads) + ", " + std::to_string(n) + ", " +
+           std::to_string(m.head_dim) + "] (batch, key heads, tokens, head size)");
+    }
+    if (queries[k].scalar_type() != model.dtype || keys[k].scalar_type() != model.dtype) {
+      fail(std::string("returned ") + c10::toString(queries[k].scalar_type()) + " queries" + layer + ", expected " +
+           c10::toString(model.dtype));
+    }
+  }
+  return {std::move(queries), std::move(keys)};
+}
+
+c10::IValue forward(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask) {
+  torch::jit::Module module = model.module;
+  return guarded("model forward failed", [&] { return module.forward({ids, mask}); });
+}
+
+void check_ids(const Manifest& m, const std::vector<int64_t>& ids, const std::string& which) {
+  if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, which + "is empty: there is nothing to run");
+  if (static_cast<int64_t>(ids.size()) > m.max_positions) {
+    throw Error(ErrorCode::kInvalidArgument, which + "has " + std::to_string(ids.size()) + " tokens, the model has " +
+                                                 std::to_string(m.max_positions) + " positions");
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= m.vocab_size) {
+      throw Error(ErrorCode::kInvalidArgument, which + "has token id " + std::to_string(ids[i]) + " at position " +
+                                                   std::to_string(i) + ", outside the vocabulary (0.." +
+                                                   std::to_string(m.vocab_size - 1) + ")");
+    }
+  }
+}
+
+void check_finite(const std::vector<at::Tensor>& tensors, const Manifest& m, const char* what) {
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    if (!at::isfinite(tensors[k]).all().item<bool>()) {
+      throw Error(ErrorCode::kRuntime, std::string("the model produced non-finite ") + what + " (NaN or Inf) at layer " +
+                                           std::to_string(m.layers[k].index) +
+                                           "; a float16 model may overflow: try bfloat16 or float32");
+    }
+  }
+}
+
+}  // namespace
+
+Model Model::load(const std::string& path, const LoadOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  check_is_archive(path);
+  auto impl = std::make_shared<Impl>();
+  impl->path = path;
+  impl->device = parse_device(options.device);
+  if (options.threads < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "threads must be 0 (libtorch's default) or positive, found " +
+                                                 std::to_string(options.threads));
+  }
+  if (options.threads > 0) at::set_num_threads(options.threads);
+
+  torch::jit::ExtraFilesMap extra{{kManifestName, ""}, {kTokenizerName, ""}};
+  try {
+    impl->module = torch::jit::load(path, impl->device, extra);
+  } catch (const c10::Error& e) {
+    invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
+                            torch_message(e));
+  }
+  if (extra[kManifestName].empty()) {
+    invalid_model(path, std::string("a TorchScript archive without an attnprox manifest (extra/") + kManifestName +
+                            "); model files are written by `attnprox export`");
+  }
+  try {
+    impl->manifest = std::make_shared<const Manifest>(Manifest::parse(extra[kManifestName]));
+  } catch (const Error& e) {
+    invalid_model(path, e.what());
+  }
+  impl->tokenizer_json = std::move(extra[kTokenizerName]);
+  if (!impl->module.find_method("forward")) invalid_model(path, "the TorchScript module has no forward method");
+
+  const Manifest& m = *impl->manifest;
+  impl->dtype = scalar_type(options.dtype.value_or(parse_dtype(m.dtype)));
+  impl->module.eval();
+  if (options.dtype && to_string(*options.dtype) != m.dtype) {
+    guarded("converting the model to " + to_string(*options.dtype), [&] { impl->module.to(impl->dtype); });
+  }
+
+  // Probe: one forward of two tokens must return what the manifest describes.
+  const int64_t n = std::min<int64_t>(2, m.max_positions);
+  {
+    c10::InferenceMode guard;
+    auto opts = at::TensorOptions().dtype(at::kLong).device(impl->device);
+    at::Tensor ids = at::arange(n, opts).remainder(m.vocab_size).unsqueeze(0);
+    at::Tensor mask = at::ones({1, n}, opts);
+    c10::IValue out;
+    try {
+      out = impl->module.forward({ids, mask});
+    } catch (const c10::Error& e) {
+      throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device + " in " +
+                                               c10::toString(impl->dtype) + " failed: " + torch_message(e));
+    }
+    split_outputs(out, *impl, 1, n);
+  }
+  logger().debug("loaded {} ({}, {} of {} layers captured, H={} Hkv={} d={}) on {} in {} ms", path, m.family,
+                 m.layers.size(), m.num_layers, m.num_heads, m.num_kv_heads, m.head_dim, impl->device.str(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                     .count());
+  return Model(std::move(impl));
+}
+
+const Manifest& Model::manifest() const { return *impl_->manifest; }
+const std::string& Model::path() const { return impl_->path; }
+std::string Model::device() const { return impl_->device.str(); }
+DType Model::dtype() const { return dtype_of(impl_->dtype); }
+const std::string& Model::tokenizer_json() const { return impl_->tokenizer_json; }
+
+Result Model::run(const std::vector<int64_t>& ids) const {
+  return std::move(run(std::vector<std::vector<int64_t>>{ids}).front());
+}
+
+std::vector<Result> Model::run(const std::vector<std::vector<int64_t>>& batch) const {
+  const Manifest& m = *impl_->manifest;
+  if (batch.empty()) throw Error(ErrorCode::kInvalidArgument, "no sequences given: there is nothing to run");
+  int64_t longest = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    check_ids(m, batch[b], batch.size() == 1 ? "the input " : "sequence " + std::to_string(b) + " ");
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(batch[b].size()));
+  }
+  const int64_t size = static_cast<int64_t>(batch.size());
+  // Right padding: with it, causal models never see the padding and positions stay 0..n-1.
+  const int64_t pad = m.tokenizer.pad_id.value_or(0);
+  at::Tensor ids = at::full({size, longest}, pad, at::kLong);
+  at::Tensor mask = at::zeros({size, longest}, at::kLong);
+  for (int64_t b = 0; b < size; ++b) {
+    const auto n = static_cast<int64_t>(batch[b].size());
+    std::copy(batch[b].begin(), batch[b].end(), ids[b].data_ptr<int64_t>());
+    mask[b].narrow(0, 0, n).fill_(1);
+  }
+
+  c10::InferenceMode guard;
+  const auto start = std::chrono::steady_clock::now();
+  c10::IValue out = forward(*impl_, ids.to(impl_->device), mask.to(impl_->device));
+  auto [queries, keys] = split_outputs(out, *impl_, size, longest);
+  check_finite(queries, m, "queries");
+  check_finite(keys, m, "keys");
+  logger().debug("ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                     .count());
+
+  std::vector<Result> results;
+  for (int64_t b = 0; b < size; ++b) {
+    auto data = std::make_shared<Result::Data>();
+    data->manifest = impl_->manifest;
+    data->ids = batch[b];
+    const auto n = static_cast<int64_t>(batch[b].size());
+    for (size_t k = 0; k < queries.size(); ++k) {
+      data->queries.push_back(queries[k][b].narrow(1, 0, n));
+      data->keys.push_back(keys[k][b].narrow(1, 0, n));
+    }
+    results.push_back(Result(std::move(data)));
+  }
+  return results;
+}
+
+}  // namespace attnprox

@@ -1,0 +1,68 @@
+// What one run of a model holds: ids, queries and keys per captured layer, and the attention rebuilt from them.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "internal.hpp"
+
+namespace attnprox {
+
+const std::vector<int64_t>& Result::ids() const { return data_->ids; }
+
+int64_t Result::num_tokens() const { return static_cast<int64_t>(data_->ids.size()); }
+
+const Manifest& Result::manifest() const { return *data_->manifest; }
+
+at::Tensor Result::queries(int layer) const { return data_->queries[data_->manifest->slot(layer)]; }
+
+at::Tensor Result::keys(int layer) const { return data_->keys[data_->manifest->slot(layer)]; }
+
+at::Tensor Result::attention(int layer, const AttentionOptions& options) const {
+  const Manifest& m = *data_->manifest;
+  const size_t slot = m.slot(layer);
+  c10::InferenceMode guard;
+  return attention_weights(data_->queries[slot], data_->keys[slot],
+                           AttentionSpec::of(m.layers[slot], m.causal, options));
+}
+
+at::Tensor Result::attention(int layer, int head, const AttentionOptions& options) const {
+  const Manifest& m = *data_->manifest;
+  const size_t slot = m.slot(layer);
+  const int group = m.kv_group(head);
+  AttentionSpec spec = AttentionSpec::of(m.layers[slot], m.causal, options);
+  if (!spec.sinks.empty()) spec.sinks = {spec.sinks[head]};
+  c10::InferenceMode guard;
+  return attention_weights(data_->queries[slot].narrow(0, head, 1), data_->keys[slot].narrow(0, group, 1), spec)
+      .squeeze(0);
+}
+
+at::Tensor Result::average_attention(const std::vector<int>& layers, const std::vector<int>& heads,
+                                     const AttentionOptions& options) const {
+  const Manifest& m = *data_->manifest;
+  std::vector<size_t> slots;
+  if (layers.empty()) {
+    for (size_t k = 0; k < m.layers.size(); ++k) slots.push_back(k);
+  } else {
+    for (int layer : layers) slots.push_back(m.slot(layer));
+  }
+  std::vector<int64_t> head_list;
+  for (int head : heads) {
+    m.kv_group(head);  // throws for a head out of range
+    head_list.push_back(head);
+  }
+  c10::InferenceMode guard;
+  return guarded("average attention", [&] {
+    at::Tensor sum;
+    for (size_t slot : slots) {
+      at::Tensor weights = attention_weights(data_->queries[slot], data_->keys[slot],
+                                             AttentionSpec::of(m.layers[slot], m.causal, options));
+      if (!head_list.empty()) weights = weights.index_select(0, at::tensor(head_list).to(weights.device()));
+      at::Tensor layer_sum = weights.sum(0);
+      sum = sum.defined() ? sum.add_(layer_sum) : layer_sum;
+    }
+    const int64_t count = static_cast<int64_t>(slots.size()) *
+                          (head_list.empty() ? m.num_heads : static_cast<int64_t>(head_list.size()));
+    return sum.div_(static_cast<double>(count));
+  });
+}
+
+}  // namespace attnprox

@@ -1,0 +1,93 @@
+// Small things every part of the engine uses: dtypes, logging, versions, libtorch error text.
+#include <c10/util/Exception.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "attnprox/version.hpp"
+#include "internal.hpp"
+
+namespace attnprox {
+
+DType parse_dtype(const std::string& name) {
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower == "float32" || lower == "fp32" || lower == "float") return DType::kFloat32;
+  if (lower == "float16" || lower == "fp16" || lower == "half") return DType::kFloat16;
+  if (lower == "bfloat16" || lower == "bf16") return DType::kBFloat16;
+  throw Error(ErrorCode::kInvalidArgument, "dtype \"" + name + "\" is not supported (float32, float16, bfloat16)");
+}
+
+std::string to_string(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "float32";
+    case DType::kFloat16: return "float16";
+    case DType::kBFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+c10::ScalarType scalar_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return c10::ScalarType::Float;
+    case DType::kFloat16: return c10::ScalarType::Half;
+    case DType::kBFloat16: return c10::ScalarType::BFloat16;
+  }
+  return c10::ScalarType::Float;
+}
+
+DType dtype_of(c10::ScalarType type) {
+  switch (type) {
+    case c10::ScalarType::Float: return DType::kFloat32;
+    case c10::ScalarType::Half: return DType::kFloat16;
+    case c10::ScalarType::BFloat16: return DType::kBFloat16;
+    default: throw Error(ErrorCode::kUnsupported, std::string("tensors of dtype ") + c10::toString(type) +
+                                                      " are not supported (float32, float16, bfloat16)");
+  }
+}
+
+namespace {
+std::shared_ptr<spdlog::logger> make_logger() {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto log = std::make_shared<spdlog::logger>("attnprox", sink);
+  log->set_pattern("[attnprox %l] %v");
+  const char* level = std::getenv("ATTNPROX_LOG_LEVEL");
+  log->set_level(level ? spdlog::level::from_str(level) : spdlog::level::warn);
+  return log;
+}
+}  // namespace
+
+spdlog::logger& logger() {
+  static std::shared_ptr<spdlog::logger> instance = make_logger();
+  return *instance;
+}
+
+void set_log_level(const std::string& level) {
+  static const std::vector<std::string> known = {"trace", "debug", "info", "warn", "warning", "error", "critical",
+                                                 "off"};
+  if (std::find(known.begin(), known.end(), level) == known.end()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "log level \"" + level + "\" is not one of trace, debug, info, warn, error, critical, off");
+  }
+  logger().set_level(spdlog::level::from_str(level == "warning" ? "warn" : level));
+}
+
+std::string version() { return ATTNPROX_VERSION_STRING; }
+
+std::string torch_version() { return TORCH_VERSION; }
+
+std::string torch_message(const c10::Error& error) {
+  std::string text = error.what_without_backtrace();
+  // libtorch appends its own source location and, for TorchScript, a serialized call stack; keep what a
+  // reader can act on.
+  auto cut = text.find("\nException raised from");
+  if (cut != std::string::npos) text.resize(cut);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
+}  // namespace attnprox

@@ -1,0 +1,43 @@
+"""attnprox — what a transformer's attention sees: per-layer, per-head queries and keys, the attention weights
+they imply, and Attention Proximity.
+
+    import attnprox
+    attnprox.export_reference("path/to/hf-model", "model.apx")   # a Hugging Face directory → model file
+    model = attnprox.load("model.apx")
+    result = model.run(ids=[464, 3290, 318, 257])
+    result.attention(layer=-1, head=0)    # [N, N]
+    result.ap()                           # Attention Proximity at the last captured layer
+"""
+from . import _core
+from ._version import __version__
+from .errors import (ComputeError, Error, InvalidArgumentError, InvalidModelError, ModelNotFoundError,
+                     OutOfRangeError, UnsupportedError)
+from .model import Model, Result, load
+
+
+def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None) -> dict:
+    """Writes a model file for a Hugging Face model directory (`config.json` + `model.safetensors`) of a family
+    attnprox implements itself (GPT-2, BERT, DistilBERT, Llama, Qwen3), without `transformers`. Needs torch.
+
+    layers: "all", "last", a layer number, a list of them or "i,j" (negative: from the end); the file's forward
+    stops after the last captured layer. dtype: "float32", "float16", "bfloat16" (default: the weights').
+    Returns the manifest written.
+    """
+    from .reference.export import export_reference as _export
+
+    return _export(hf_dir, out_path, layers=layers, dtype=dtype)
+
+
+def set_log_level(level: str) -> None:
+    """Level of the library's log on stderr: trace, debug, info, warn (default), error, off. The environment
+    variable ATTNPROX_LOG_LEVEL sets it at start."""
+    _core.set_log_level(level)
+
+
+torch_version = _core.torch_version
+
+__all__ = [
+    "ComputeError", "Error", "InvalidArgumentError", "InvalidModelError", "Model", "ModelNotFoundError",
+    "OutOfRangeError", "Result", "UnsupportedError", "__version__", "export_reference", "load", "set_log_level",
+    "torch_version",
+]

@@ -1,0 +1,140 @@
+"""Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
+import json
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from .errors import InvalidArgumentError, UnsupportedError
+
+Ids = Sequence[int]
+
+
+def load(path: str, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
+    """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`).
+
+    device: "cpu", "cuda" or "cuda:N". dtype: "float32", "float16" or "bfloat16" (default: the file's).
+    threads: libtorch intra-op threads for the whole process (0: libtorch's default).
+    The file is checked against its manifest with a two-token probe run.
+    """
+    return Model(_core.load(str(path), device, dtype, int(threads)))
+
+
+def _as_ids(seq, what: str) -> List[int]:
+    if isinstance(seq, (str, bytes)):
+        raise InvalidArgumentError(f"{what} must be a sequence of token ids, not a string (use text=...)")
+    out = []
+    for position, value in enumerate(seq):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise InvalidArgumentError(f"{what} holds {value!r} at position {position}, expected an integer token id")
+        out.append(int(value))
+    return out
+
+
+def _is_batch(ids) -> bool:
+    if isinstance(ids, np.ndarray):
+        return ids.ndim == 2
+    return len(ids) > 0 and isinstance(ids[0], (list, tuple, np.ndarray))
+
+
+class Model:
+    """A loaded model file: its manifest, and `run` to get a `Result` for token ids."""
+
+    def __init__(self, core: "_core.Model"):
+        self._core = core
+        self.manifest: dict = json.loads(core.manifest_json)
+
+    path = property(lambda self: self._core.path, doc="The model file.")
+    device = property(lambda self: self._core.device, doc="Where the model runs, e.g. 'cpu' or 'cuda:0'.")
+    dtype = property(lambda self: self._core.dtype, doc="'float32', 'float16' or 'bfloat16'.")
+    family = property(lambda self: self.manifest["family"])
+    num_layers = property(lambda self: self.manifest["num_layers"], doc="Layers of the whole model.")
+    captured_layers = property(lambda self: list(self.manifest["captured_layers"]),
+                               doc="The model's own numbers of the layers whose Q/K the file returns.")
+    num_heads = property(lambda self: self.manifest["num_heads"], doc="Query heads H.")
+    num_kv_heads = property(lambda self: self.manifest["num_kv_heads"], doc="Key heads Hkv (grouped-query).")
+    head_dim = property(lambda self: self.manifest["head_dim"], doc="Head size d.")
+    causal = property(lambda self: self.manifest["causal"])
+    max_positions = property(lambda self: self.manifest["max_positions"])
+    vocab_size = property(lambda self: self.manifest["vocab_size"])
+
+    def run(self, text: Optional[Union[str, Sequence[str]]] = None,
+            ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None) -> Union["Result", List["Result"]]:
+        """Runs one sequence of token ids (→ Result) or a list of them (→ list of Results, run as one padded
+        batch). Text input arrives with the tokenizer."""
+        if (text is None) == (ids is None):
+            raise InvalidArgumentError("give exactly one of text= or ids=")
+        if text is not None:
+            raise UnsupportedError("text input needs the C++ tokenizer, which this version of attnprox does not "
+                                   "have yet; pass token ids with ids=")
+        if _is_batch(ids):
+            batch = [_as_ids(seq, f"ids[{b}]") for b, seq in enumerate(ids)]
+            return [Result(r, self) for r in self._core.run_batch(batch)]
+        return Result(self._core.run_ids(_as_ids(ids, "ids")), self)
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return (f"<attnprox.Model {m['family']} '{self.path}': {len(m['captured_layers'])}/{m['num_layers']} layers "
+                f"captured, H={m['num_heads']} Hkv={m['num_kv_heads']} d={m['head_dim']}, "
+                f"{'causal' if m['causal'] else 'bidirectional'}, {self.dtype} on {self.device}>")
+
+
+def _layer_list(layers) -> List[int]:
+    if layers is None:
+        return []
+    if isinstance(layers, (int, np.integer)):
+        return [int(layers)]
+    return [int(x) for x in layers]
+
+
+class Result:
+    """What the model's attention saw for one sequence. `layer` is the model's own layer number (0-based);
+    negative numbers count back from the last captured layer (-1, the default, is the last). Arrays are NumPy:
+    queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64."""
+
+    def __init__(self, core: "_core.Result", model: Model):
+        self._core = core
+        self.model = model
+
+    @property
+    def ids(self) -> List[int]:
+        return list(self._core.ids)
+
+    @property
+    def tokens(self) -> Optional[List[str]]:
+        """The tokens as text; None until the model file's tokenizer can be read."""
+        return None
+
+    def __len__(self) -> int:
+        return self._core.num_tokens
+
+    def queries(self, layer: int = -1) -> np.ndarray:
+        """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm)."""
+        return self._core.queries(layer)
+
+    def keys(self, layer: int = -1) -> np.ndarray:
+        """Keys `[Hkv, N, d]`; query head h reads key head h // (H // Hkv)."""
+        return self._core.keys(layer)
+
+    def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> np.ndarray:
+        """Attention weights rebuilt from Q and K: `[H, N, N]`, or `[N, N]` for one head. Rows are queries."""
+        return self._core.attention(layer, head, temperature)
+
+    def average_attention(self, layers=None, heads=None, temperature: float = 1.0) -> np.ndarray:
+        """Mean attention weights `[N, N]` over layers × heads (None: every captured layer, every head)."""
+        return self._core.average_attention(_layer_list(layers), _layer_list(heads), temperature)
+
+    def proximity(self, layer: int = -1) -> np.ndarray:
+        """The proximity matrix A `[N, N]`: A = (A_raw + A_rawᵀ)/2, A_raw = mean_h Q_h K_hᵀ / sqrt(d)."""
+        return self._core.proximity(layer)
+
+    def ap_tokens(self, layer: int = -1) -> np.ndarray:
+        """Per-token Attention Proximity AP_i = Σ_{j≠i} A_ij / (N−1), `[N]` float64 (needs N ≥ 2)."""
+        return self._core.ap_tokens(layer)
+
+    def ap(self, layer: int = -1) -> float:
+        """The text's Attention Proximity AP = mean_i AP_i."""
+        return self._core.ap(layer)
+
+    def __repr__(self) -> str:
+        return f"<attnprox.Result {len(self)} tokens, {self.model.family}>"

@@ -1,0 +1,131 @@
+"""`export_reference`: a Hugging Face model directory of a family the project implements itself → an attnprox
+model file (a TorchScript archive with the manifest and, when the directory has one, `tokenizer.json`).
+
+The model-file contract is documented in `docs/model-file.md`.
+"""
+import json
+import os
+from typing import Optional, Union
+
+import torch
+
+from .common import ReferenceError
+from .config import ArchConfig
+from .model import Layers, load_reference_model
+
+FORMAT = "attnprox-model"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "attnprox/manifest.json"
+TOKENIZER_NAME = "attnprox/tokenizer.json"
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+           "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+def parse_dtype(dtype: Union[None, str, torch.dtype]) -> Optional[torch.dtype]:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if dtype is not None and dtype not in _DTYPE_NAMES:
+            raise ValueError(f"dtype {dtype} is not supported (float32, float16, bfloat16)")
+        return dtype
+    if dtype.lower() not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported (float32, float16, bfloat16)")
+    return _DTYPES[dtype.lower()]
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def tokenizer_facts(cfg: ArchConfig, model_dir: str) -> dict:
+    """BOS/EOS/PAD ids, whether BOS is added, and the special tokens, from `config.json`, `tokenizer_config.json`
+    and `tokenizer.json` where the directory has them."""
+    tok_cfg = _read_json(os.path.join(model_dir, "tokenizer_config.json")) or {}
+    tok = _read_json(os.path.join(model_dir, "tokenizer.json")) or {}
+    special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
+    return {
+        "bos_id": cfg.bos_id if cfg.bos_id is not None and cfg.bos_id < cfg.vocab_size else None,
+        "eos_id": cfg.eos_id if cfg.eos_id is not None and cfg.eos_id < cfg.vocab_size else None,
+        "pad_id": cfg.pad_id if cfg.pad_id is not None and cfg.pad_id < cfg.vocab_size else None,
+        "add_bos": bool(tok_cfg.get("add_bos_token", False)),
+        "special_tokens": special,
+    }
+
+
+def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tokenizer: dict) -> dict:
+    try:
+        from .._version import __version__  # the attnprox version that wrote the file
+    except ImportError:  # the reference package used on its own, outside attnprox
+        __version__ = "unknown"
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "family": cfg.family,
+        "model_type": cfg.model_type,
+        "source": source,
+        "exporter": {"name": "attnprox.export_reference", "attnprox": __version__, "torch": torch.__version__},
+        "num_layers": cfg.num_layers,
+        "captured_layers": list(captured),
+        "num_heads": cfg.num_heads,
+        "num_kv_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "causal": cfg.causal,
+        "max_positions": cfg.max_positions,
+        "vocab_size": cfg.vocab_size,
+        "dtype": _DTYPE_NAMES[dtype],
+        "layers": [{"index": i, "scaling": cfg.scalings[i], "sliding_window": cfg.windows[i] or None,
+                    "softcap": None, "sinks": None, "cross_attention": False} for i in captured],
+        "tokenizer": tokenizer,
+    }
+
+
+def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:
+    """The scripted module must compute what the eager one computes (a guard against scripting surprises)."""
+    n = min(7, cfg.max_positions)
+    ids = torch.arange(n).remainder(cfg.vocab_size).view(1, n)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        want_q, want_k = eager(ids, mask)
+        got_q, got_k = scripted(ids, mask)
+    for want, got in zip(want_q + want_k, got_q + got_k):
+        if want.shape != got.shape or not torch.allclose(want.float(), got.float(), rtol=1e-4, atol=1e-5):
+            raise RuntimeError("the TorchScript module disagrees with the eager reference model; "
+                               "please report this with the model's config.json")
+
+
+def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=None,
+                     fused: Optional[bool] = None) -> dict:
+    """Writes an attnprox model file for a Hugging Face model directory, without `transformers`.
+
+    hf_dir: `config.json` + `model.safetensors` (or sharded safetensors) of GPT-2, BERT, DistilBERT, Llama
+        (also Mistral, Qwen2) or Qwen3, base or head model (`*ForCausalLM`, `*LMHeadModel`, `*ForMaskedLM`).
+    layers: "all", "last", a layer number, a list of them or "i,j"; negative numbers count from the end.
+        Computation stops after the last captured layer's queries and keys.
+    dtype: "float32", "float16", "bfloat16" (or a torch dtype); default: the dtype of the weights.
+    fused: use torch's fused SDPA inside the file (default: when the exporting torch has it, 2.1+).
+    Returns the manifest written.
+    """
+    if not os.path.isdir(hf_dir):
+        raise FileNotFoundError(f"{hf_dir}: not a directory (expected a Hugging Face model directory)")
+    model, cfg, captured = load_reference_model(hf_dir, layers, parse_dtype(dtype), fused=fused)
+    scripted = torch.jit.script(model)
+    _check_scripted(model, scripted, cfg)
+    dtype_used = next(model.parameters()).dtype
+    manifest = manifest_for(cfg, captured, dtype_used, os.path.normpath(hf_dir), tokenizer_facts(cfg, hf_dir))
+    extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
+    tokenizer_json = os.path.join(hf_dir, "tokenizer.json")
+    if os.path.isfile(tokenizer_json):
+        with open(tokenizer_json, encoding="utf-8") as f:
+            extra[TOKENIZER_NAME] = f.read()
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    if not os.path.isdir(out_dir):
+        raise FileNotFoundError(f"{out_path}: the folder {out_dir} does not exist")
+    torch.jit.save(scripted, out_path, _extra_files=extra)
+    return manifest
+
+
+__all__ = ["export_reference", "ReferenceError", "MANIFEST_NAME", "TOKENIZER_NAME"]

@@ -1,0 +1,159 @@
+// attnprox._core: the Python binding of the C++ engine. The public Python API lives in attnprox/*.py, which
+// wraps these objects; arrays cross as NumPy arrays that share the result tensors' memory where they can.
+#include <ATen/ATen.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "attnprox/engine.hpp"
+
+namespace py = pybind11;
+using attnprox::ErrorCode;
+
+namespace {
+
+/// A CPU NumPy array that owns a reference to the tensor it views (float32 or float64; others converted).
+py::array to_numpy(at::Tensor tensor) {
+  {
+    py::gil_scoped_release release;
+    tensor = tensor.to(at::kCPU);
+    if (tensor.scalar_type() != at::kDouble) tensor = tensor.to(at::kFloat);
+    tensor = tensor.contiguous();
+  }
+  auto* owner = new at::Tensor(tensor);
+  py::capsule free_owner(owner, [](void* p) { delete static_cast<at::Tensor*>(p); });
+  std::vector<py::ssize_t> shape(tensor.sizes().begin(), tensor.sizes().end());
+  if (tensor.scalar_type() == at::kDouble) {
+    return py::array_t<double>(shape, static_cast<double*>(tensor.data_ptr()), free_owner);
+  }
+  return py::array_t<float>(shape, static_cast<float*>(tensor.data_ptr()), free_owner);
+}
+
+at::Tensor from_numpy(const py::array_t<float, py::array::c_style | py::array::forcecast>& array) {
+  std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
+  return at::from_blob(const_cast<float*>(array.data()), shape, at::kFloat).clone();
+}
+
+/// Runs a computation without the GIL.
+template <typename F>
+auto released(F&& f) {
+  py::gil_scoped_release release;
+  return f();
+}
+
+std::optional<attnprox::DType> dtype_arg(const std::optional<std::string>& name) {
+  if (!name) return std::nullopt;
+  return attnprox::parse_dtype(*name);
+}
+
+const char* exception_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "InvalidArgumentError";
+    case ErrorCode::kOutOfRange: return "OutOfRangeError";
+    case ErrorCode::kNotFound: return "ModelNotFoundError";
+    case ErrorCode::kInvalidModel: return "InvalidModelError";
+    case ErrorCode::kUnsupported: return "UnsupportedError";
+    case ErrorCode::kRuntime: return "ComputeError";
+  }
+  return "Error";
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "attnprox C++ engine (use the `attnprox` package, not this module)";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const attnprox::Error& e) {
+      py::object errors = py::module_::import("attnprox.errors");
+      PyErr_SetString(errors.attr(exception_name(e.code())).ptr(), e.what());
+    }
+  });
+
+  m.def("version", &attnprox::version);
+  m.def("torch_version", &attnprox::torch_version);
+  m.def("set_log_level", &attnprox::set_log_level, py::arg("level"));
+
+  py::class_<attnprox::Model>(m, "Model")
+      .def_property_readonly("manifest_json", [](const attnprox::Model& self) { return self.manifest().raw_json; })
+      .def_property_readonly("path", &attnprox::Model::path)
+      .def_property_readonly("device", &attnprox::Model::device)
+      .def_property_readonly("dtype", [](const attnprox::Model& self) { return attnprox::to_string(self.dtype()); })
+      .def_property_readonly("tokenizer_json", &attnprox::Model::tokenizer_json)
+      .def(
+          "run_ids",
+          [](const attnprox::Model& self, const std::vector<int64_t>& ids) {
+            return released([&] { return self.run(ids); });
+          },
+          py::arg("ids"))
+      .def(
+          "run_batch",
+          [](const attnprox::Model& self, const std::vector<std::vector<int64_t>>& batch) {
+            return released([&] { return self.run(batch); });
+          },
+          py::arg("batch"));
+
+  m.def(
+      "load",
+      [](const std::string& path, const std::string& device, const std::optional<std::string>& dtype, int threads) {
+        attnprox::LoadOptions options;
+        options.device = device;
+        options.dtype = dtype_arg(dtype);
+        options.threads = threads;
+        return released([&] { return attnprox::Model::load(path, options); });
+      },
+      py::arg("path"), py::arg("device") = "cpu", py::arg("dtype") = py::none(), py::arg("threads") = 0);
+
+  py::class_<attnprox::Result>(m, "Result")
+      .def_property_readonly("ids", &attnprox::Result::ids)
+      .def_property_readonly("num_tokens", &attnprox::Result::num_tokens)
+      .def("queries", [](const attnprox::Result& self, int layer) { return to_numpy(self.queries(layer)); })
+      .def("keys", [](const attnprox::Result& self, int layer) { return to_numpy(self.keys(layer)); })
+      .def(
+          "attention",
+          [](const attnprox::Result& self, int layer, std::optional<int> head, double temperature) {
+            attnprox::AttentionOptions options{temperature};
+            return to_numpy(released(
+                [&] { return head ? self.attention(layer, *head, options) : self.attention(layer, options); }));
+          },
+          py::arg("layer"), py::arg("head") = py::none(), py::arg("temperature") = 1.0)
+      .def(
+          "average_attention",
+          [](const attnprox::Result& self, const std::vector<int>& layers, const std::vector<int>& heads,
+             double temperature) {
+            attnprox::AttentionOptions options{temperature};
+            return to_numpy(released([&] { return self.average_attention(layers, heads, options); }));
+          },
+          py::arg("layers"), py::arg("heads"), py::arg("temperature") = 1.0)
+      .def("proximity",
+           [](const attnprox::Result& self, int layer) {
+             return to_numpy(released([&] { return self.proximity(layer); }));
+           })
+      .def("ap_tokens",
+           [](const attnprox::Result& self, int layer) {
+             return to_numpy(released([&] { return self.ap_tokens(layer); }));
+           })
+      .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); });
+
+  m.def(
+      "attention_weights",
+      [](const py::array_t<float, py::array::c_style | py::array::forcecast>& queries,
+         const py::array_t<float, py::array::c_style | py::array::forcecast>& keys, double scaling, bool causal,
+         std::optional<int64_t> sliding_window, std::optional<double> softcap, const std::vector<double>& sinks,
+         double temperature) {
+        attnprox::AttentionSpec spec;
+        spec.scaling = scaling;
+        spec.causal = causal;
+        spec.sliding_window = sliding_window;
+        spec.softcap = softcap;
+        spec.sinks = sinks;
+        spec.temperature = temperature;
+        at::Tensor q = from_numpy(queries), k = from_numpy(keys);
+        return to_numpy(released([&] { return attnprox::attention_weights(q, k, spec); }));
+      },
+      py::arg("queries"), py::arg("keys"), py::arg("scaling"), py::arg("causal"),
+      py::arg("sliding_window") = py::none(), py::arg("softcap") = py::none(),
+      py::arg("sinks") = std::vector<double>{}, py::arg("temperature") = 1.0);
+}
