@@ -79,7 +79,7 @@ class Model {
   Result run(const std::vector<int64_t>& ids) const;
   /// Runs several sequences as one padded batch (right padding, attention mask); one Result each, the same
   /// as running them one by one up to float rounding.
-  std::vector<Result> run(const std::vector<std::vector<int64_t>>& batch) const;
+  std::vector<Result> run_batch(const std::vector<std::vector<int64_t>>& batch) const;
 
   struct Impl;
 

@@ -218,10 +218,10 @@ DType Model::dtype() const { return dtype_of(impl_->dtype); }
 const std::string& Model::tokenizer_json() const { return impl_->tokenizer_json; }
 
 Result Model::run(const std::vector<int64_t>& ids) const {
-  return std::move(run(std::vector<std::vector<int64_t>>{ids}).front());
+  return std::move(run_batch({ids}).front());
 }
 
-std::vector<Result> Model::run(const std::vector<std::vector<int64_t>>& batch) const {
+std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& batch) const {
   const Manifest& m = *impl_->manifest;
   if (batch.empty()) throw Error(ErrorCode::kInvalidArgument, "no sequences given: there is nothing to run");
   int64_t longest = 0;
@@ -244,8 +244,6 @@ std::vector<Result> Model::run(const std::vector<std::vector<int64_t>>& batch) c
   const auto start = std::chrono::steady_clock::now();
   c10::IValue out = forward(*impl_, ids.to(impl_->device), mask.to(impl_->device));
   auto [queries, keys] = split_outputs(out, *impl_, size, longest);
-  check_finite(queries, m, "queries");
-  check_finite(keys, m, "keys");
   logger().debug("ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
                      .count());
@@ -260,6 +258,9 @@ std::vector<Result> Model::run(const std::vector<std::vector<int64_t>>& batch) c
       data->queries.push_back(queries[k][b].narrow(1, 0, n));
       data->keys.push_back(keys[k][b].narrow(1, 0, n));
     }
+    // Only the real tokens must be finite: what a model computes at padding positions is never used.
+    check_finite(data->queries, m, "queries");
+    check_finite(data->keys, m, "keys");
     results.push_back(Result(std::move(data)));
   }
   return results;

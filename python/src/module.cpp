@@ -91,7 +91,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "run_batch",
           [](const attnprox::Model& self, const std::vector<std::vector<int64_t>>& batch) {
-            return released([&] { return self.run(batch); });
+            return released([&] { return self.run_batch(batch); });
           },
           py::arg("batch"));
 

@@ -77,6 +77,9 @@ def attention_bias(attention_mask: Tensor, causal: bool, window: int, dtype: tor
     elif window > 0:
         allowed = distance.abs() <= window
     allowed = allowed.view(1, 1, n, n) & (attention_mask != 0).view(-1, 1, 1, n)
+    # A padding query can have no visible key (a window over padding only); let such rows see every key so that
+    # their (unused) values stay finite instead of NaN.
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
     bias = torch.zeros(allowed.shape, dtype=dtype, device=attention_mask.device)
     return bias.masked_fill(~allowed, float("-inf"))
 

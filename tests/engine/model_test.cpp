@@ -1,0 +1,195 @@
+// Loading model files and running ids through them: what works, and a clear error for everything that does not.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "attnprox/engine.hpp"
+#include "test_support.hpp"
+
+namespace attnprox {
+namespace {
+
+using testing::expect_error;
+using testing::model_path;
+
+TEST(ModelLoad, ReadsTheManifestAndTheModel) {
+  Model model = Model::load(model_path("llama.apx"));
+  const Manifest& m = model.manifest();
+  EXPECT_EQ(m.family, "llama");
+  EXPECT_EQ(m.num_layers, 3);
+  EXPECT_EQ(m.captured_layers(), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(m.num_heads, 4);
+  EXPECT_EQ(m.num_kv_heads, 2);
+  EXPECT_EQ(m.head_dim, 16);
+  EXPECT_TRUE(m.causal);
+  EXPECT_EQ(model.device(), "cpu");
+  EXPECT_EQ(model.dtype(), DType::kFloat32);
+  EXPECT_TRUE(model.tokenizer_json().empty());
+}
+
+TEST(ModelLoad, MissingFile) {
+  expect_error(ErrorCode::kNotFound, "does not exist", [] { Model::load(model_path("no_such_model.apx")); });
+}
+
+TEST(ModelLoad, DirectoryInsteadOfFile) {
+  expect_error(ErrorCode::kInvalidArgument, "is a directory", [] { Model::load(model_path("")); });
+}
+
+TEST(ModelLoad, FileThatIsNotAnArchive) {
+  expect_error(ErrorCode::kInvalidModel, "not a TorchScript archive",
+               [] { Model::load(model_path("not_an_archive.apx")); });
+}
+
+TEST(ModelLoad, ZipThatIsNotTorchScript) {
+  expect_error(ErrorCode::kInvalidModel, "could not be loaded as a TorchScript module",
+               [] { Model::load(model_path("plain_zip.apx")); });
+}
+
+TEST(ModelLoad, ArchiveWithoutManifest) {
+  expect_error(ErrorCode::kInvalidModel, "without an attnprox manifest",
+               [] { Model::load(model_path("no_manifest.apx")); });
+}
+
+TEST(ModelLoad, ManifestThatIsNotJson) {
+  expect_error(ErrorCode::kInvalidModel, "manifest: not valid JSON", [] { Model::load(model_path("bad_json.apx")); });
+}
+
+TEST(ModelLoad, ManifestThatBreaksItsOwnRules) {
+  expect_error(ErrorCode::kInvalidModel, "must be a multiple of num_kv_heads",
+               [] { Model::load(model_path("bad_manifest.apx")); });
+}
+
+TEST(ModelLoad, ManifestInconsistentWithForwardShapes) {
+  expect_error(ErrorCode::kInvalidModel, "returned queries of shape [1, 2, 2, 4] at layer 0, the manifest implies [1, 4",
+               [] { Model::load(model_path("wrong_heads.apx")); });
+  expect_error(ErrorCode::kInvalidModel, "returned queries for 1 and keys for 1 layers, the manifest captures 2",
+               [] { Model::load(model_path("wrong_layers.apx")); });
+  expect_error(ErrorCode::kInvalidModel, "must return a tuple (queries, keys)",
+               [] { Model::load(model_path("single_tensor.apx")); });
+}
+
+TEST(ModelLoad, CudaOnACpuOnlyBuildOrAWrongDevice) {
+  LoadOptions options;
+  options.device = "cuda";
+  if (!at::hasCUDA()) {
+    expect_error(ErrorCode::kUnsupported, "without CUDA (CPU only)",
+                 [&] { Model::load(model_path("llama.apx"), options); });
+  }
+  options.device = "tpu:0";
+  expect_error(ErrorCode::kInvalidArgument, "is not a device name", [&] { Model::load(model_path("llama.apx"), options); });
+  options.device = "cpu";
+  options.threads = -2;
+  expect_error(ErrorCode::kInvalidArgument, "threads must be", [&] { Model::load(model_path("llama.apx"), options); });
+}
+
+TEST(ModelLoad, DtypeNames) {
+  EXPECT_EQ(parse_dtype("bf16"), DType::kBFloat16);
+  EXPECT_EQ(parse_dtype("Float16"), DType::kFloat16);
+  EXPECT_EQ(to_string(DType::kFloat32), "float32");
+  expect_error(ErrorCode::kInvalidArgument, "dtype \"int8\" is not supported", [] { parse_dtype("int8"); });
+}
+
+TEST(ModelLoad, BFloat16OnCpu) {
+  LoadOptions options;
+  options.dtype = DType::kBFloat16;
+  Model model = Model::load(model_path("llama.apx"), options);
+  EXPECT_EQ(model.dtype(), DType::kBFloat16);
+  Result r = model.run({1, 5, 9, 3});
+  EXPECT_EQ(r.queries().scalar_type(), at::kBFloat16);
+  // Rebuilt in float32 from bfloat16 Q/K: close to the float32 model's attention, not equal.
+  Result exact = Model::load(model_path("llama.apx")).run({1, 5, 9, 3});
+  EXPECT_LT((r.attention(-1) - exact.attention(-1)).abs().max().item<double>(), 0.1);
+  EXPECT_EQ(r.attention(-1).scalar_type(), at::kFloat);
+}
+
+TEST(ModelRun, ShapesOfQueriesKeysAndAttention) {
+  Model model = Model::load(model_path("qwen3.apx"));  // H=4, Hkv=1, d=8
+  Result r = model.run({3, 1, 4, 1, 5, 9, 2});
+  EXPECT_EQ(r.num_tokens(), 7);
+  EXPECT_EQ(r.ids(), (std::vector<int64_t>{3, 1, 4, 1, 5, 9, 2}));
+  EXPECT_EQ(r.queries(0).sizes(), at::IntArrayRef({4, 7, 8}));
+  EXPECT_EQ(r.keys(0).sizes(), at::IntArrayRef({1, 7, 8}));
+  EXPECT_EQ(r.attention(2).sizes(), at::IntArrayRef({4, 7, 7}));
+  EXPECT_EQ(r.attention(2, 3).sizes(), at::IntArrayRef({7, 7}));
+  // Rows are probability distributions; causal: nothing above the diagonal.
+  at::Tensor p = r.attention(-1);
+  EXPECT_LT((p.sum(-1) - 1).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(p.triu(1).abs().max().item<double>(), 0.0);
+  // Layer 1 has a sliding window of 4: key j is visible to query i only when i - j < 4.
+  at::Tensor windowed = r.attention(1);
+  EXPECT_EQ(windowed.tril(-4).abs().max().item<double>(), 0.0);
+  EXPECT_GT(r.attention(0).tril(-4).abs().max().item<double>(), 0.0);
+  // One head equals its slice of all heads.
+  EXPECT_TRUE(at::allclose(r.attention(2, 3), r.attention(2)[3]));
+}
+
+TEST(ModelRun, BatchEqualsOneByOne) {
+  for (const char* name : {"gpt2.apx", "bert.apx", "llama.apx"}) {
+    SCOPED_TRACE(name);
+    Model model = Model::load(model_path(name));
+    const std::vector<std::vector<int64_t>> batch = {{5, 6, 7, 8, 9, 10, 11}, {1, 2}, {40, 41, 42, 43}};
+    std::vector<Result> together = model.run_batch(batch);
+    ASSERT_EQ(together.size(), 3u);
+    for (size_t b = 0; b < batch.size(); ++b) {
+      Result alone = model.run(batch[b]);
+      EXPECT_EQ(together[b].ids(), batch[b]);
+      for (int layer : model.manifest().captured_layers()) {
+        EXPECT_LT((together[b].queries(layer) - alone.queries(layer)).abs().max().item<double>(), 1e-5);
+        EXPECT_LT((together[b].attention(layer) - alone.attention(layer)).abs().max().item<double>(), 1e-5);
+      }
+    }
+  }
+}
+
+TEST(ModelRun, OnlyTheCapturedLayers) {
+  Model model = Model::load(model_path("llama-layer1.apx"));
+  EXPECT_EQ(model.manifest().captured_layers(), (std::vector<int>{1}));
+  Result partial = model.run({1, 2, 3, 4});
+  Result full = Model::load(model_path("llama.apx")).run({1, 2, 3, 4});
+  EXPECT_TRUE(at::allclose(partial.queries(1), full.queries(1)));
+  EXPECT_TRUE(at::allclose(partial.queries(-1), full.queries(1)));
+  expect_error(ErrorCode::kOutOfRange, "not captured in this model file (captured: 1)", [&] { partial.queries(0); });
+  expect_error(ErrorCode::kOutOfRange, "the model has 3 layers", [&] { partial.attention(3); });
+}
+
+TEST(ModelRun, BadInput) {
+  Model model = Model::load(model_path("gpt2.apx"));  // 96 ids, 32 positions
+  expect_error(ErrorCode::kInvalidArgument, "the input is empty", [&] { model.run(std::vector<int64_t>{}); });
+  expect_error(ErrorCode::kInvalidArgument, "no sequences given", [&] { model.run_batch({}); });
+  expect_error(ErrorCode::kInvalidArgument, "token id 96 at position 2, outside the vocabulary (0..95)",
+               [&] { model.run({1, 2, 96}); });
+  expect_error(ErrorCode::kInvalidArgument, "token id -1 at position 0", [&] { model.run(std::vector<int64_t>{-1}); });
+  expect_error(ErrorCode::kInvalidArgument, "has 33 tokens, the model has 32 positions",
+               [&] { model.run(std::vector<int64_t>(33, 1)); });
+  expect_error(ErrorCode::kInvalidArgument, "sequence 1 is empty",
+               [&] { model.run_batch({{1}, {}}); });
+  Result r = model.run({1, 2, 3});
+  expect_error(ErrorCode::kOutOfRange, "head 4 requested, the model has 4 heads (0..3)", [&] { r.attention(0, 4); });
+  expect_error(ErrorCode::kOutOfRange, "layer 9 requested, the model has 3 layers", [&] { r.queries(9); });
+  expect_error(ErrorCode::kOutOfRange, "layer -4 requested", [&] { r.keys(-4); });
+  expect_error(ErrorCode::kOutOfRange, "head 7", [&] { r.average_attention({}, {0, 7}); });
+  expect_error(ErrorCode::kInvalidArgument, "temperature", [&] { r.attention(0, AttentionOptions{-1.0}); });
+}
+
+TEST(ModelRun, NonFiniteOutputIsAnError) {
+  Model model = Model::load(model_path("constant.apx"));
+  EXPECT_NO_THROW(model.run({1, 2}));
+  expect_error(ErrorCode::kRuntime, "non-finite queries (NaN or Inf) at layer 0",
+               [] { Model::load(model_path("nan.apx")).run({1, 2, 3}); });
+  // What a model computes at padding positions is never used, NaN included.
+  std::vector<Result> results = Model::load(model_path("nan_at_padding.apx")).run_batch({{1, 2, 3, 4}, {5}});
+  EXPECT_TRUE(at::isfinite(results[1].queries()).all().item<bool>());
+}
+
+TEST(ModelRun, AverageAttentionIsTheMeanOverLayersAndHeads) {
+  Model model = Model::load(model_path("bert.apx"));
+  Result r = model.run({2, 7, 1, 8, 2, 8});
+  at::Tensor all = at::stack({r.attention(0), r.attention(1), r.attention(2)});  // [L, H, N, N]
+  EXPECT_TRUE(at::allclose(r.average_attention(), all.mean(at::IntArrayRef{0, 1}), 1e-5, 1e-7));
+  EXPECT_TRUE(at::allclose(r.average_attention({2}, {1, 3}), (all[2][1] + all[2][3]) / 2, 1e-5, 1e-7));
+  EXPECT_TRUE(at::allclose(r.average_attention({0, -1}, {}), (all[0].mean(0) + all[2].mean(0)) / 2, 1e-5, 1e-7));
+  AttentionOptions hot{3.0};
+  EXPECT_TRUE(at::allclose(r.average_attention({1}, {0}, hot), r.attention(1, 0, hot)));
+}
+
+}  // namespace
+}  // namespace attnprox

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Writes the model files the C++ tests load: good ones exported from the HF fixtures, and broken ones, each
+breaking the model-file contract in one way.
+
+    PYTHONPATH=<build>/python python3 tests/tools/make_test_models.py OUT_DIR
+"""
+import json
+import os
+import sys
+import zipfile
+from typing import List, Tuple
+
+import torch
+from torch import Tensor
+
+import attnprox
+from attnprox.reference.export import MANIFEST_NAME
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf")
+
+
+class FixedOutput(torch.nn.Module):
+    """A forward that returns Q/K of a fixed shape filled with a constant (NaN for the non-finite test)."""
+
+    def __init__(self, heads: int, kv_heads: int, head_dim: int, fill: float):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim, self.fill = heads, kv_heads, head_dim, fill
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        b, n = input_ids.shape[0], input_ids.shape[1]
+        q = torch.full([b, self.heads, n, self.head_dim], self.fill)
+        k = torch.full([b, self.kv_heads, n, self.head_dim], self.fill)
+        return [q], [k]
+
+
+class NanAtPadding(torch.nn.Module):
+    """Finite Q/K for real tokens, NaN at padding positions (which must be ignored)."""
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        b, n = input_ids.shape[0], input_ids.shape[1]
+        real = (attention_mask != 0).view(b, 1, n, 1)
+        q = torch.where(real, torch.ones(b, 2, n, 4), torch.full([b, 2, n, 4], float("nan")))
+        k = torch.where(real, torch.ones(b, 1, n, 4), torch.full([b, 1, n, 4], float("nan")))
+        return [q], [k]
+
+
+class SingleTensor(torch.nn.Module):
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return input_ids.float()
+
+
+def manifest(heads=2, kv_heads=1, head_dim=4, **changes) -> dict:
+    m = {"format": "attnprox-model", "format_version": 1, "family": "test", "num_layers": 1,
+         "captured_layers": [0], "num_heads": heads, "num_kv_heads": kv_heads, "head_dim": head_dim,
+         "causal": True, "max_positions": 16, "vocab_size": 10, "dtype": "float32",
+         "layers": [{"index": 0, "scaling": 0.5}]}
+    m.update(changes)
+    return m
+
+
+def save(module, path, manifest_obj=None, manifest_text=None):
+    extra = {}
+    if manifest_obj is not None:
+        extra[MANIFEST_NAME] = json.dumps(manifest_obj)
+    if manifest_text is not None:
+        extra[MANIFEST_NAME] = manifest_text
+    torch.jit.save(torch.jit.script(module), path, _extra_files=extra)
+
+
+def main(out: str) -> None:
+    os.makedirs(out, exist_ok=True)
+    for name in ["gpt2", "bert", "distilbert", "llama", "qwen3"]:
+        attnprox.export_reference(os.path.join(FIXTURES, name), os.path.join(out, f"{name}.apx"))
+    attnprox.export_reference(os.path.join(FIXTURES, "llama"), os.path.join(out, "llama-layer1.apx"), layers=[1])
+
+    with open(os.path.join(out, "not_an_archive.apx"), "w") as f:
+        f.write("this is a text file, not a model\n")
+    with zipfile.ZipFile(os.path.join(out, "plain_zip.apx"), "w") as z:
+        z.writestr("hello.txt", "a zip archive that is not TorchScript")
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "no_manifest.apx"))
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "bad_json.apx"), manifest_text="{not json")
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "wrong_heads.apx"), manifest(heads=4))
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "wrong_layers.apx"),
+         manifest(num_layers=2, captured_layers=[0, 1], layers=[{"index": 0, "scaling": 0.5},
+                                                               {"index": 1, "scaling": 0.5}]))
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "bad_manifest.apx"), manifest(num_kv_heads=3, num_heads=4))
+    save(SingleTensor(), os.path.join(out, "single_tensor.apx"), manifest())
+    save(FixedOutput(2, 1, 4, float("nan")), os.path.join(out, "nan.apx"), manifest())
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "constant.apx"), manifest())
+    save(NanAtPadding(), os.path.join(out, "nan_at_padding.apx"), manifest())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
