@@ -7,8 +7,10 @@ if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
 endif()
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
 
+set(ATTNPROX_TORCH_FROM_PYTHON OFF)
 find_package(Torch QUIET)
 if(NOT Torch_FOUND)
+  set(ATTNPROX_TORCH_FROM_PYTHON ON)
   execute_process(COMMAND "${Python3_EXECUTABLE}" -c "import torch; print(torch.utils.cmake_prefix_path)"
                   OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _torch_rc)
   if(_torch_rc EQUAL 0)

@@ -8,8 +8,11 @@ they imply, and Attention Proximity.
     result.attention(layer=-1, head=0)    # [N, N]
     result.ap()                           # Attention Proximity at the last captured layer
 """
+from ._version import TORCH_FROM_PYTHON, __version__
+
+if TORCH_FROM_PYTHON:
+    import torch  # noqa: F401  (loads the libtorch the engine links against)
 from . import _core
-from ._version import __version__
 from .errors import (ComputeError, Error, InvalidArgumentError, InvalidModelError, ModelNotFoundError,
                      OutOfRangeError, UnsupportedError)
 from .model import Model, Result, load
