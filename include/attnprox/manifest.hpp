@@ -30,22 +30,22 @@ struct Manifest {
   static constexpr int kFormatVersion = 1;
 
   int format_version = kFormatVersion;
-  std::string family;       // gpt2, bert, distilbert, llama, qwen3, ... (as the exporter names it)
-  std::string model_type;   // Hugging Face model_type
-  std::string source;       // where the exporter read the model from
-  std::string exporter;     // name of the exporter
+  std::string family;         // gpt2, bert, distilbert, llama, qwen3, ... (as the exporter names it)
+  std::string model_type;     // Hugging Face model_type
+  std::string source;         // where the exporter read the model from
+  std::string exporter;       // name of the exporter
   std::string torch_version;  // torch that wrote the file
-  int num_layers = 0;       // layers of the whole model
-  int num_heads = 0;        // H: query heads
-  int num_kv_heads = 0;     // Hkv: key heads; query head h reads key head h / (H / Hkv)
-  int head_dim = 0;         // d
+  int num_layers = 0;         // layers of the whole model
+  int num_heads = 0;          // H: query heads
+  int num_kv_heads = 0;       // Hkv: key heads; query head h reads key head h / (H / Hkv)
+  int head_dim = 0;           // d
   bool causal = true;
   int64_t max_positions = 0;
   int64_t vocab_size = 0;
-  std::string dtype;        // float32, float16, bfloat16
+  std::string dtype;              // float32, float16, bfloat16
   std::vector<LayerInfo> layers;  // the captured layers, ascending; forward returns Q/K in this order
   TokenizerFacts tokenizer;
-  std::string raw_json;     // the manifest as stored in the file
+  std::string raw_json;  // the manifest as stored in the file
 
   /// Parses and validates a manifest; throws Error(kInvalidModel) naming the first problem found.
   static Manifest parse(const std::string& json_text);

@@ -31,12 +31,12 @@ void check_inputs(const at::Tensor& queries, const at::Tensor& keys, const Atten
                                                  ")");
   }
   if (queries.size(2) != keys.size(2)) {
-    throw Error(ErrorCode::kInvalidArgument, "queries have head size " + std::to_string(queries.size(2)) +
-                                                 ", keys " + std::to_string(keys.size(2)));
+    throw Error(ErrorCode::kInvalidArgument,
+                "queries have head size " + std::to_string(queries.size(2)) + ", keys " + std::to_string(keys.size(2)));
   }
   if (!spec.sinks.empty() && static_cast<int64_t>(spec.sinks.size()) != heads) {
-    throw Error(ErrorCode::kInvalidArgument, std::to_string(spec.sinks.size()) + " sink logits for " +
-                                                 std::to_string(heads) + " query heads");
+    throw Error(ErrorCode::kInvalidArgument,
+                std::to_string(spec.sinks.size()) + " sink logits for " + std::to_string(heads) + " query heads");
   }
   if (!(spec.temperature > 0) || !std::isfinite(spec.temperature)) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -57,8 +57,8 @@ at::Tensor visibility(int64_t n, int64_t nk, const AttentionSpec& spec, const at
   at::Tensor visible = spec.causal ? distance.ge(0) : at::ones({n, nk}, options.dtype(at::kBool));
   if (spec.sliding_window) {
     // HF conventions: causal windows keep i - j < W, bidirectional ones |i - j| <= W.
-    visible = spec.causal ? visible.logical_and(distance.lt(*spec.sliding_window))
-                          : distance.abs().le(*spec.sliding_window);
+    visible =
+        spec.causal ? visible.logical_and(distance.lt(*spec.sliding_window)) : distance.abs().le(*spec.sliding_window);
   }
   return visible;
 }

@@ -13,7 +13,9 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void invalid(const std::string& what) { throw Error(ErrorCode::kInvalidModel, "manifest: " + what); }
+[[noreturn]] void invalid(const std::string& what) {
+  throw Error(ErrorCode::kInvalidModel, "manifest: " + what);
+}
 
 std::string shown(const json& value) {
   std::string text = value.dump();
@@ -26,8 +28,7 @@ const json& field(const json& object, const std::string& key, const std::string&
   return *it;
 }
 
-int64_t integer(const json& object, const std::string& key, int64_t min, int64_t max,
-                const std::string& where = "") {
+int64_t integer(const json& object, const std::string& key, int64_t min, int64_t max, const std::string& where = "") {
   const json& value = field(object, key, where);
   if (!value.is_number_integer() || value.get<int64_t>() < min || value.get<int64_t>() > max) {
     std::ostringstream message;
@@ -47,8 +48,7 @@ std::string text(const json& object, const std::string& key, bool required = tru
   return it->get<std::string>();
 }
 
-bool boolean(const json& object, const std::string& key, std::optional<bool> fallback,
-             const std::string& where = "") {
+bool boolean(const json& object, const std::string& key, std::optional<bool> fallback, const std::string& where = "") {
   auto it = object.find(key);
   if (it == object.end() && fallback) return *fallback;
   const json& value = field(object, key, where);
@@ -91,8 +91,10 @@ LayerInfo parse_layer(const json& entry, int expected_index, int num_heads) {
   auto sinks = entry.find("sinks");
   if (sinks != entry.end() && !sinks->is_null()) {
     if (!sinks->is_array() || static_cast<int>(sinks->size()) != num_heads) {
-      invalid(where + "'sinks' must be a list of " + std::to_string(num_heads) + " numbers (one per query head), "
-              "found " + shown(*sinks));
+      invalid(where + "'sinks' must be a list of " + std::to_string(num_heads) +
+              " numbers (one per query head), "
+              "found " +
+              shown(*sinks));
     }
     for (const json& sink : *sinks) {
       if (!sink.is_number() || !std::isfinite(sink.get<double>())) {
@@ -203,9 +205,8 @@ size_t Manifest::slot(int layer) const {
   if (layer < 0) {
     if (layer < -captured) {
       throw Error(ErrorCode::kOutOfRange, "layer " + std::to_string(layer) + " requested, the model file has " +
-                                              std::to_string(captured) + " captured layers (" +
-                                              captured_list(*this) + "; -1..-" + std::to_string(captured) +
-                                              " count back from the last)");
+                                              std::to_string(captured) + " captured layers (" + captured_list(*this) +
+                                              "; -1..-" + std::to_string(captured) + " count back from the last)");
     }
     return static_cast<size_t>(captured + layer);
   }
@@ -225,8 +226,8 @@ size_t Manifest::slot(int layer) const {
 int Manifest::kv_group(int head) const {
   if (head < 0 || head >= num_heads) {
     throw Error(ErrorCode::kOutOfRange, "head " + std::to_string(head) + " requested, the model has " +
-                                            std::to_string(num_heads) + " heads (0.." +
-                                            std::to_string(num_heads - 1) + ")");
+                                            std::to_string(num_heads) + " heads (0.." + std::to_string(num_heads - 1) +
+                                            ")");
   }
   return head / (num_heads / num_kv_heads);
 }

@@ -1,13 +1,13 @@
 // Loading a model file (docs/model-file.md) and running token ids through it.
-#include <c10/core/InferenceMode.h>
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <spdlog/spdlog.h>
 
 #include "internal.hpp"
 
@@ -39,8 +39,9 @@ void check_is_archive(const std::string& path) {
   if (!fs::exists(path, ec)) throw Error(ErrorCode::kNotFound, "model file '" + path + "' does not exist");
   if (fs::is_directory(path, ec)) {
     throw Error(ErrorCode::kInvalidArgument,
-                "'" + path + "' is a directory, expected a model file (a Hugging Face directory becomes one with "
-                "`attnprox export`)");
+                "'" + path +
+                    "' is a directory, expected a model file (a Hugging Face directory becomes one with "
+                    "`attnprox export`)");
   }
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
@@ -59,13 +60,15 @@ c10::Device parse_device(const std::string& name) {
   }
   if (device.is_cuda()) {
     if (!torch::cuda::is_available()) {
-      throw Error(ErrorCode::kUnsupported, "device \"" + name + "\" requested, but this build of attnprox runs on "
-                                           "libtorch " + torch_version() + " without CUDA (CPU only)");
+      throw Error(ErrorCode::kUnsupported, "device \"" + name +
+                                               "\" requested, but this build of attnprox runs on "
+                                               "libtorch " +
+                                               torch_version() + " without CUDA (CPU only)");
     }
     const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
     if (device.has_index() && device.index() >= count) {
-      throw Error(ErrorCode::kInvalidArgument, "device \"" + name + "\" requested, " + std::to_string(count) +
-                                                   " CUDA device(s) are visible");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "device \"" + name + "\" requested, " + std::to_string(count) + " CUDA device(s) are visible");
     }
   } else if (!device.is_cpu()) {
     throw Error(ErrorCode::kUnsupported, "device \"" + name + "\" is not supported (cpu, cuda, cuda:N)");
@@ -99,7 +102,8 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const 
   }
   for (size_t k = 0; k < captured; ++k) {
     const std::string layer = " at layer " + std::to_string(m.layers[k].index);
-    const std::vector<int64_t> q_shape{batch, m.num_heads, n, m.head_dim}, k_shape{batch, m.num_kv_heads, n, m.head_dim};
+    const std::vector<int64_t> q_shape{batch, m.num_heads, n, m.head_dim},
+        k_shape{batch, m.num_kv_heads, n, m.head_dim};
     if (queries[k].sizes() != at::IntArrayRef(q_shape)) {
       fail("returned queries of shape " + shape_text(queries[k]) + layer + ", the manifest implies [" +
            std::to_string(batch) + ", " + std::to_string(m.num_heads) + ", " + std::to_string(n) + ", " +
@@ -141,8 +145,8 @@ void check_ids(const Manifest& m, const std::vector<int64_t>& ids, const std::st
 void check_finite(const std::vector<at::Tensor>& tensors, const Manifest& m, const char* what) {
   for (size_t k = 0; k < tensors.size(); ++k) {
     if (!at::isfinite(tensors[k]).all().item<bool>()) {
-      throw Error(ErrorCode::kRuntime, std::string("the model produced non-finite ") + what + " (NaN or Inf) at layer " +
-                                           std::to_string(m.layers[k].index) +
+      throw Error(ErrorCode::kRuntime, std::string("the model produced non-finite ") + what +
+                                           " (NaN or Inf) at layer " + std::to_string(m.layers[k].index) +
                                            "; a float16 model may overflow: try bfloat16 or float32");
     }
   }
@@ -157,8 +161,8 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   impl->path = path;
   impl->device = parse_device(options.device);
   if (options.threads < 0) {
-    throw Error(ErrorCode::kInvalidArgument, "threads must be 0 (libtorch's default) or positive, found " +
-                                                 std::to_string(options.threads));
+    throw Error(ErrorCode::kInvalidArgument,
+                "threads must be 0 (libtorch's default) or positive, found " + std::to_string(options.threads));
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
 
@@ -166,8 +170,8 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   try {
     impl->module = torch::jit::load(path, impl->device, extra);
   } catch (const c10::Error& e) {
-    invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
-                            torch_message(e));
+    invalid_model(
+        path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " + torch_message(e));
   }
   if (extra[kManifestName].empty()) {
     invalid_model(path, std::string("a TorchScript archive without an attnprox manifest (extra/") + kManifestName +
@@ -199,23 +203,33 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     try {
       out = impl->module.forward({ids, mask});
     } catch (const c10::Error& e) {
-      throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device + " in " +
-                                               c10::toString(impl->dtype) + " failed: " + torch_message(e));
+      throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
+                                               " in " + c10::toString(impl->dtype) + " failed: " + torch_message(e));
     }
     split_outputs(out, *impl, 1, n);
   }
-  logger().debug("loaded {} ({}, {} of {} layers captured, H={} Hkv={} d={}) on {} in {} ms", path, m.family,
-                 m.layers.size(), m.num_layers, m.num_heads, m.num_kv_heads, m.head_dim, impl->device.str(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
-                     .count());
+  logger().debug(
+      "loaded {} ({}, {} of {} layers captured, H={} Hkv={} d={}) on {} in {} ms", path, m.family, m.layers.size(),
+      m.num_layers, m.num_heads, m.num_kv_heads, m.head_dim, impl->device.str(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
   return Model(std::move(impl));
 }
 
-const Manifest& Model::manifest() const { return *impl_->manifest; }
-const std::string& Model::path() const { return impl_->path; }
-std::string Model::device() const { return impl_->device.str(); }
-DType Model::dtype() const { return dtype_of(impl_->dtype); }
-const std::string& Model::tokenizer_json() const { return impl_->tokenizer_json; }
+const Manifest& Model::manifest() const {
+  return *impl_->manifest;
+}
+const std::string& Model::path() const {
+  return impl_->path;
+}
+std::string Model::device() const {
+  return impl_->device.str();
+}
+DType Model::dtype() const {
+  return dtype_of(impl_->dtype);
+}
+const std::string& Model::tokenizer_json() const {
+  return impl_->tokenizer_json;
+}
 
 Result Model::run(const std::vector<int64_t>& ids) const {
   return std::move(run_batch({ids}).front());
@@ -244,9 +258,9 @@ std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& ba
   const auto start = std::chrono::steady_clock::now();
   c10::IValue out = forward(*impl_, ids.to(impl_->device), mask.to(impl_->device));
   auto [queries, keys] = split_outputs(out, *impl_, size, longest);
-  logger().debug("ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
-                     .count());
+  logger().debug(
+      "ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
 
   std::vector<Result> results;
   for (int64_t b = 0; b < size; ++b) {

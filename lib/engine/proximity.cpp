@@ -56,9 +56,9 @@ at::Tensor Result::ap_tokens(int layer) const {
     const int64_t d = keys.size(2);
     const double c = 1.0 / (m.num_heads * std::sqrt(static_cast<double>(d)));
     const at::Tensor qg = grouped_queries(data_->queries[slot], keys.size(0), at::kDouble);  // [Hkv, N, d]
-    const at::Tensor key_sum = keys.sum(1, /*keepdim=*/true);                             // [Hkv, 1, d]
-    const at::Tensor query_sum = qg.sum(1, /*keepdim=*/true);                             // [Hkv, 1, d]
-    const at::Tensor row = (qg * key_sum).sum(at::IntArrayRef{0, 2});                                     // [N]
+    const at::Tensor key_sum = keys.sum(1, /*keepdim=*/true);                                // [Hkv, 1, d]
+    const at::Tensor query_sum = qg.sum(1, /*keepdim=*/true);                                // [Hkv, 1, d]
+    const at::Tensor row = (qg * key_sum).sum(at::IntArrayRef{0, 2});                        // [N]
     const at::Tensor col = (keys * query_sum).sum(at::IntArrayRef{0, 2});
     const at::Tensor diag = (qg * keys).sum(at::IntArrayRef{0, 2});
     return ((row + col).mul_(0.5).sub_(diag)).mul_(c / static_cast<double>(n - 1));

@@ -6,15 +6,25 @@
 
 namespace attnprox {
 
-const std::vector<int64_t>& Result::ids() const { return data_->ids; }
+const std::vector<int64_t>& Result::ids() const {
+  return data_->ids;
+}
 
-int64_t Result::num_tokens() const { return static_cast<int64_t>(data_->ids.size()); }
+int64_t Result::num_tokens() const {
+  return static_cast<int64_t>(data_->ids.size());
+}
 
-const Manifest& Result::manifest() const { return *data_->manifest; }
+const Manifest& Result::manifest() const {
+  return *data_->manifest;
+}
 
-at::Tensor Result::queries(int layer) const { return data_->queries[data_->manifest->slot(layer)]; }
+at::Tensor Result::queries(int layer) const {
+  return data_->queries[data_->manifest->slot(layer)];
+}
 
-at::Tensor Result::keys(int layer) const { return data_->keys[data_->manifest->slot(layer)]; }
+at::Tensor Result::keys(int layer) const {
+  return data_->keys[data_->manifest->slot(layer)];
+}
 
 at::Tensor Result::attention(int layer, const AttentionOptions& options) const {
   const Manifest& m = *data_->manifest;
@@ -59,8 +69,8 @@ at::Tensor Result::average_attention(const std::vector<int>& layers, const std::
       at::Tensor layer_sum = weights.sum(0);
       sum = sum.defined() ? sum.add_(layer_sum) : layer_sum;
     }
-    const int64_t count = static_cast<int64_t>(slots.size()) *
-                          (head_list.empty() ? m.num_heads : static_cast<int64_t>(head_list.size()));
+    const int64_t count =
+        static_cast<int64_t>(slots.size()) * (head_list.empty() ? m.num_heads : static_cast<int64_t>(head_list.size()));
     return sum.div_(static_cast<double>(count));
   });
 }

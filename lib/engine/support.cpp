@@ -45,8 +45,9 @@ DType dtype_of(c10::ScalarType type) {
     case c10::ScalarType::Float: return DType::kFloat32;
     case c10::ScalarType::Half: return DType::kFloat16;
     case c10::ScalarType::BFloat16: return DType::kBFloat16;
-    default: throw Error(ErrorCode::kUnsupported, std::string("tensors of dtype ") + c10::toString(type) +
-                                                      " are not supported (float32, float16, bfloat16)");
+    default:
+      throw Error(ErrorCode::kUnsupported, std::string("tensors of dtype ") + c10::toString(type) +
+                                               " are not supported (float32, float16, bfloat16)");
   }
 }
 
@@ -67,8 +68,8 @@ spdlog::logger& logger() {
 }
 
 void set_log_level(const std::string& level) {
-  static const std::vector<std::string> known = {"trace", "debug", "info", "warn", "warning", "error", "critical",
-                                                 "off"};
+  static const std::vector<std::string> known = {"trace",   "debug", "info",     "warn",
+                                                 "warning", "error", "critical", "off"};
   if (std::find(known.begin(), known.end(), level) == known.end()) {
     throw Error(ErrorCode::kInvalidArgument,
                 "log level \"" + level + "\" is not one of trace, debug, info, warn, error, critical, off");
@@ -76,9 +77,13 @@ void set_log_level(const std::string& level) {
   logger().set_level(spdlog::level::from_str(level == "warning" ? "warn" : level));
 }
 
-std::string version() { return ATTNPROX_VERSION_STRING; }
+std::string version() {
+  return ATTNPROX_VERSION_STRING;
+}
 
-std::string torch_version() { return TORCH_VERSION; }
+std::string torch_version() {
+  return TORCH_VERSION;
+}
 
 std::string torch_message(const c10::Error& error) {
   std::string text = error.what_without_backtrace();

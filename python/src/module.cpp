@@ -127,14 +127,10 @@ PYBIND11_MODULE(_core, m) {
             return to_numpy(released([&] { return self.average_attention(layers, heads, options); }));
           },
           py::arg("layers"), py::arg("heads"), py::arg("temperature") = 1.0)
-      .def("proximity",
-           [](const attnprox::Result& self, int layer) {
-             return to_numpy(released([&] { return self.proximity(layer); }));
-           })
-      .def("ap_tokens",
-           [](const attnprox::Result& self, int layer) {
-             return to_numpy(released([&] { return self.ap_tokens(layer); }));
-           })
+      .def("proximity", [](const attnprox::Result& self,
+                           int layer) { return to_numpy(released([&] { return self.proximity(layer); })); })
+      .def("ap_tokens", [](const attnprox::Result& self,
+                           int layer) { return to_numpy(released([&] { return self.ap_tokens(layer); })); })
       .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); });
 
   m.def(
@@ -154,6 +150,6 @@ PYBIND11_MODULE(_core, m) {
         return to_numpy(released([&] { return attnprox::attention_weights(q, k, spec); }));
       },
       py::arg("queries"), py::arg("keys"), py::arg("scaling"), py::arg("causal"),
-      py::arg("sliding_window") = py::none(), py::arg("softcap") = py::none(),
-      py::arg("sinks") = std::vector<double>{}, py::arg("temperature") = 1.0);
+      py::arg("sliding_window") = py::none(), py::arg("softcap") = py::none(), py::arg("sinks") = std::vector<double>{},
+      py::arg("temperature") = 1.0);
 }

@@ -33,15 +33,19 @@ std::vector<double> brute_force(const at::Tensor& q_in, const at::Tensor& k_in, 
         if (spec.softcap) x = *spec.softcap * std::tanh(x / *spec.softcap);
         x /= spec.temperature;
         bool ok = true;
-        if (spec.causal) ok = j <= i && (!spec.sliding_window || i - j < *spec.sliding_window);
-        else if (spec.sliding_window) ok = std::abs(i - j) <= *spec.sliding_window;
+        if (spec.causal)
+          ok = j <= i && (!spec.sliding_window || i - j < *spec.sliding_window);
+        else if (spec.sliding_window)
+          ok = std::abs(i - j) <= *spec.sliding_window;
         logits.push_back(x);
         visible.push_back(ok);
       }
       double top = spec.sinks.empty() ? -INFINITY : spec.sinks[h] / spec.temperature;
-      for (int64_t j = 0; j < nk; ++j) if (visible[j]) top = std::max(top, logits[j]);
+      for (int64_t j = 0; j < nk; ++j)
+        if (visible[j]) top = std::max(top, logits[j]);
       double total = spec.sinks.empty() ? 0.0 : std::exp(spec.sinks[h] / spec.temperature - top);
-      for (int64_t j = 0; j < nk; ++j) if (visible[j]) total += std::exp(logits[j] - top);
+      for (int64_t j = 0; j < nk; ++j)
+        if (visible[j]) total += std::exp(logits[j] - top);
       for (int64_t j = 0; j < nk; ++j) {
         out[(h * n + i) * nk + j] = visible[j] ? std::exp(logits[j] - top) / total : 0.0;
       }
@@ -142,21 +146,17 @@ TEST(AttentionWeights, RejectsInconsistentInputs) {
   expect_error(ErrorCode::kInvalidArgument, "head size 8, keys 4", [&] {
     attention_weights(q, at::randn({2, 5, 4}), spec_with(true));
   });
-  expect_error(ErrorCode::kInvalidArgument, "needs queries [H, N, d]", [&] {
-    attention_weights(q.view({-1}), k, spec_with(true));
-  });
+  expect_error(ErrorCode::kInvalidArgument, "needs queries [H, N, d]",
+               [&] { attention_weights(q.view({-1}), k, spec_with(true)); });
   expect_error(ErrorCode::kInvalidArgument, "2 sink logits for 4 query heads", [&] {
     attention_weights(q, k, spec_with(true, {}, {}, {1.0, 2.0}));
   });
-  expect_error(ErrorCode::kInvalidArgument, "temperature must be a positive", [&] {
-    attention_weights(q, k, spec_with(true, {}, {}, {}, 0.0));
-  });
-  expect_error(ErrorCode::kInvalidArgument, "temperature must be a positive", [&] {
-    attention_weights(q, k, spec_with(true, {}, {}, {}, std::numeric_limits<double>::quiet_NaN()));
-  });
-  expect_error(ErrorCode::kInvalidArgument, "sliding window must be at least 1", [&] {
-    attention_weights(q, k, spec_with(true, 0));
-  });
+  expect_error(ErrorCode::kInvalidArgument, "temperature must be a positive",
+               [&] { attention_weights(q, k, spec_with(true, {}, {}, {}, 0.0)); });
+  expect_error(ErrorCode::kInvalidArgument, "temperature must be a positive",
+               [&] { attention_weights(q, k, spec_with(true, {}, {}, {}, std::numeric_limits<double>::quiet_NaN())); });
+  expect_error(ErrorCode::kInvalidArgument, "sliding window must be at least 1",
+               [&] { attention_weights(q, k, spec_with(true, 0)); });
 }
 
 }  // namespace

@@ -89,13 +89,21 @@ TEST(Manifest, RejectsWhatBreaksTheContract) {
       {"causal not bool", [](json& j) { j["causal"] = 1; }, "'causal' must be true or false"},
       {"no captured", [](json& j) { j["captured_layers"] = json::array(); }, "non-empty list"},
       {"captured out of range", [](json& j) { j["captured_layers"][2] = 6; }, "expected layer numbers in 0..5"},
-      {"captured unsorted", [](json& j) { j["captured_layers"] = {4, 1, 5}; }, "strictly ascending"},
+      {"captured unsorted",
+       [](json& j) {
+         j["captured_layers"] = {4, 1, 5};
+       },
+       "strictly ascending"},
       {"layers count", [](json& j) { j["layers"].erase(0); }, "one entry per captured layer (3)"},
       {"layer index", [](json& j) { j["layers"][1]["index"] = 3; }, "layers[4].'index' is 3"},
       {"no scaling", [](json& j) { j["layers"][0].erase("scaling"); }, "'scaling' is missing"},
       {"negative scaling", [](json& j) { j["layers"][0]["scaling"] = -1; }, "'scaling' must be a positive number"},
       {"zero window", [](json& j) { j["layers"][1]["sliding_window"] = 0; }, "'sliding_window' must be an integer"},
-      {"sinks count", [](json& j) { j["layers"][2]["sinks"] = {1, 2}; }, "a list of 8 numbers"},
+      {"sinks count",
+       [](json& j) {
+         j["layers"][2]["sinks"] = {1, 2};
+       },
+       "a list of 8 numbers"},
       {"bos outside vocab", [](json& j) { j["tokenizer"]["bos_id"] = 5000; }, "'bos_id' must be an integer in 0..999"},
       {"special not int", [](json& j) { j["tokenizer"]["special_tokens"]["<s>"] = "1"; }, "must be an integer"},
   };

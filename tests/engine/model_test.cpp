@@ -59,7 +59,8 @@ TEST(ModelLoad, ManifestThatBreaksItsOwnRules) {
 }
 
 TEST(ModelLoad, ManifestInconsistentWithForwardShapes) {
-  expect_error(ErrorCode::kInvalidModel, "returned queries of shape [1, 2, 2, 4] at layer 0, the manifest implies [1, 4",
+  expect_error(ErrorCode::kInvalidModel,
+               "returned queries of shape [1, 2, 2, 4] at layer 0, the manifest implies [1, 4",
                [] { Model::load(model_path("wrong_heads.apx")); });
   expect_error(ErrorCode::kInvalidModel, "returned queries for 1 and keys for 1 layers, the manifest captures 2",
                [] { Model::load(model_path("wrong_layers.apx")); });
@@ -75,7 +76,8 @@ TEST(ModelLoad, CudaOnACpuOnlyBuildOrAWrongDevice) {
                  [&] { Model::load(model_path("llama.apx"), options); });
   }
   options.device = "tpu:0";
-  expect_error(ErrorCode::kInvalidArgument, "is not a device name", [&] { Model::load(model_path("llama.apx"), options); });
+  expect_error(ErrorCode::kInvalidArgument, "is not a device name",
+               [&] { Model::load(model_path("llama.apx"), options); });
   options.device = "cpu";
   options.threads = -2;
   expect_error(ErrorCode::kInvalidArgument, "threads must be", [&] { Model::load(model_path("llama.apx"), options); });
@@ -155,13 +157,13 @@ TEST(ModelRun, BadInput) {
   Model model = Model::load(model_path("gpt2.apx"));  // 96 ids, 32 positions
   expect_error(ErrorCode::kInvalidArgument, "the input is empty", [&] { model.run(std::vector<int64_t>{}); });
   expect_error(ErrorCode::kInvalidArgument, "no sequences given", [&] { model.run_batch({}); });
-  expect_error(ErrorCode::kInvalidArgument, "token id 96 at position 2, outside the vocabulary (0..95)",
-               [&] { model.run({1, 2, 96}); });
+  expect_error(ErrorCode::kInvalidArgument, "token id 96 at position 2, outside the vocabulary (0..95)", [&] {
+    model.run({1, 2, 96});
+  });
   expect_error(ErrorCode::kInvalidArgument, "token id -1 at position 0", [&] { model.run(std::vector<int64_t>{-1}); });
   expect_error(ErrorCode::kInvalidArgument, "has 33 tokens, the model has 32 positions",
                [&] { model.run(std::vector<int64_t>(33, 1)); });
-  expect_error(ErrorCode::kInvalidArgument, "sequence 1 is empty",
-               [&] { model.run_batch({{1}, {}}); });
+  expect_error(ErrorCode::kInvalidArgument, "sequence 1 is empty", [&] { model.run_batch({{1}, {}}); });
   Result r = model.run({1, 2, 3});
   expect_error(ErrorCode::kOutOfRange, "head 4 requested, the model has 4 heads (0..3)", [&] { r.attention(0, 4); });
   expect_error(ErrorCode::kOutOfRange, "layer 9 requested, the model has 3 layers", [&] { r.queries(9); });
@@ -173,8 +175,9 @@ TEST(ModelRun, BadInput) {
 TEST(ModelRun, NonFiniteOutputIsAnError) {
   Model model = Model::load(model_path("constant.apx"));
   EXPECT_NO_THROW(model.run({1, 2}));
-  expect_error(ErrorCode::kRuntime, "non-finite queries (NaN or Inf) at layer 0",
-               [] { Model::load(model_path("nan.apx")).run({1, 2, 3}); });
+  expect_error(ErrorCode::kRuntime, "non-finite queries (NaN or Inf) at layer 0", [] {
+    Model::load(model_path("nan.apx")).run({1, 2, 3});
+  });
   // What a model computes at padding positions is never used, NaN included.
   std::vector<Result> results = Model::load(model_path("nan_at_padding.apx")).run_batch({{1, 2, 3, 4}, {5}});
   EXPECT_TRUE(at::isfinite(results[1].queries()).all().item<bool>());

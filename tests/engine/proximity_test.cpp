@@ -31,7 +31,8 @@ std::vector<std::vector<double>> brute_force_proximity(const Result& r, int laye
       }
     }
   }
-  for (int64_t i = 0; i < n; ++i) for (int64_t j = 0; j < n; ++j) a[i][j] = (raw[i][j] + raw[j][i]) / 2;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a[i][j] = (raw[i][j] + raw[j][i]) / 2;
   return a;
 }
 
