@@ -208,7 +208,7 @@ size_t Manifest::slot(int layer) const {
                                               std::to_string(captured) + " captured layers (" + captured_list(*this) +
                                               "; -1..-" + std::to_string(captured) + " count back from the last)");
     }
-    return static_cast<size_t>(captured + layer);
+    return static_cast<size_t>(captured) - static_cast<size_t>(-layer);
   }
   for (size_t k = 0; k < layers.size(); ++k) {
     if (layers[k].index == layer) return k;

@@ -63,7 +63,7 @@ const char* exception_name(ErrorCode code) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "attnprox C++ engine (use the `attnprox` package, not this module)";
 
-  py::register_exception_translator([](std::exception_ptr p) {
+  py::register_exception_translator([](std::exception_ptr p) {  // NOLINT(performance-unnecessary-value-param)
     try {
       if (p) std::rethrow_exception(p);
     } catch (const attnprox::Error& e) {
