@@ -16,6 +16,7 @@ from . import _core
 from .errors import (ComputeError, Error, InvalidArgumentError, InvalidModelError, ModelNotFoundError,
                      OutOfRangeError, UnsupportedError)
 from .model import Model, Result, load
+from .tokenizer import Tokenizer
 
 
 def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None) -> dict:
@@ -41,6 +42,6 @@ torch_version = _core.torch_version
 
 __all__ = [
     "ComputeError", "Error", "InvalidArgumentError", "InvalidModelError", "Model", "ModelNotFoundError",
-    "OutOfRangeError", "Result", "UnsupportedError", "__version__", "export_reference", "load", "set_log_level",
+    "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export_reference", "load", "set_log_level",
     "torch_version",
 ]

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "attnprox/engine.hpp"
+#include "attnprox/tokenizer.hpp"
 
 namespace py = pybind11;
 using attnprox::ErrorCode;
@@ -132,6 +133,42 @@ PYBIND11_MODULE(_core, m) {
       .def("ap_tokens", [](const attnprox::Result& self,
                            int layer) { return to_numpy(released([&] { return self.ap_tokens(layer); })); })
       .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); });
+
+  py::class_<attnprox::Encoding>(m, "Encoding")
+      .def_readonly("ids", &attnprox::Encoding::ids)
+      .def_readonly("tokens", &attnprox::Encoding::tokens)
+      .def_readonly("offsets", &attnprox::Encoding::offsets)
+      .def_readonly("char_offsets", &attnprox::Encoding::char_offsets)
+      .def_readonly("special", &attnprox::Encoding::special)
+      .def("__len__", &attnprox::Encoding::size);
+
+  py::class_<attnprox::Tokenizer>(m, "Tokenizer")
+      .def_static("from_file", &attnprox::Tokenizer::from_file, py::arg("path"))
+      .def_static("from_json", &attnprox::Tokenizer::from_json, py::arg("json"))
+      .def_static("byte_level_bpe", &attnprox::Tokenizer::byte_level_bpe, py::arg("vocab_json"), py::arg("merges_txt"))
+      .def_static("wordpiece", &attnprox::Tokenizer::wordpiece, py::arg("vocab_txt"), py::arg("lowercase") = true)
+      .def(
+          "encode",
+          [](const attnprox::Tokenizer& self, const std::string& text, bool add_special_tokens) {
+            return released([&] { return self.encode(text, add_special_tokens); });
+          },
+          py::arg("text"), py::arg("add_special_tokens") = false)
+      .def(
+          "encode_batch",
+          [](const attnprox::Tokenizer& self, const std::vector<std::string>& texts, bool add_special_tokens) {
+            return released([&] {
+              std::vector<attnprox::Encoding> out;
+              out.reserve(texts.size());
+              for (const std::string& text : texts) out.push_back(self.encode(text, add_special_tokens));
+              return out;
+            });
+          },
+          py::arg("texts"), py::arg("add_special_tokens") = false)
+      .def("decode", &attnprox::Tokenizer::decode, py::arg("ids"), py::arg("skip_special_tokens") = false)
+      .def("tokens", &attnprox::Tokenizer::tokens, py::arg("ids"))
+      .def("token_to_id", &attnprox::Tokenizer::token_to_id, py::arg("token"))
+      .def("is_special", &attnprox::Tokenizer::is_special, py::arg("id"))
+      .def_property_readonly("vocab_size", &attnprox::Tokenizer::vocab_size);
 
   m.def(
       "attention_weights",

@@ -1,0 +1,77 @@
+"""Tokenizers: Hugging Face tokenizer.json files (and GPT-2 / BERT vocabulary files), applied by attnprox's C++
+tokenizer exactly as Hugging Face `tokenizers` applies them."""
+from typing import List, Optional, Sequence
+
+from . import _core
+
+
+class Tokenizer:
+    """Text ↔ token ids.
+
+        tok = attnprox.Tokenizer.from_file("tokenizer.json")
+        ids = tok.encode("Hello world")                  # list[int]
+        enc = tok.encode_with_offsets("Hello world")     # ids, tokens, offsets (bytes), char_offsets, special
+        tok.decode(ids)                                  # "Hello world"
+
+    Special tokens written in the text (e.g. "<|endoftext|>") are always recognised; `add_special_tokens=True`
+    also adds what the tokenizer's post-processor adds around a text (BERT's [CLS] … [SEP], a BOS token).
+    """
+
+    def __init__(self, core: "_core.Tokenizer"):
+        self._core = core
+
+    @classmethod
+    def from_file(cls, tokenizer_json: str) -> "Tokenizer":
+        """A Hugging Face tokenizer.json."""
+        return cls(_core.Tokenizer.from_file(str(tokenizer_json)))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Tokenizer":
+        """The contents of a tokenizer.json."""
+        return cls(_core.Tokenizer.from_json(text))
+
+    @classmethod
+    def byte_level_bpe(cls, vocab_json: str, merges_txt: str) -> "Tokenizer":
+        """GPT-2 style byte-level BPE from vocab.json / encoder.json and merges.txt / vocab.bpe."""
+        return cls(_core.Tokenizer.byte_level_bpe(str(vocab_json), str(merges_txt)))
+
+    @classmethod
+    def wordpiece(cls, vocab_txt: str, lowercase: bool = True) -> "Tokenizer":
+        """BERT WordPiece from vocab.txt, set up as Hugging Face's BertWordPieceTokenizer."""
+        return cls(_core.Tokenizer.wordpiece(str(vocab_txt), lowercase))
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> List[int]:
+        """Token ids of `text`."""
+        return list(self._core.encode(text, add_special_tokens).ids)
+
+    def encode_with_offsets(self, text: str, add_special_tokens: bool = False) -> "_core.Encoding":
+        """The whole encoding: `.ids`, `.tokens`, `.offsets` ([start, end) bytes of the UTF-8 text),
+        `.char_offsets` ([start, end) characters of the str), `.special` (1 for special tokens)."""
+        return self._core.encode(text, add_special_tokens)
+
+    def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> List[List[int]]:
+        return [list(e.ids) for e in self._core.encode_batch(list(texts), add_special_tokens)]
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        """The text of token ids."""
+        return self._core.decode([int(i) for i in ids], skip_special_tokens)
+
+    def tokens(self, ids: Sequence[int]) -> List[str]:
+        """The vocabulary's string of each id ("Ġworld", "##ing")."""
+        return self._core.tokens([int(i) for i in ids])
+
+    def token_to_id(self, token: str) -> Optional[int]:
+        return self._core.token_to_id(token)
+
+    def is_special(self, token_id: int) -> bool:
+        return self._core.is_special(int(token_id))
+
+    @property
+    def vocab_size(self) -> int:
+        return self._core.vocab_size
+
+    def __len__(self) -> int:
+        return self._core.vocab_size
+
+    def __repr__(self) -> str:
+        return f"<attnprox.Tokenizer {self.vocab_size} ids>"
