@@ -30,6 +30,7 @@ AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalize
         NormalizedString s(t.content);
         normalizer->normalize(s);
         key = s.get();
+        if (key != t.content) normalized_forms_[t.id] = key;
       }
       if (!key.empty()) normalized_.insert(key, static_cast<int>(k));
     } else {
@@ -41,6 +42,13 @@ AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalize
 const AddedToken* AddedVocabulary::find(uint32_t id) const {
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : &tokens_[it->second];
+}
+
+const std::string* AddedVocabulary::decoded_form(uint32_t id) const {
+  auto normalized = normalized_forms_.find(id);
+  if (normalized != normalized_forms_.end()) return &normalized->second;
+  const AddedToken* t = find(id);
+  return t ? &t->content : nullptr;
 }
 
 std::optional<uint32_t> AddedVocabulary::id_of(const std::string& content) const {

@@ -29,6 +29,9 @@ class AddedVocabulary {
   void extract_and_normalize(PreTokenizedString& s, const Normalizer* normalizer) const;
 
   const AddedToken* find(uint32_t id) const;
+  /// The string decoding shows for an added token: its normalized form when it is matched normalized (HF's
+  /// simple_id_to_token), else its content.
+  const std::string* decoded_form(uint32_t id) const;
   std::optional<uint32_t> id_of(const std::string& content) const;
   bool is_special(uint32_t id) const;
   const std::vector<AddedToken>& tokens() const { return tokens_; }
@@ -53,6 +56,7 @@ class AddedVocabulary {
   std::vector<AddedToken> tokens_;
   std::unordered_map<uint32_t, size_t> by_id_;
   std::unordered_map<std::string, uint32_t> by_content_;
+  std::unordered_map<uint32_t, std::string> normalized_forms_;
   Trie raw_, normalized_;
 };
 

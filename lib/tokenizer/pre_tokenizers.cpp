@@ -104,10 +104,43 @@ class BertPreTokenizer : public PreTokenizer {
   }
 };
 
+/// The runs HF's Whitespace pre-tokenizer keeps, `\w+|[^\w\s]+` with the Rust regex crate's Unicode classes
+/// (\w includes marks and Join_Control, which Oniguruma's does not all include), everything else removed.
+class WordRunsPattern : public Pattern {
+ public:
+  std::vector<Match> find_matches(std::string_view text) const override {
+    if (text.empty()) return {{0, 0, false}};
+    std::vector<Match> out;
+    size_t pos = 0, previous = 0;
+    while (pos < text.size()) {
+      size_t next = pos;
+      const char32_t c = next_char(text, next);
+      if (is_whitespace(c)) {
+        pos = next;
+        continue;
+      }
+      const bool word = is_word_char(c);
+      const size_t start = pos;
+      pos = next;
+      while (pos < text.size()) {
+        size_t after = pos;
+        const char32_t d = next_char(text, after);
+        if (is_whitespace(d) || is_word_char(d) != word) break;
+        pos = after;
+      }
+      if (previous < start) out.push_back({previous, start, true});  // the delimiters between runs
+      out.push_back({start, pos, false});
+      previous = pos;
+    }
+    if (previous < text.size()) out.push_back({previous, text.size(), true});
+    return out;
+  }
+};
+
 class WhitespacePreTokenizer : public PreTokenizer {
  public:
   void pre_tokenize(PreTokenizedString& s) const override {
-    static const InvertPattern words(std::make_shared<RegexPattern>(R"(\w+|[^\w\s]+)"));
+    static const WordRunsPattern words;
     split_pieces(s, words, SplitBehavior::kRemoved);
   }
 };

@@ -225,10 +225,13 @@ Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const
 }
 
 namespace {
-const std::string& token_of(const Tokenizer::Impl& t, int64_t id) {
+/// The string of a token id: an added token's content (or, for decoding, its normalized form), else the model's.
+const std::string& token_of(const Tokenizer::Impl& t, int64_t id, bool for_decoding) {
   if (id >= 0 && id <= 0xFFFFFFFFll) {
-    if (const tok::AddedToken* added = t.added.find(static_cast<uint32_t>(id))) return added->content;
-    if (const std::string* token = t.model->id_to_token(static_cast<uint32_t>(id))) return *token;
+    const auto key = static_cast<uint32_t>(id);
+    if (const tok::AddedToken* added = t.added.find(key))
+      return for_decoding ? *t.added.decoded_form(key) : added->content;
+    if (const std::string* token = t.model->id_to_token(key)) return *token;
   }
   throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(id) + " is not in the tokenizer's vocabulary");
 }
@@ -239,7 +242,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int64_t id : ids) {
-    const std::string& token = token_of(t, id);
+    const std::string& token = token_of(t, id, true);
     if (skip_special_tokens && t.added.is_special(static_cast<uint32_t>(id))) continue;
     tokens.push_back(token);
   }
@@ -257,7 +260,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
 std::vector<std::string> Tokenizer::tokens(const std::vector<int64_t>& ids) const {
   std::vector<std::string> out;
   out.reserve(ids.size());
-  for (int64_t id : ids) out.push_back(token_of(*impl_, id));
+  for (int64_t id : ids) out.push_back(token_of(*impl_, id, false));
   return out;
 }
 

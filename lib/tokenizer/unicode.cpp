@@ -147,10 +147,17 @@ bool is_alphanumeric(char32_t c) {
 }
 
 bool is_word_char(char32_t c) {
+  // Unicode \w (UTS #18, the Rust regex crate): Alphabetic, marks, decimal digits, connector punctuation,
+  // Join_Control. Alphabetic is the letters and Nl plus Other_Alphabetic: mostly marks, and the circled, squared
+  // and parenthesized letters of category So.
   if (c < 0x80) return c == '_' || is_alphanumeric(c);
+  if (c == 0x200C || c == 0x200D || (c >= 0x24B6 && c <= 0x24E9) || (c >= 0x1F130 && c <= 0x1F149) ||
+      (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189)) {
+    return true;
+  }
   const auto cat = category(c);
   return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_ME) || cat == UTF8PROC_CATEGORY_ND ||
-         cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_PC || c == 0x200C || c == 0x200D;
+         cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_PC;
 }
 
 bool is_punctuation(char32_t c) {

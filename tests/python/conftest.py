@@ -11,7 +11,49 @@ if os.path.isdir(os.path.join(BUILD, "python", "attnprox")):
     sys.path.insert(0, os.path.join(BUILD, "python"))
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "hf")
+TOKENIZER_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "tokenizers")
+# The project's shared data (tokenizer files, OneStopEnglish, prompts): beside the repository, or where
+# ATTNPROX_DATA_DIR says.
+DATA = os.environ.get("ATTNPROX_DATA_DIR") or os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+
+
+def data_path(*parts: str) -> str:
+    path = os.path.join(DATA, *parts)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"shared data {path} is missing: the tests expect the project's shared data folder "
+                                f"beside the repository (../shared/data) or ATTNPROX_DATA_DIR")
+    return path
 FAMILIES = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d)))
+
+
+def load_reference_tokenizers():
+    """The five tokenizers the exactness fixtures cover, built as tests/gpu/make_tokenizer_fixtures.py builds them
+    for Hugging Face tokenizers."""
+    import attnprox
+
+    t = data_path("tokenizers")
+    return {
+        "qwen3": attnprox.Tokenizer.from_file(os.path.join(t, "qwen3", "tokenizer.json")),
+        "llama3": attnprox.Tokenizer.from_file(os.path.join(t, "llama3", "tokenizer.json")),
+        "gpt-oss": attnprox.Tokenizer.from_file(os.path.join(t, "gpt-oss", "tokenizer.json")),
+        "gpt2": attnprox.Tokenizer.byte_level_bpe(os.path.join(t, "gpt2", "encoder.json"),
+                                                  os.path.join(t, "gpt2", "vocab.bpe")),
+        "bert": attnprox.Tokenizer.wordpiece(os.path.join(t, "bert-base-uncased", "vocab.txt"), lowercase=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def reference_tokenizers():
+    return load_reference_tokenizers()
+
+
+def corpus_texts():
+    """(relative path, text) of every OneStopEnglish file, read as UTF-8 with its byte-order mark kept."""
+    import glob
+
+    root = data_path("onestopenglish")
+    files = sorted(glob.glob(os.path.join(root, "*", "*.txt")))
+    return [(os.path.relpath(f, root), open(f, encoding="utf-8").read()) for f in files]
 
 
 @pytest.fixture(scope="session")
