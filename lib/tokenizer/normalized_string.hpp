@@ -57,6 +57,9 @@ class NormalizedString {
   void replace(const Pattern& pattern, std::string_view content);
   void strip(bool left, bool right);
 
+  /// Per normalized byte, the original byte range it came from.
+  const std::vector<Offsets>& alignments() const { return alignments_; }
+
   /// Splits by `pattern`: the pieces (slices of this string) according to `behavior`.
   std::vector<NormalizedString> split(const Pattern& pattern, SplitBehavior behavior) const;
 
