@@ -22,6 +22,7 @@
 
 #include "attnprox/error.hpp"
 #include "attnprox/manifest.hpp"
+#include "attnprox/tokenizer.hpp"
 
 namespace attnprox {
 
@@ -35,6 +36,12 @@ struct LoadOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
   std::optional<DType> dtype;  // default: the dtype the file was exported in
   int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default
+};
+
+struct TextOptions {
+  /// Add what the tokenizer's post-processor adds around a text ([CLS] … [SEP], a BOS token), and the BOS token
+  /// when the manifest says the model expects one and the tokenizer did not add it.
+  bool add_special_tokens = true;
 };
 
 struct AttentionOptions {
@@ -73,6 +80,8 @@ class Model {
   DType dtype() const;
   /// The Hugging Face tokenizer.json stored in the file, or an empty string.
   const std::string& tokenizer_json() const;
+  /// The tokenizer of the file, or nullptr when it has none.
+  const Tokenizer* tokenizer() const;
 
   /// Runs one sequence of token ids. Throws Error(kInvalidArgument) for an empty sequence, an id outside the
   /// vocabulary or more tokens than the model's positions.
@@ -80,6 +89,11 @@ class Model {
   /// Runs several sequences as one padded batch (right padding, attention mask); one Result each, the same
   /// as running them one by one up to float rounding.
   std::vector<Result> run_batch(const std::vector<std::vector<int64_t>>& batch) const;
+  /// Tokenizes `text` with the file's tokenizer and runs it. Error(kUnsupported) when the file has no tokenizer,
+  /// kInvalidArgument for text that is not UTF-8 or gives no tokens.
+  Result run_text(std::string_view text, const TextOptions& options = {}) const;
+  /// Several texts as one padded batch.
+  std::vector<Result> run_texts(const std::vector<std::string>& texts, const TextOptions& options = {}) const;
 
   struct Impl;
 
@@ -93,6 +107,13 @@ class Result {
   const std::vector<int64_t>& ids() const;
   int64_t num_tokens() const;
   const Manifest& manifest() const;
+  /// The text that was run (empty when ids were given).
+  const std::string& text() const;
+  /// The tokens as the tokenizer's vocabulary writes them ("Ġworld"); empty when the model has no tokenizer.
+  std::vector<std::string> tokens() const;
+  /// Where each token lies in text(): [start, end) in bytes / in characters; empty when ids were given.
+  const std::vector<std::pair<size_t, size_t>>& offsets() const;
+  const std::vector<std::pair<size_t, size_t>>& char_offsets() const;
 
   // `layer` is the model's own layer number, or negative counting back from the last captured layer.
   // An uncaptured layer or a head out of range throws Error(kOutOfRange).

@@ -16,7 +16,10 @@ namespace attnprox {
 
 struct Result::Data {
   std::shared_ptr<const Manifest> manifest;
+  std::shared_ptr<const Tokenizer> tokenizer;  // may be null
   std::vector<int64_t> ids;
+  std::string text;
+  Encoding encoding;  // tokens and offsets when a text was run
   std::vector<at::Tensor> queries;  // per captured layer, [H, N, d]
   std::vector<at::Tensor> keys;     // per captured layer, [Hkv, N, d]
 };

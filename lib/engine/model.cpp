@@ -22,6 +22,7 @@ struct Model::Impl {
   std::string path;
   std::shared_ptr<const Manifest> manifest;
   std::string tokenizer_json;
+  std::shared_ptr<const Tokenizer> tokenizer;  // null when the file has none
   torch::jit::Module module;  // a handle; copies share the module, whose forward may run on several threads
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = c10::ScalarType::Float;
@@ -183,7 +184,20 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     invalid_model(path, e.what());
   }
   impl->tokenizer_json = std::move(extra[kTokenizerName]);
+  if (!impl->tokenizer_json.empty()) {
+    try {
+      impl->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_json(impl->tokenizer_json));
+    } catch (const Error& e) {
+      invalid_model(path, std::string("its tokenizer.json cannot be used: ") + e.what());
+    }
+  }
   if (!impl->module.find_method("forward")) invalid_model(path, "the TorchScript module has no forward method");
+  if (impl->tokenizer && impl->manifest->tokenizer.add_bos && impl->manifest->tokenizer.bos_id) {
+    const int64_t bos = *impl->manifest->tokenizer.bos_id;
+    if (bos >= static_cast<int64_t>(impl->tokenizer->vocab_size()) && !impl->tokenizer->is_special(bos)) {
+      invalid_model(path, "the manifest adds BOS id " + std::to_string(bos) + ", which its tokenizer does not have");
+    }
+  }
 
   const Manifest& m = *impl->manifest;
   impl->dtype = scalar_type(options.dtype.value_or(parse_dtype(m.dtype)));
@@ -230,13 +244,19 @@ DType Model::dtype() const {
 const std::string& Model::tokenizer_json() const {
   return impl_->tokenizer_json;
 }
+const Tokenizer* Model::tokenizer() const {
+  return impl_->tokenizer.get();
+}
 
 Result Model::run(const std::vector<int64_t>& ids) const {
   return std::move(run_batch({ids}).front());
 }
 
-std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& batch) const {
-  const Manifest& m = *impl_->manifest;
+namespace {
+/// One padded forward for a batch of id sequences: the per-sequence data of the results.
+std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl,
+                                                         const std::vector<std::vector<int64_t>>& batch) {
+  const Manifest& m = *impl.manifest;
   if (batch.empty()) throw Error(ErrorCode::kInvalidArgument, "no sequences given: there is nothing to run");
   int64_t longest = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -256,16 +276,17 @@ std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& ba
 
   c10::InferenceMode guard;
   const auto start = std::chrono::steady_clock::now();
-  c10::IValue out = forward(*impl_, ids.to(impl_->device), mask.to(impl_->device));
-  auto [queries, keys] = split_outputs(out, *impl_, size, longest);
+  c10::IValue out = forward(impl, ids.to(impl.device), mask.to(impl.device));
+  auto [queries, keys] = split_outputs(out, impl, size, longest);
   logger().debug(
       "ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
 
-  std::vector<Result> results;
+  std::vector<std::shared_ptr<Result::Data>> results;
   for (int64_t b = 0; b < size; ++b) {
     auto data = std::make_shared<Result::Data>();
-    data->manifest = impl_->manifest;
+    data->manifest = impl.manifest;
+    data->tokenizer = impl.tokenizer;
     data->ids = batch[b];
     const auto n = static_cast<int64_t>(batch[b].size());
     for (size_t k = 0; k < queries.size(); ++k) {
@@ -275,7 +296,61 @@ std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& ba
     // Only the real tokens must be finite: what a model computes at padding positions is never used.
     check_finite(data->queries, m, "queries");
     check_finite(data->keys, m, "keys");
-    results.push_back(Result(std::move(data)));
+    results.push_back(std::move(data));
+  }
+  return results;
+}
+}  // namespace
+
+std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& batch) const {
+  std::vector<Result> results;
+  for (auto& data : run_sequences(*impl_, batch)) results.push_back(Result(std::move(data)));
+  return results;
+}
+
+namespace {
+/// The encoding of one text for the model: the tokenizer's special tokens, and the manifest's BOS when the model
+/// expects one the tokenizer does not add.
+Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::string_view text,
+                          const TextOptions& options) {
+  Encoding e = tokenizer.encode(text, options.add_special_tokens);
+  const auto& bos = m.tokenizer.bos_id;
+  if (options.add_special_tokens && m.tokenizer.add_bos && bos && (e.ids.empty() || e.ids.front() != *bos)) {
+    e.ids.insert(e.ids.begin(), *bos);
+    const std::vector<std::string> bos_token = tokenizer.tokens({*bos});  // Error if the tokenizer lacks it
+    e.tokens.insert(e.tokens.begin(), bos_token.front());
+    e.offsets.insert(e.offsets.begin(), {0, 0});
+    e.char_offsets.insert(e.char_offsets.begin(), {0, 0});
+    e.special.insert(e.special.begin(), 1);
+  }
+  if (e.ids.empty()) throw Error(ErrorCode::kInvalidArgument, "the text gives no tokens: there is nothing to run");
+  return e;
+}
+}  // namespace
+
+Result Model::run_text(std::string_view text, const TextOptions& options) const {
+  return std::move(run_texts({std::string(text)}, options).front());
+}
+
+std::vector<Result> Model::run_texts(const std::vector<std::string>& texts, const TextOptions& options) const {
+  if (!impl_->tokenizer) {
+    throw Error(ErrorCode::kUnsupported, "model file '" + impl_->path +
+                                             "' has no tokenizer.json, so it takes token ids only (export it from a "
+                                             "directory that has one)");
+  }
+  if (texts.empty()) throw Error(ErrorCode::kInvalidArgument, "no texts given: there is nothing to run");
+  std::vector<Encoding> encodings;
+  std::vector<std::vector<int64_t>> batch;
+  for (const std::string& text : texts) {
+    encodings.push_back(encode_for_model(*impl_->tokenizer, *impl_->manifest, text, options));
+    batch.push_back(encodings.back().ids);
+  }
+  std::vector<Result> results;
+  std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch);
+  for (size_t k = 0; k < data.size(); ++k) {
+    data[k]->text = texts[k];
+    data[k]->encoding = std::move(encodings[k]);
+    results.push_back(Result(std::move(data[k])));
   }
   return results;
 }

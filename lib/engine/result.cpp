@@ -18,6 +18,24 @@ const Manifest& Result::manifest() const {
   return *data_->manifest;
 }
 
+const std::string& Result::text() const {
+  return data_->text;
+}
+
+std::vector<std::string> Result::tokens() const {
+  if (!data_->encoding.tokens.empty()) return data_->encoding.tokens;
+  if (data_->tokenizer) return data_->tokenizer->tokens(data_->ids);
+  return {};
+}
+
+const std::vector<std::pair<size_t, size_t>>& Result::offsets() const {
+  return data_->encoding.offsets;
+}
+
+const std::vector<std::pair<size_t, size_t>>& Result::char_offsets() const {
+  return data_->encoding.char_offsets;
+}
+
 at::Tensor Result::queries(int layer) const {
   return data_->queries[data_->manifest->slot(layer)];
 }

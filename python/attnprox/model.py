@@ -5,7 +5,8 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from .errors import InvalidArgumentError, UnsupportedError
+from .errors import InvalidArgumentError
+from .tokenizer import Tokenizer
 
 Ids = Sequence[int]
 
@@ -58,15 +59,27 @@ class Model:
     max_positions = property(lambda self: self.manifest["max_positions"])
     vocab_size = property(lambda self: self.manifest["vocab_size"])
 
+    @property
+    def tokenizer(self) -> Optional[Tokenizer]:
+        """The model file's tokenizer, or None when it has none (then it takes ids only)."""
+        core = self._core.tokenizer
+        return None if core is None else Tokenizer(core)
+
     def run(self, text: Optional[Union[str, Sequence[str]]] = None,
-            ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None) -> Union["Result", List["Result"]]:
-        """Runs one sequence of token ids (→ Result) or a list of them (→ list of Results, run as one padded
-        batch). Text input arrives with the tokenizer."""
+            ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None,
+            add_special_tokens: bool = True) -> Union["Result", List["Result"]]:
+        """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, run as
+        one padded batch). Texts go through the file's tokenizer with the model's special tokens
+        (`add_special_tokens=False` leaves them out)."""
         if (text is None) == (ids is None):
             raise InvalidArgumentError("give exactly one of text= or ids=")
         if text is not None:
-            raise UnsupportedError("text input needs the C++ tokenizer, which this version of attnprox does not "
-                                   "have yet; pass token ids with ids=")
+            if isinstance(text, str):
+                return Result(self._core.run_texts([text], add_special_tokens)[0], self)
+            texts = list(text)
+            if not all(isinstance(t, str) for t in texts):
+                raise InvalidArgumentError("text must be a str or a list of str")
+            return [Result(r, self) for r in self._core.run_texts(texts, add_special_tokens)]
         if _is_batch(ids):
             batch = [_as_ids(seq, f"ids[{b}]") for b, seq in enumerate(ids)]
             return [Result(r, self) for r in self._core.run_batch(batch)]
@@ -101,9 +114,39 @@ class Result:
         return list(self._core.ids)
 
     @property
+    def text(self) -> Optional[str]:
+        """The text that was run, or None when ids were given."""
+        return self._core.text if self._core.offsets else None
+
+    @property
     def tokens(self) -> Optional[List[str]]:
-        """The tokens as text; None until the model file's tokenizer can be read."""
-        return None
+        """The tokens as the tokenizer's vocabulary writes them (e.g. "Ġworld", "##ing"); None when the model file
+        has no tokenizer."""
+        tokens = self._core.tokens
+        return list(tokens) if tokens or self.model._core.tokenizer is not None else None
+
+    @property
+    def offsets(self) -> Optional[List[tuple]]:
+        """Where each token lies in `text`: (start, end) character indices of the str (special tokens the
+        tokenizer added have (0, 0)); None when ids were given."""
+        return [tuple(o) for o in self._core.char_offsets] if self._core.offsets else None
+
+    @property
+    def byte_offsets(self) -> Optional[List[tuple]]:
+        """As `offsets`, in bytes of the UTF-8 text."""
+        return [tuple(o) for o in self._core.offsets] if self._core.offsets else None
+
+    @property
+    def token_texts(self) -> Optional[List[str]]:
+        """The piece of `text` each token covers (special tokens added around the text: their own string); when
+        ids were given, each token decoded alone. Meant for labels in pictures."""
+        if self._core.offsets:
+            text, tokens = self._core.text, self._core.tokens
+            return [text[a:b] if b > a else tokens[k] for k, (a, b) in enumerate(self._core.char_offsets)]
+        tokenizer = self.model.tokenizer
+        if tokenizer is None:
+            return None
+        return [tokenizer.decode([i]) for i in self.ids]
 
     def __len__(self) -> int:
         return self._core.num_tokens

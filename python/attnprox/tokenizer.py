@@ -1,8 +1,20 @@
 """Tokenizers: Hugging Face tokenizer.json files (and GPT-2 / BERT vocabulary files), applied by attnprox's C++
 tokenizer exactly as Hugging Face `tokenizers` applies them."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from . import _core
+from .errors import InvalidArgumentError
+
+
+def _utf8(text: Union[str, bytes]) -> bytes:
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text)
+    if not isinstance(text, str):
+        raise InvalidArgumentError(f"text must be str or bytes, not {type(text).__name__}")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"text is not valid Unicode: {e.reason} at index {e.start}") from None
 
 
 class Tokenizer:
@@ -40,17 +52,17 @@ class Tokenizer:
         """BERT WordPiece from vocab.txt, set up as Hugging Face's BertWordPieceTokenizer."""
         return cls(_core.Tokenizer.wordpiece(str(vocab_txt), lowercase))
 
-    def encode(self, text: str, add_special_tokens: bool = False) -> List[int]:
-        """Token ids of `text`."""
-        return list(self._core.encode(text, add_special_tokens).ids)
+    def encode(self, text: Union[str, bytes], add_special_tokens: bool = False) -> List[int]:
+        """Token ids of `text` (a str, or bytes holding UTF-8: invalid UTF-8 raises InvalidArgumentError)."""
+        return list(self._core.encode(_utf8(text), add_special_tokens).ids)
 
-    def encode_with_offsets(self, text: str, add_special_tokens: bool = False) -> "_core.Encoding":
+    def encode_with_offsets(self, text: Union[str, bytes], add_special_tokens: bool = False) -> "_core.Encoding":
         """The whole encoding: `.ids`, `.tokens`, `.offsets` ([start, end) bytes of the UTF-8 text),
         `.char_offsets` ([start, end) characters of the str), `.special` (1 for special tokens)."""
-        return self._core.encode(text, add_special_tokens)
+        return self._core.encode(_utf8(text), add_special_tokens)
 
-    def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = False) -> List[List[int]]:
-        return [list(e.ids) for e in self._core.encode_batch(list(texts), add_special_tokens)]
+    def encode_batch(self, texts: Sequence[Union[str, bytes]], add_special_tokens: bool = False) -> List[List[int]]:
+        return [list(e.ids) for e in self._core.encode_batch([_utf8(t) for t in texts], add_special_tokens)]
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         """The text of token ids."""

@@ -83,6 +83,19 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("device", &attnprox::Model::device)
       .def_property_readonly("dtype", [](const attnprox::Model& self) { return attnprox::to_string(self.dtype()); })
       .def_property_readonly("tokenizer_json", &attnprox::Model::tokenizer_json)
+      .def_property_readonly("tokenizer",
+                             [](const attnprox::Model& self) -> std::optional<attnprox::Tokenizer> {
+                               if (const attnprox::Tokenizer* t = self.tokenizer()) return *t;
+                               return std::nullopt;
+                             })
+      .def(
+          "run_texts",
+          [](const attnprox::Model& self, const std::vector<std::string>& texts, bool add_special_tokens) {
+            attnprox::TextOptions options;
+            options.add_special_tokens = add_special_tokens;
+            return released([&] { return self.run_texts(texts, options); });
+          },
+          py::arg("texts"), py::arg("add_special_tokens") = true)
       .def(
           "run_ids",
           [](const attnprox::Model& self, const std::vector<int64_t>& ids) {
@@ -110,6 +123,10 @@ PYBIND11_MODULE(_core, m) {
   py::class_<attnprox::Result>(m, "Result")
       .def_property_readonly("ids", &attnprox::Result::ids)
       .def_property_readonly("num_tokens", &attnprox::Result::num_tokens)
+      .def_property_readonly("text", &attnprox::Result::text)
+      .def_property_readonly("tokens", &attnprox::Result::tokens)
+      .def_property_readonly("offsets", &attnprox::Result::offsets)
+      .def_property_readonly("char_offsets", &attnprox::Result::char_offsets)
       .def("queries", [](const attnprox::Result& self, int layer) { return to_numpy(self.queries(layer)); })
       .def("keys", [](const attnprox::Result& self, int layer) { return to_numpy(self.keys(layer)); })
       .def(

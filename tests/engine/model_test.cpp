@@ -196,3 +196,60 @@ TEST(ModelRun, AverageAttentionIsTheMeanOverLayersAndHeads) {
 
 }  // namespace
 }  // namespace attnprox
+
+namespace attnprox {
+namespace {
+
+using testing::expect_error;
+using testing::model_path;
+
+TEST(ModelText, RunsTextThroughTheFilesTokenizer) {
+  Model model = Model::load(model_path("bert-text.apx"));
+  ASSERT_NE(model.tokenizer(), nullptr);
+  const std::string text = "The bank by the river was steep.";
+  Result r = model.run_text(text);
+  // [CLS] the bank by the river was steep . [SEP]
+  EXPECT_EQ(r.ids(), (std::vector<int64_t>{4, 10, 12, 13, 10, 14, 15, 16, 33, 5}));
+  EXPECT_EQ(r.ids(), model.tokenizer()->encode(text, true).ids);
+  EXPECT_EQ(r.text(), text);
+  EXPECT_EQ(r.tokens().front(), "[CLS]");
+  EXPECT_EQ(r.tokens()[2], "bank");
+  EXPECT_EQ(r.offsets()[2], std::make_pair(size_t{4}, size_t{8}));
+  // The same ids run as ids give the same attention.
+  Result by_ids = model.run(r.ids());
+  EXPECT_TRUE(at::allclose(by_ids.attention(-1), r.attention(-1)));
+  EXPECT_TRUE(by_ids.text().empty());
+  EXPECT_EQ(by_ids.tokens(), r.tokens());  // from the tokenizer's vocabulary
+  TextOptions bare;
+  bare.add_special_tokens = false;
+  EXPECT_EQ(model.run_text(text, bare).num_tokens(), 8);
+  std::vector<Result> batch = model.run_texts({"the sky is blue", text});
+  EXPECT_EQ(batch[1].ids(), r.ids());
+  EXPECT_LT((batch[1].attention(-1) - r.attention(-1)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(ModelText, AddsTheBosTokenTheModelExpects) {
+  Model model = Model::load(model_path("llama-text.apx"));  // tokenizer_config add_bos_token, bos id 1
+  EXPECT_TRUE(model.manifest().tokenizer.add_bos);
+  Result r = model.run_text("write a story about ai");
+  EXPECT_EQ(r.ids(), (std::vector<int64_t>{1, 20, 11, 21, 22, 23}));
+  EXPECT_EQ(r.offsets().front(), std::make_pair(size_t{0}, size_t{0}));
+}
+
+TEST(ModelText, ClearErrors) {
+  expect_error(ErrorCode::kUnsupported, "has no tokenizer.json, so it takes token ids only",
+               [] { Model::load(model_path("gpt2.apx")).run_text("hello"); });
+  Model model = Model::load(model_path("bert-text.apx"));
+  TextOptions bare;
+  bare.add_special_tokens = false;
+  expect_error(ErrorCode::kInvalidArgument, "the text gives no tokens", [&] { model.run_text("   ", bare); });
+  expect_error(ErrorCode::kInvalidArgument, "not valid UTF-8", [&] { model.run_text("caf\xC3"); });
+  expect_error(ErrorCode::kInvalidArgument, "no texts given", [&] { model.run_texts({}); });
+  std::string long_text;
+  for (int k = 0; k < 38; ++k) long_text += "a ";
+  expect_error(ErrorCode::kInvalidArgument, "has 40 tokens, the model has 32 positions",
+               [&] { model.run_text(long_text); });
+}
+
+}  // namespace
+}  // namespace attnprox

@@ -132,8 +132,11 @@ def test_safetensors_damaged_files(tmp_path, damage, message):
 
 def test_exported_file_carries_manifest_and_tokenizer(tmp_path):
     model_dir = copy_fixture("gpt2", tmp_path)
-    (model_dir / "tokenizer.json").write_text(json.dumps({"version": "1.0", "added_tokens": [
-        {"id": 5, "content": "<|endoftext|>", "special": True}]}))
+    tokenizer = {"added_tokens": [{"id": 5, "content": "<|endoftext|>", "special": True}],
+                 "pre_tokenizer": {"type": "Whitespace"},
+                 "model": {"type": "WordLevel", "vocab": {"<unk>": 0, "hello": 1, "world": 2, "<|endoftext|>": 5},
+                           "unk_token": "<unk>"}}
+    (model_dir / "tokenizer.json").write_text(json.dumps(tokenizer))
     out = tmp_path / "with-tokenizer.apx"
     manifest = attnprox.export_reference(str(model_dir), str(out))
     assert manifest["tokenizer"]["special_tokens"] == {"<|endoftext|>": 5}
@@ -141,4 +144,22 @@ def test_exported_file_carries_manifest_and_tokenizer(tmp_path):
     assert manifest["tokenizer"]["bos_id"] is None
     model = attnprox.load(out)
     assert model.manifest == manifest
-    assert json.loads(model._core.tokenizer_json)["added_tokens"][0]["id"] == 5
+    assert model.tokenizer.encode("hello world<|endoftext|>") == [1, 2, 5]
+    assert model.run(text="hello world").ids == [1, 2]
+
+
+def test_a_broken_tokenizer_is_refused_at_export_and_at_load(tmp_path, exported):
+    model_dir = copy_fixture("gpt2", tmp_path)
+    broken = json.dumps({"version": "1.0", "added_tokens": []})
+    (model_dir / "tokenizer.json").write_text(broken)
+    with pytest.raises(attnprox.reference.ReferenceError, match="cannot be used by attnprox's tokenizer"):
+        attnprox.export_reference(str(model_dir), str(tmp_path / "never.apx"))
+    # A file written elsewhere with a broken tokenizer: loading refuses it.
+    import torch
+
+    extra = {"attnprox/manifest.json": ""}
+    module = torch.jit.load(exported("gpt2"), _extra_files=extra)
+    extra["attnprox/tokenizer.json"] = broken
+    torch.jit.save(module, str(tmp_path / "broken.apx"), _extra_files=extra)
+    with pytest.raises(attnprox.InvalidModelError, match="its tokenizer.json cannot be used: .*\"model\" is missing"):
+        attnprox.load(tmp_path / "broken.apx")

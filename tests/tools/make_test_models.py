@@ -6,7 +6,9 @@ breaking the model-file contract in one way.
 """
 import json
 import os
+import shutil
 import sys
+import tempfile
 import zipfile
 from typing import List, Tuple
 
@@ -67,11 +69,49 @@ def save(module, path, manifest_obj=None, manifest_text=None):
     torch.jit.save(torch.jit.script(module), path, _extra_files=extra)
 
 
+WORDS = ["the", "a", "bank", "by", "river", "was", "steep", "sky", "is", "blue", "write", "story", "about", "ai",
+         "emily", "wanted", "to", "visit", "paris", "she", "took", "french", "lessons", ".", ","]
+
+
+def tiny_tokenizer_json(template: bool) -> dict:
+    """A word-level tokenizer over 25 words (ids 10..34) with <s> 1, [UNK] 3, [CLS] 4, [SEP] 5, lowercasing; with
+    `template`, [CLS] … [SEP] around every text."""
+    vocab = {"<s>": 1, "[UNK]": 3, "[CLS]": 4, "[SEP]": 5}
+    vocab.update({w: 10 + k for k, w in enumerate(WORDS)})
+    special = [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
+                "special": True} for c, i in (("<s>", 1), ("[UNK]", 3), ("[CLS]", 4), ("[SEP]", 5))]
+    post = None
+    if template:
+        post = {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+                "pair": [], "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [4], "tokens": ["[CLS]"]},
+                                               "[SEP]": {"id": "[SEP]", "ids": [5], "tokens": ["[SEP]"]}}}
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": special,
+            "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": post,
+            "decoder": None, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}}
+
+
+def export_with_tokenizer(fixture: str, out_path: str, template: bool, tokenizer_config=None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        hf_dir = os.path.join(tmp, fixture)
+        shutil.copytree(os.path.join(FIXTURES, fixture), hf_dir)
+        with open(os.path.join(hf_dir, "tokenizer.json"), "w") as f:
+            json.dump(tiny_tokenizer_json(template), f)
+        if tokenizer_config is not None:
+            with open(os.path.join(hf_dir, "tokenizer_config.json"), "w") as f:
+                json.dump(tokenizer_config, f)
+        attnprox.export_reference(hf_dir, out_path)
+
+
 def main(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     for name in ["gpt2", "bert", "distilbert", "llama", "qwen3"]:
         attnprox.export_reference(os.path.join(FIXTURES, name), os.path.join(out, f"{name}.apx"))
     attnprox.export_reference(os.path.join(FIXTURES, "llama"), os.path.join(out, "llama-layer1.apx"), layers=[1])
+    export_with_tokenizer("bert", os.path.join(out, "bert-text.apx"), template=True)
+    export_with_tokenizer("llama", os.path.join(out, "llama-text.apx"), template=False,
+                          tokenizer_config={"add_bos_token": True})
 
     with open(os.path.join(out, "not_an_archive.apx"), "w") as f:
         f.write("this is a text file, not a model\n")

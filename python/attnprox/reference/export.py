@@ -83,6 +83,18 @@ def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tok
     }
 
 
+def check_tokenizer(text: str, path: str) -> None:
+    """The tokenizer.json must load in attnprox's tokenizer (when the engine is there to check it)."""
+    try:
+        from .. import _core
+    except ImportError:  # the reference package used on its own
+        return
+    try:
+        _core.Tokenizer.from_json(text)
+    except Exception as e:  # attnprox errors name the problem
+        raise ReferenceError(f"{path} cannot be used by attnprox's tokenizer: {e}") from None
+
+
 def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:
     """The scripted module must compute what the eager one computes (a guard against scripting surprises)."""
     n = min(7, cfg.max_positions)
@@ -121,6 +133,7 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     if os.path.isfile(tokenizer_json):
         with open(tokenizer_json, encoding="utf-8") as f:
             extra[TOKENIZER_NAME] = f.read()
+        check_tokenizer(extra[TOKENIZER_NAME], tokenizer_json)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"{out_path}: the folder {out_dir} does not exist")

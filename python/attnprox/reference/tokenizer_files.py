@@ -1,0 +1,86 @@
+"""Hugging Face tokenizer.json files for tokenizers distributed as raw vocabularies: GPT-2's encoder.json +
+vocab.bpe, and BERT's vocab.txt. The files set the tokenizers up the way Hugging Face `tokenizers` does
+(`BPE.from_file` with GPT-2's byte-level pre-tokenizer; `BertWordPieceTokenizer(vocab.txt)`), so that a model
+directory can carry its tokenizer into an attnprox model file. Standard library only.
+"""
+import json
+import os
+from typing import Tuple
+
+BERT_SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _added(content, ident):
+    return {"id": ident, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": False, "special": True}
+
+
+def bert_tokenizer_json(data_dir: str) -> Tuple[dict, dict]:
+    """(tokenizer.json, tokenizer_config.json) for a folder holding BERT's vocab.txt (lowercasing)."""
+    vocab = {}
+    with open(os.path.join(data_dir, "vocab.txt"), encoding="utf-8") as handle:
+        # As tokenizers' WordPiece::read_file: one token a line, trailing whitespace trimmed, id = line index.
+        for index, line in enumerate(handle.read().splitlines()):
+            vocab[line.rstrip()] = index
+    added = sorted((_added(tok, vocab[tok]) for tok in BERT_SPECIAL if tok in vocab), key=lambda t: t["id"])
+    tokenizer = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                       "strip_accents": None, "lowercase": True},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", vocab["[SEP]"]],
+                           "cls": ["[CLS]", vocab["[CLS]"]]},
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": vocab},
+    }
+    return tokenizer, {"do_lower_case": True}
+
+
+def gpt2_tokenizer_json(data_dir: str) -> Tuple[dict, dict]:
+    """(tokenizer.json, tokenizer_config.json) for a folder holding GPT-2's encoder.json and vocab.bpe."""
+    with open(os.path.join(data_dir, "encoder.json"), encoding="utf-8") as handle:
+        vocab = json.load(handle)
+    merges = []
+    with open(os.path.join(data_dir, "vocab.bpe"), encoding="utf-8") as handle:
+        for line in handle.read().splitlines():
+            if line.startswith("#version") or not line:
+                continue
+            parts = line.split(" ")
+            if len(parts) != 2:
+                raise ValueError(f"bad merge line {line!r}")
+            merges.append(line)
+    tokenizer = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": merges},
+    }
+    return tokenizer, {}
+
+
+BUILDERS = {"bert": bert_tokenizer_json, "gpt2": gpt2_tokenizer_json}
+
+
+def write_tokenizer_json(kind: str, data_dir: str, out_dir: str) -> Tuple[str, str]:
+    """Writes out_dir/tokenizer.json and out_dir/tokenizer_config.json for `kind` ("gpt2" or "bert"); returns their
+    paths."""
+    if kind not in BUILDERS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(BUILDERS)}")
+    tokenizer, config = BUILDERS[kind](data_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = (os.path.join(out_dir, "tokenizer.json"), os.path.join(out_dir, "tokenizer_config.json"))
+    for path, value in zip(paths, (tokenizer, config)):
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, ensure_ascii=False)
+    return paths

@@ -1,0 +1,83 @@
+"""Text in: model files carry their tokenizer, and Model.run(text=...) runs what the tokenizer makes of the text.
+Small random-weight models of GPT-2 and BERT with the real GPT-2 and BERT tokenizers of the shared data."""
+import os
+
+import numpy as np
+import pytest
+
+import attnprox
+from attnprox.reference.random_model import write_random_model
+from attnprox.reference.tokenizer_files import write_tokenizer_json
+from conftest import data_path
+
+PROMPT = "Emily always wanted to visit Paris so she took some French lessons"
+
+
+@pytest.fixture(scope="module")
+def text_models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("text-models")
+    gpt2_dir = write_random_model({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 64, "n_embd": 16,
+                                   "n_layer": 2, "n_head": 2}, str(out / "gpt2"), seed=1, std=0.2)
+    write_tokenizer_json("gpt2", data_path("tokenizers", "gpt2"), gpt2_dir)
+    bert_dir = write_random_model({"model_type": "bert", "vocab_size": 30522, "hidden_size": 16,
+                                   "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+                                   "max_position_embeddings": 64, "pad_token_id": 0}, str(out / "bert"), seed=2,
+                                  std=0.2)
+    write_tokenizer_json("bert", data_path("tokenizers", "bert-base-uncased"), bert_dir)
+    paths = {}
+    for name, hf_dir in (("gpt2", gpt2_dir), ("bert", bert_dir)):
+        paths[name] = str(out / f"{name}.apx")
+        attnprox.export_reference(hf_dir, paths[name])
+    return paths
+
+
+def test_model_files_carry_their_tokenizer(text_models):
+    gpt2 = attnprox.load(text_models["gpt2"])
+    reference = attnprox.Tokenizer.byte_level_bpe(data_path("tokenizers", "gpt2", "encoder.json"),
+                                                  data_path("tokenizers", "gpt2", "vocab.bpe"))
+    assert gpt2.tokenizer is not None
+    assert gpt2.tokenizer.encode(PROMPT) == reference.encode(PROMPT)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "bert"])
+def test_run_text_is_run_ids_of_the_tokenizers_encoding(name, text_models):
+    model = attnprox.load(text_models[name])
+    result = model.run(text=PROMPT)
+    ids = model.tokenizer.encode(PROMPT, add_special_tokens=True)
+    assert result.ids == ids
+    assert result.text == PROMPT
+    assert result.tokens == model.tokenizer.tokens(ids)
+    by_ids = model.run(ids=ids)
+    np.testing.assert_array_equal(result.attention(-1), by_ids.attention(-1))
+    assert by_ids.text is None and by_ids.offsets is None
+    if name == "bert":
+        assert result.tokens[0] == "[CLS]" and result.tokens[-1] == "[SEP]"
+        assert result.token_texts[0] == "[CLS]" and result.offsets[0] == (0, 0)
+    # every token's offsets point at its piece of the text
+    for token_text, (start, end) in zip(result.token_texts, result.offsets):
+        if end > start:
+            assert PROMPT[start:end] == token_text
+    assert "Paris" in [t.strip() for t in result.token_texts]
+
+
+def test_batch_of_texts(text_models):
+    model = attnprox.load(text_models["gpt2"])
+    prompts = [line.strip() for line in open(data_path("prompts.txt"), encoding="utf-8") if line.strip()]
+    results = model.run(text=prompts)
+    assert [r.text for r in results] == prompts
+    for prompt, result in zip(prompts, results):
+        alone = model.run(text=prompt)
+        assert result.ids == alone.ids
+        assert result.ap() == pytest.approx(alone.ap(), abs=1e-6)
+
+
+def test_text_errors(text_models, exported):
+    with pytest.raises(attnprox.UnsupportedError, match="has no tokenizer.json"):
+        attnprox.load(exported("gpt2")).run(text="hello")
+    model = attnprox.load(text_models["gpt2"])
+    with pytest.raises(attnprox.InvalidArgumentError, match="gives no tokens"):
+        model.run(text="")
+    with pytest.raises(attnprox.InvalidArgumentError, match="str or a list of str"):
+        model.run(text=["fine", 3])
+    with pytest.raises(attnprox.InvalidArgumentError, match="the model has 64 positions"):
+        model.run(text="word " * 100)
