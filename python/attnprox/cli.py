@@ -1,7 +1,7 @@
 """The `attnprox` command line.
 
     attnprox info MODEL                          what a model file holds
-    attnprox score MODEL --ids 1,2,3 [--ids ...] Attention Proximity of token-id sequences
+    attnprox score MODEL --text T | --file F | --ids 1,2,3   Attention Proximity of texts or id sequences
     attnprox export-reference HF_DIR OUT         a Hugging Face directory → model file (reference families)
 
 Exit codes: 0 success, 1 an error attnprox reports (message on stderr), 2 wrong usage.
@@ -46,22 +46,35 @@ def _cmd_score(args) -> int:
     import attnprox
 
     model = attnprox.load(args.model, device=args.device)
-    results = model.run(ids=args.ids)
+    inputs = []  # (label, result)
+    if args.ids:
+        inputs += [(",".join(map(str, ids)), r) for ids, r in zip(args.ids, model.run(ids=args.ids))]
+    texts = list(args.text or [])
+    for path in args.file or []:
+        with open(path, encoding="utf-8") as f:
+            texts.append(f.read())
+    if texts:
+        inputs += [(text, r) for text, r in zip(texts, model.run(text=texts))]
+    if not inputs:
+        print("attnprox score: error: give --text, --file or --ids", file=sys.stderr)
+        return 2
     rows = []
-    for ids, result in zip(args.ids, results):
-        row = {"n": len(result), "ap": result.ap(args.layer), "ids": ids}
+    for label, result in inputs:
+        row = {"n": len(result), "ap": result.ap(args.layer), "input": label, "ids": result.ids}
         if args.tokens:
+            row["tokens"] = result.token_texts
             row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
         rows.append(row)
     if args.json:
-        print(json.dumps(rows if len(rows) > 1 else rows[0]))
+        print(json.dumps(rows if len(rows) > 1 else rows[0], ensure_ascii=False))
         return 0
-    print(f"{'N':>6}  {'AP':>12}  ids")
+    print(f"{'N':>6}  {'AP':>12}  input")
     for row in rows:
-        shown = ",".join(map(str, row["ids"]))
+        shown = " ".join(row["input"].split())
         print(f"{row['n']:>6}  {row['ap']:>12.6f}  {shown if len(shown) < 60 else shown[:57] + '...'}")
         if args.tokens:
-            print("        AP_i: " + " ".join(f"{x:.4f}" for x in row["ap_tokens"]))
+            labels = row["tokens"] or [str(i) for i in row["ids"]]
+            print("        " + " ".join(f"{t.strip() or t!r}:{x:+.4f}" for t, x in zip(labels, row["ap_tokens"])))
     return 0
 
 
@@ -86,10 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="the whole manifest as JSON")
     info.set_defaults(run=_cmd_info)
 
-    score = sub.add_parser("score", help="Attention Proximity of token-id sequences",
-                           description="Attention Proximity (AP) of one or more token-id sequences.")
+    score = sub.add_parser("score", help="Attention Proximity of texts or token-id sequences",
+                           description="Attention Proximity (AP) of texts (through the model file's tokenizer) "
+                           "or token-id sequences.")
     score.add_argument("model", help="model file")
-    score.add_argument("--ids", type=_ids, action="append", required=True,
+    score.add_argument("--text", action="append", help="a text; repeat for several")
+    score.add_argument("--file", action="append", help="a UTF-8 text file, scored as one text; repeat for several")
+    score.add_argument("--ids", type=_ids, action="append",
                        help="comma-separated token ids; repeat for several sequences")
     score.add_argument("--layer", type=int, default=-1, help="layer (model's own number; negative from the last "
                        "captured; default -1)")

@@ -129,6 +129,8 @@ def test_command_line(exported, tmp_path):
     rows = json.loads(score.stdout)
     result = attnprox.load(path).run(ids=[5, 6, 7, 8])
     assert rows[0]["n"] == 4 and rows[0]["ap"] == pytest.approx(result.ap(), rel=1e-12)
+    nothing = run_cli("score", path)
+    assert nothing.returncode == 2 and "give --text, --file or --ids" in nothing.stderr
     missing = run_cli("score", str(tmp_path / "none.apx"), "--ids", "1,2")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     bad = run_cli("score", path, "--ids", "1,x")

@@ -81,3 +81,24 @@ def test_text_errors(text_models, exported):
         model.run(text=["fine", 3])
     with pytest.raises(attnprox.InvalidArgumentError, match="the model has 64 positions"):
         model.run(text="word " * 100)
+
+
+def test_command_line_scores_text(text_models, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import BUILD
+
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    story = tmp_path / "story.txt"
+    story.write_text("Tell me a very simple short story.", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "attnprox", "score", text_models["bert"], "--text", PROMPT,
+                          "--file", str(story), "--tokens", "--json"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    model = attnprox.load(text_models["bert"])
+    want = model.run(text=[PROMPT, story.read_text()])
+    assert [r["n"] for r in rows] == [len(w) for w in want]
+    assert rows[0]["ap"] == pytest.approx(want[0].ap(), rel=1e-12)
+    assert rows[1]["tokens"][0] == "[CLS]" and "story" in rows[1]["tokens"]
