@@ -22,6 +22,7 @@
 
 #include "attnprox/error.hpp"
 #include "attnprox/manifest.hpp"
+#include "attnprox/metrics.hpp"
 #include "attnprox/tokenizer.hpp"
 
 namespace attnprox {
@@ -66,6 +67,33 @@ struct AttentionSpec {
 at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec);
 
 class Result;
+
+/// APE of one text at one layer (see metrics.hpp for the definition and the policies).
+struct ApeResult {
+  std::optional<double> value;       // mean iAPE over the defined rows; none when no row is defined
+  std::optional<double> normalized;  // length-corrected: mean of iAPE_i / log(N−1)
+  int64_t undefined_rows = 0;
+  at::Tensor tokens;   // [N] float64 iAPE_i, NaN exactly where the row is undefined
+  at::Tensor defined;  // [N] bool
+  metrics::ApePolicy policy = metrics::kDefaultApePolicy;
+};
+
+/// Statistics of attention weights (one head, or the mean of a layer's heads).
+struct AttentionStatistics {
+  at::Tensor entropy;             // [N] per query, nats
+  at::Tensor normalized_entropy;  // [N] entropy / log(visible keys); 0 where a single key is visible
+  double mean_entropy = 0, mean_normalized_entropy = 0;
+  double max_weight = 0;
+  int64_t max_query = 0, max_key = 0;
+  at::Tensor received;  // [N] attention each token receives (column sums)
+  int64_t most_attended = 0;
+};
+
+/// How strongly one (layer, head) links two tokens: max(P[a, b], P[b, a]).
+struct HeadLink {
+  int layer = 0, head = 0;
+  double score = 0;
+};
 
 class Model {
  public:
@@ -137,6 +165,28 @@ class Result {
   at::Tensor ap_tokens(int layer = -1) const;
   /// AP = mean_i AP_i.
   double ap(int layer = -1) const;
+  /// AP^(S)_j = (1/|S|) Σ_{i∈S} A_ij for every token j [N] (float64), O(N·H·d). Duplicates in `subset` count
+  /// once; a position outside the text is Error(kOutOfRange).
+  at::Tensor subset_proximity(const std::vector<int64_t>& subset, int layer = -1) const;
+  /// APE, streamed over tiles of rows of A (never N × N in memory). Needs N ≥ 2.
+  ApeResult ape(int layer = -1, metrics::ApePolicy policy = metrics::kDefaultApePolicy) const;
+  /// Mean of A_h = Q_h K_{g(h)}ᵀ / sqrt(d) over the chosen layers × heads (empty: all) [N, N] float32;
+  /// `symmetric` returns (M + Mᵀ) / 2 (for one layer and all heads: the proximity matrix A).
+  at::Tensor average_proximity(const std::vector<int>& layers = {}, const std::vector<int>& heads = {},
+                               bool symmetric = true) const;
+
+  // Attention statistics, streamed over tiles of queries.
+
+  /// Per-query entropy of every head of a layer [H, N] (float64); `normalized` divides by log(visible keys).
+  at::Tensor attention_entropy(int layer = -1, bool normalized = false, const AttentionOptions& options = {}) const;
+  /// Statistics of one head's weights, or of the mean of the layer's heads when `head` is empty.
+  AttentionStatistics attention_stats(int layer = -1, std::optional<int> head = {},
+                                      const AttentionOptions& options = {}) const;
+  /// The k strongest arcs of a query token, largest first (one head, or the mean of the layer's heads).
+  std::vector<metrics::Arc> top_arcs(int64_t query, int64_t k, int layer = -1, std::optional<int> head = {},
+                                     const AttentionOptions& options = {}) const;
+  /// Every captured (layer, head) ranked by max(P[a, b], P[b, a]), strongest first.
+  std::vector<HeadLink> linking_heads(int64_t a, int64_t b, const AttentionOptions& options = {}) const;
 
   struct Data;
 

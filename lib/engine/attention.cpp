@@ -49,12 +49,14 @@ void check_inputs(const at::Tensor& queries, const at::Tensor& keys, const Atten
   }
 }
 
-/// Which keys each query may see [N, Nk] (true = visible), or an undefined tensor when all are.
-at::Tensor visibility(int64_t n, int64_t nk, const AttentionSpec& spec, const at::Device& device) {
+/// Which keys queries first_row.. may see [rows, Nk] (true = visible), or an undefined tensor when all are.
+at::Tensor visibility(int64_t first_row, int64_t rows, int64_t nk, const AttentionSpec& spec,
+                      const at::Device& device) {
   if (!spec.causal && !spec.sliding_window) return {};
   auto options = at::TensorOptions().dtype(at::kLong).device(device);
-  at::Tensor distance = at::arange(n, options).unsqueeze(1) - at::arange(nk, options).unsqueeze(0);  // i - j
-  at::Tensor visible = spec.causal ? distance.ge(0) : at::ones({n, nk}, options.dtype(at::kBool));
+  at::Tensor distance =
+      at::arange(first_row, first_row + rows, options).unsqueeze(1) - at::arange(nk, options).unsqueeze(0);  // i - j
+  at::Tensor visible = spec.causal ? distance.ge(0) : at::ones({rows, nk}, options.dtype(at::kBool));
   if (spec.sliding_window) {
     // HF conventions: causal windows keep i - j < W, bidirectional ones |i - j| <= W.
     visible =
@@ -65,7 +67,8 @@ at::Tensor visibility(int64_t n, int64_t nk, const AttentionSpec& spec, const at
 
 }  // namespace
 
-at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec) {
+at::Tensor attention_rows(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec,
+                          int64_t first_row) {
   check_inputs(queries, keys, spec);
   return guarded("attention weights", [&] {
     const int64_t heads = queries.size(0), kv_heads = keys.size(0), group = heads / kv_heads;
@@ -76,7 +79,7 @@ at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, 
     at::Tensor logits = at::matmul(q, k).reshape({heads, n, nk}).mul_(spec.scaling);
     if (spec.softcap) logits = logits.div_(*spec.softcap).tanh_().mul_(*spec.softcap);  // c·tanh(x/c)
     if (spec.temperature != 1.0) logits.div_(spec.temperature);
-    at::Tensor visible = visibility(n, nk, spec, logits.device());
+    at::Tensor visible = visibility(first_row, n, nk, spec, logits.device());
     if (visible.defined()) logits.masked_fill_(visible.logical_not(), -std::numeric_limits<double>::infinity());
     if (spec.sinks.empty()) return at::softmax(logits, -1);
     // Sinks: one more logit per head, in every row, that takes probability mass and is then dropped.
@@ -87,6 +90,10 @@ at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, 
                            .expand({heads, n, 1});
     return at::softmax(at::cat({logits, sinks}, -1), -1).narrow(-1, 0, nk).contiguous();
   });
+}
+
+at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec) {
+  return attention_rows(queries, keys, spec, 0);
 }
 
 }  // namespace attnprox

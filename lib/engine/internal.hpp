@@ -24,6 +24,14 @@ struct Result::Data {
   std::vector<at::Tensor> keys;     // per captured layer, [Hkv, N, d]
 };
 
+/// Rows first_row.. of the attention weights: `queries` [H, rows, d] are the queries of tokens first_row..,
+/// masks placed as for those positions (attention_weights is first_row = 0).
+at::Tensor attention_rows(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec,
+                          int64_t first_row);
+
+/// Qg: the queries summed over the heads that read each key head, [Hkv, N, d], in `dtype`.
+at::Tensor grouped_queries(const at::Tensor& queries, int64_t kv_heads, at::ScalarType dtype);
+
 c10::ScalarType scalar_type(DType dtype);
 DType dtype_of(c10::ScalarType type);
 

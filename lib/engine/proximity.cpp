@@ -10,20 +10,16 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "internal.hpp"
 
 namespace attnprox {
-namespace {
-
-/// Qg: the queries summed over the heads that read each key head, [Hkv, N, d], in `dtype`.
 at::Tensor grouped_queries(const at::Tensor& queries, int64_t kv_heads, at::ScalarType dtype) {
   const int64_t heads = queries.size(0), n = queries.size(1), d = queries.size(2);
   return queries.to(dtype).reshape({kv_heads, heads / kv_heads, n, d}).sum(1);
 }
-
-}  // namespace
 
 at::Tensor Result::proximity(int layer) const {
   const Manifest& m = *data_->manifest;
@@ -69,6 +65,72 @@ double Result::ap(int layer) const {
   at::Tensor tokens = ap_tokens(layer);
   c10::InferenceMode guard;
   return tokens.mean().item<double>();
+}
+
+at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int layer) const {
+  const Manifest& m = *data_->manifest;
+  const size_t slot = m.slot(layer);
+  const int64_t n = num_tokens();
+  if (subset.empty()) throw Error(ErrorCode::kInvalidArgument, "the subset is empty: no token positions given");
+  std::vector<int64_t> positions;
+  for (int64_t i : subset) {
+    if (i < 0 || i >= n) {
+      throw Error(ErrorCode::kOutOfRange, "token " + std::to_string(i) + " in the subset, the text has " +
+                                              std::to_string(n) + " tokens (0.." + std::to_string(n - 1) + ")");
+    }
+    if (std::find(positions.begin(), positions.end(), i) == positions.end()) positions.push_back(i);  // a set
+  }
+  c10::InferenceMode guard;
+  return guarded("subset_proximity", [&] {
+    // Σ_{i∈S} A_ij = (c/2) Σ_g (ΣS Qg · Kg_j + Qg_j · ΣS Kg)
+    const at::Tensor keys = data_->keys[slot].to(at::kDouble);  // [Hkv, N, d]
+    const int64_t d = keys.size(2);
+    const double c = 1.0 / (m.num_heads * std::sqrt(static_cast<double>(d)));
+    const at::Tensor qg = grouped_queries(data_->queries[slot], keys.size(0), at::kDouble);
+    const at::Tensor index = at::tensor(positions, at::kLong).to(keys.device());
+    const at::Tensor query_sum = qg.index_select(1, index).sum(1, /*keepdim=*/true);  // [Hkv, 1, d]
+    const at::Tensor key_sum = keys.index_select(1, index).sum(1, /*keepdim=*/true);
+    const at::Tensor total = (keys * query_sum).sum(at::IntArrayRef{0, 2}) + (qg * key_sum).sum(at::IntArrayRef{0, 2});
+    return total.mul_(0.5 * c / static_cast<double>(positions.size()));
+  });
+}
+
+at::Tensor Result::average_proximity(const std::vector<int>& layers, const std::vector<int>& heads,
+                                     bool symmetric) const {
+  const Manifest& m = *data_->manifest;
+  std::vector<size_t> slots;
+  if (layers.empty()) {
+    for (size_t k = 0; k < m.layers.size(); ++k) slots.push_back(k);
+  } else {
+    for (int layer : layers) slots.push_back(m.slot(layer));
+  }
+  std::vector<int64_t> chosen;
+  if (heads.empty()) {
+    for (int h = 0; h < m.num_heads; ++h) chosen.push_back(h);
+  } else {
+    for (int h : heads) {
+      m.kv_group(h);  // throws for a head out of range
+      chosen.push_back(h);
+    }
+  }
+  c10::InferenceMode guard;
+  return guarded("average_proximity", [&] {
+    // mean over (l, h) of Q_h K_{g(h)}ᵀ / sqrt(d) = (1 / (L·|heads|·sqrt d)) Σ_l Σ_g (Σ_{chosen h in g} Q_h) K_gᵀ
+    at::Tensor sum;
+    for (size_t slot : slots) {
+      const at::Tensor& keys = data_->keys[slot];
+      const int64_t kv_heads = keys.size(0), n = keys.size(1);
+      const at::Tensor chosen_heads = at::tensor(chosen, at::kLong).to(keys.device());
+      const at::Tensor groups = at::floor_divide(chosen_heads, m.num_heads / kv_heads);
+      at::Tensor qg = at::zeros({kv_heads, n, keys.size(2)}, keys.options().dtype(at::kFloat));
+      qg.index_add_(0, groups, data_->queries[slot].index_select(0, chosen_heads).to(at::kFloat));
+      at::Tensor layer_sum = at::matmul(qg, keys.to(at::kFloat).transpose(1, 2)).sum(0);
+      sum = sum.defined() ? sum.add_(layer_sum) : layer_sum;
+    }
+    const double d = static_cast<double>(m.head_dim);
+    sum.div_(static_cast<double>(slots.size() * chosen.size()) * std::sqrt(d));
+    return symmetric ? sum.add(sum.t()).mul_(0.5) : sum;
+  });
 }
 
 }  // namespace attnprox

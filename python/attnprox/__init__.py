@@ -15,6 +15,8 @@ if TORCH_FROM_PYTHON:
 from . import _core
 from .errors import (ComputeError, Error, InvalidArgumentError, InvalidModelError, ModelNotFoundError,
                      OutOfRangeError, UnsupportedError)
+from . import metrics
+from .metrics import APE
 from .model import Model, Result, load
 from .tokenizer import Tokenizer
 
@@ -41,7 +43,7 @@ def set_log_level(level: str) -> None:
 torch_version = _core.torch_version
 
 __all__ = [
-    "ComputeError", "Error", "InvalidArgumentError", "InvalidModelError", "Model", "ModelNotFoundError",
-    "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export_reference", "load", "set_log_level",
-    "torch_version",
+    "APE", "ComputeError", "Error", "InvalidArgumentError", "InvalidModelError", "Model", "ModelNotFoundError",
+    "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export_reference", "load",
+    "metrics", "set_log_level", "torch_version",
 ]

@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _core
 from .errors import InvalidArgumentError
+from .metrics import APE, AttentionStats, policy_name
 from .tokenizer import Tokenizer
 
 Ids = Sequence[int]
@@ -178,6 +179,48 @@ class Result:
     def ap(self, layer: int = -1) -> float:
         """The text's Attention Proximity AP = mean_i AP_i."""
         return self._core.ap(layer)
+
+    def subset_proximity(self, indices: Sequence[int], layer: int = -1) -> np.ndarray:
+        """AP^(S)_j = mean_{i∈S} A_ij for every token j, `[N]` float64; S = `indices` (token positions, duplicates
+        count once)."""
+        return self._core.subset_proximity([int(i) for i in indices], layer)
+
+    def ape(self, layer: int = -1, policy: Optional[str] = None) -> APE:
+        """Attention Proximity Entropy: a float (mean iAPE over the defined rows) with `.normalized` (length-
+        corrected by log(N−1)), `.undefined_rows`, `.tokens`, `.defined`, `.policy`. Policies for rows with negative
+        entries: "shift" (default), "literal", "clamp", "softmax" (attnprox.metrics)."""
+        return APE(self._core.ape(layer, policy_name(policy)))
+
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None) -> np.ndarray:
+        """iAPE_i per token `[N]` float64, NaN exactly where the policy leaves the row undefined (their count:
+        `ape(...).undefined_rows`)."""
+        return self.ape(layer, policy).tokens
+
+    def average_proximity(self, layers=None, heads=None, symmetric: bool = True) -> np.ndarray:
+        """Mean of A_h = Q_h K_{g(h)}ᵀ / sqrt(d) over layers × heads (None: all) `[N, N]`; symmetrised by default
+        (one layer, all heads: `proximity(layer)`)."""
+        return self._core.average_proximity(_layer_list(layers), _layer_list(heads), symmetric)
+
+    def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0) -> np.ndarray:
+        """Per-query entropy of every head's attention `[H, N]` (nats); `normalized` divides by the log of the keys
+        each query can see (0 where it sees one)."""
+        return self._core.attention_entropy(layer, normalized, temperature)
+
+    def attention_stats(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> AttentionStats:
+        """Statistics of one head's attention, or of the mean of the layer's heads: entropy and normalized_entropy
+        per query and their means, max_weight (at max_query, max_key), received per token and most_attended."""
+        return AttentionStats(self._core.attention_stats(layer, head, temperature))
+
+    def top_arcs(self, query: int, k: int = 5, layer: int = -1, head: Optional[int] = None,
+                 temperature: float = 1.0) -> List[tuple]:
+        """The k strongest arcs (key, weight) of a query token, strongest first (one head, or the heads' mean)."""
+        return [tuple(a) for a in self._core.top_arcs(int(query), int(k), layer, head, temperature)]
+
+    def linking_heads(self, a: int, b: int, top: Optional[int] = None, temperature: float = 1.0) -> List[tuple]:
+        """Every captured (layer, head, score) ranked by score = max(P[a, b], P[b, a]): the heads that link tokens
+        a and b, strongest first."""
+        links = [tuple(x) for x in self._core.linking_heads(int(a), int(b), temperature)]
+        return links if top is None else links[:top]
 
     def __repr__(self) -> str:
         return f"<attnprox.Result {len(self)} tokens, {self.model.family}>"

@@ -18,7 +18,7 @@ py::array to_numpy(at::Tensor tensor) {
   {
     py::gil_scoped_release release;
     tensor = tensor.to(at::kCPU);
-    if (tensor.scalar_type() != at::kDouble) tensor = tensor.to(at::kFloat);
+    if (tensor.scalar_type() != at::kDouble && tensor.scalar_type() != at::kBool) tensor = tensor.to(at::kFloat);
     tensor = tensor.contiguous();
   }
   auto* owner = new at::Tensor(tensor);
@@ -27,12 +27,27 @@ py::array to_numpy(at::Tensor tensor) {
   if (tensor.scalar_type() == at::kDouble) {
     return py::array_t<double>(shape, static_cast<double*>(tensor.data_ptr()), free_owner);
   }
+  if (tensor.scalar_type() == at::kBool) {
+    return py::array_t<bool>(shape, static_cast<bool*>(tensor.data_ptr()), free_owner);
+  }
   return py::array_t<float>(shape, static_cast<float*>(tensor.data_ptr()), free_owner);
 }
 
 at::Tensor from_numpy(const py::array_t<float, py::array::c_style | py::array::forcecast>& array) {
   std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
   return at::from_blob(const_cast<float*>(array.data()), shape, at::kFloat).clone();
+}
+
+py::dict ape_dict(std::optional<double> value, std::optional<double> normalized, int64_t undefined_rows,
+                  py::array tokens, py::array defined, const std::string& policy) {
+  py::dict d;
+  d["value"] = value ? py::cast(*value) : py::none();
+  d["normalized"] = normalized ? py::cast(*normalized) : py::none();
+  d["undefined_rows"] = undefined_rows;
+  d["tokens"] = std::move(tokens);
+  d["defined"] = std::move(defined);
+  d["policy"] = policy;
+  return d;
 }
 
 /// Runs a computation without the GIL.
@@ -61,6 +76,8 @@ const char* exception_name(ErrorCode code) {
 
 }  // namespace
 
+void bind_metrics(py::module_& m);  // metrics_bindings.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "attnprox C++ engine (use the `attnprox` package, not this module)";
 
@@ -73,6 +90,7 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
+  bind_metrics(m);
   m.def("version", &attnprox::version);
   m.def("torch_version", &attnprox::torch_version);
   m.def("set_log_level", &attnprox::set_log_level, py::arg("level"));
@@ -149,7 +167,63 @@ PYBIND11_MODULE(_core, m) {
                            int layer) { return to_numpy(released([&] { return self.proximity(layer); })); })
       .def("ap_tokens", [](const attnprox::Result& self,
                            int layer) { return to_numpy(released([&] { return self.ap_tokens(layer); })); })
-      .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); });
+      .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); })
+      .def("subset_proximity",
+           [](const attnprox::Result& self, const std::vector<int64_t>& subset, int layer) {
+             return to_numpy(released([&] { return self.subset_proximity(subset, layer); }));
+           })
+      .def("ape",
+           [](const attnprox::Result& self, int layer, const std::string& policy) {
+             const attnprox::ApeResult r =
+                 released([&] { return self.ape(layer, attnprox::metrics::parse_ape_policy(policy)); });
+             return ape_dict(r.value, r.normalized, r.undefined_rows, to_numpy(r.tokens), to_numpy(r.defined),
+                             attnprox::metrics::to_string(r.policy));
+           })
+      .def("average_proximity",
+           [](const attnprox::Result& self, const std::vector<int>& layers, const std::vector<int>& heads,
+              bool symmetric) {
+             return to_numpy(released([&] { return self.average_proximity(layers, heads, symmetric); }));
+           })
+      .def("attention_entropy",
+           [](const attnprox::Result& self, int layer, bool normalized, double temperature) {
+             attnprox::AttentionOptions options{temperature};
+             return to_numpy(released([&] { return self.attention_entropy(layer, normalized, options); }));
+           })
+      .def("attention_stats",
+           [](const attnprox::Result& self, int layer, std::optional<int> head, double temperature) {
+             attnprox::AttentionOptions options{temperature};
+             const attnprox::AttentionStatistics s =
+                 released([&] { return self.attention_stats(layer, head, options); });
+             py::dict d;
+             d["entropy"] = to_numpy(s.entropy);
+             d["normalized_entropy"] = to_numpy(s.normalized_entropy);
+             d["mean_entropy"] = s.mean_entropy;
+             d["mean_normalized_entropy"] = s.mean_normalized_entropy;
+             d["max_weight"] = s.max_weight;
+             d["max_query"] = s.max_query;
+             d["max_key"] = s.max_key;
+             d["received"] = to_numpy(s.received);
+             d["most_attended"] = s.most_attended;
+             return d;
+           })
+      .def("top_arcs",
+           [](const attnprox::Result& self, int64_t query, int64_t k, int layer, std::optional<int> head,
+              double temperature) {
+             attnprox::AttentionOptions options{temperature};
+             std::vector<std::pair<int64_t, double>> out;
+             for (const auto& arc : released([&] { return self.top_arcs(query, k, layer, head, options); })) {
+               out.emplace_back(arc.key, arc.weight);
+             }
+             return out;
+           })
+      .def("linking_heads", [](const attnprox::Result& self, int64_t a, int64_t b, double temperature) {
+        attnprox::AttentionOptions options{temperature};
+        std::vector<std::tuple<int, int, double>> out;
+        for (const auto& link : released([&] { return self.linking_heads(a, b, options); })) {
+          out.emplace_back(link.layer, link.head, link.score);
+        }
+        return out;
+      });
 
   py::class_<attnprox::Encoding>(m, "Encoding")
       .def_readonly("ids", &attnprox::Encoding::ids)

@@ -41,3 +41,67 @@ def ap_tokens(q, k):
     a = proximity(q, k)
     n = a.shape[0]
     return (a.sum(1) - np.diag(a)) / (n - 1)
+
+
+def subset_proximity(q, k, subset):
+    a = proximity(q, k)
+    s = sorted(set(subset))
+    return a[s].mean(0)
+
+
+def ape_rows(a, policy):
+    """iAPE_i per row of A (NaN where undefined) under a policy, row by row from the definitions."""
+    n = a.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(n):
+        x = np.delete(a[i], i).astype(np.float64)
+        if policy == "literal":
+            if (x < 0).any():
+                continue
+            w = x
+        elif policy == "shift":
+            w = x - x.min()
+        elif policy == "clamp":
+            w = np.maximum(x, 0.0)
+        elif policy == "softmax":
+            w = np.exp(x - x.max())
+        else:
+            raise ValueError(policy)
+        total = w.sum()
+        if not total > 0:
+            continue
+        p = w / total
+        nz = p[p > 0]
+        out[i] = -(nz * np.log(nz)).sum()
+    return out
+
+
+def ape(a, policy):
+    """(APE over defined rows or None, normalized or None, undefined count, per-row values)."""
+    rows = ape_rows(a, policy)
+    defined = ~np.isnan(rows)
+    n = a.shape[0]
+    if not defined.any():
+        return None, None, int(n), rows
+    value = rows[defined].mean()
+    normalized = value / np.log(n - 1) if n > 2 else 0.0
+    return value, normalized, int((~defined).sum()), rows
+
+
+def visible_keys(n, causal, window=None):
+    i = np.arange(n)
+    first, last = np.zeros(n, int), np.full(n, n - 1)
+    if causal:
+        last = np.minimum(last, i)
+        if window:
+            first = np.maximum(0, i - window + 1)
+    elif window:
+        first, last = np.maximum(0, i - window), np.minimum(n - 1, i + window)
+    return last - first + 1
+
+
+def entropy_rows(p):
+    p = np.asarray(p, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return -terms.sum(-1)

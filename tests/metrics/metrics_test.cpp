@@ -1,0 +1,105 @@
+// The Eigen measurements (no libtorch) on hand-computed cases, and agreement between the computation from queries
+// and keys and the one from the proximity matrix.
+#include "attnprox/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "attnprox/error.hpp"
+
+namespace attnprox::metrics {
+namespace {
+
+double h(std::initializer_list<double> p) {
+  double out = 0;
+  for (double x : p) out -= x > 0 ? x * std::log(x) : 0;
+  return out;
+}
+
+TEST(Metrics, HandComputedThreeTokens) {
+  Eigen::MatrixXd a(3, 3);
+  a << 0, 1, 2, 1, 0, 3, 2, 3, 0;
+  const Eigen::VectorXd ap_i = ap_tokens(a);
+  EXPECT_DOUBLE_EQ(ap_i[0], 1.5);
+  EXPECT_DOUBLE_EQ(ap_i[2], 2.5);
+  EXPECT_DOUBLE_EQ(ap(a), 2.0);
+  const Eigen::VectorXd subset = subset_proximity(a, {2, 0, 2});
+  EXPECT_DOUBLE_EQ(subset[1], 2.0);
+  const Ape literal = ape(a, ApePolicy::kLiteral);
+  EXPECT_NEAR(literal.tokens[0], h({1.0 / 3, 2.0 / 3}), 1e-12);
+  EXPECT_NEAR(literal.tokens[1], h({0.25, 0.75}), 1e-12);
+  EXPECT_EQ(literal.undefined_rows, 0);
+  EXPECT_NEAR(*literal.normalized, *literal.value / std::log(2.0), 1e-12);
+  Eigen::MatrixXd b(3, 3);
+  b << 0, -1, 2, -1, 0, 1, 2, 1, 0;
+  const Ape strict = ape(b, ApePolicy::kLiteral);
+  EXPECT_EQ(strict.undefined_rows, 2);
+  EXPECT_TRUE(std::isnan(strict.tokens[0]));
+  EXPECT_NEAR(*strict.value, h({2.0 / 3, 1.0 / 3}), 1e-12);
+  const Ape all_equal = ape(Eigen::MatrixXd::Ones(3, 3), ApePolicy::kShift);
+  EXPECT_EQ(all_equal.undefined_rows, 3);
+  EXPECT_FALSE(all_equal.value.has_value());
+}
+
+TEST(Metrics, QueriesKeysAgreeWithTheMatrix) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  const int64_t heads = 6, kv_heads = 2, n = 23, d = 5;
+  std::vector<float> q(heads * n * d), k(kv_heads * n * d);
+  for (float& x : q) x = normal(rng);
+  for (float& x : k) x = normal(rng);
+  QueriesKeys<float> qk{q.data(), k.data(), heads, kv_heads, n, d};
+  const Eigen::MatrixXd a = proximity(qk);
+  EXPECT_TRUE(a.isApprox(a.transpose()));
+  // A[i][j] by the definition for one entry
+  double sum = 0;
+  for (int64_t hh = 0; hh < heads; ++hh) {
+    const int64_t g = hh / (heads / kv_heads);
+    double dot1 = 0, dot2 = 0;
+    for (int64_t e = 0; e < d; ++e) {
+      dot1 += double(q[(hh * n + 3) * d + e]) * k[(g * n + 8) * d + e];
+      dot2 += double(q[(hh * n + 8) * d + e]) * k[(g * n + 3) * d + e];
+    }
+    sum += (dot1 + dot2) / 2;
+  }
+  EXPECT_NEAR(a(3, 8), sum / heads / std::sqrt(double(d)), 1e-12);
+  EXPECT_TRUE(ap_tokens(qk).isApprox(ap_tokens(a), 1e-12));
+  EXPECT_TRUE(subset_proximity(qk, {1, 4, 4}).isApprox(subset_proximity(a, {1, 4}), 1e-12));
+  for (ApePolicy policy : {ApePolicy::kLiteral, ApePolicy::kShift, ApePolicy::kClamp, ApePolicy::kSoftmax}) {
+    const Ape from_qk = ape(qk, policy), from_a = ape(a, policy);
+    EXPECT_EQ(from_qk.undefined_rows, from_a.undefined_rows);
+    for (int64_t i = 0; i < n; ++i) {
+      if (from_a.defined[i]) {
+        EXPECT_NEAR(from_qk.tokens[i], from_a.tokens[i], 1e-10);
+      }
+    }
+  }
+}
+
+TEST(Metrics, AttentionStatistics) {
+  Eigen::MatrixXd p(3, 3);
+  p << 1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5;
+  const AttentionStats s = attention_stats(p, Visibility{true, std::nullopt});
+  EXPECT_DOUBLE_EQ(s.entropy[0], 0.0);
+  EXPECT_NEAR(s.entropy[1], std::log(2.0), 1e-12);
+  EXPECT_DOUBLE_EQ(s.normalized_entropy[0], 0.0);  // one visible key
+  EXPECT_NEAR(s.normalized_entropy[1], 1.0, 1e-12);
+  EXPECT_NEAR(s.normalized_entropy[2], h({0.2, 0.3, 0.5}) / std::log(3.0), 1e-12);
+  EXPECT_DOUBLE_EQ(s.max_weight, 1.0);
+  EXPECT_EQ(s.most_attended, 0);  // receives 1.7
+  const auto arcs = top_arcs(p, 2, 2);
+  EXPECT_EQ(arcs[0].key, 2);
+  EXPECT_EQ(arcs[1].key, 1);
+  EXPECT_EQ(Visibility({true, 2}).visible_keys(5, 10), 2);   // causal window: i − j < 2
+  EXPECT_EQ(Visibility({false, 2}).visible_keys(5, 10), 5);  // bidirectional: |i − j| ≤ 2
+  const auto links = rank_links({p, p.transpose()}, 0, 2);
+  EXPECT_DOUBLE_EQ(links[0].score, 0.2);
+  EXPECT_THROW(top_arcs(p, 3, 1), Error);
+  EXPECT_THROW(parse_ape_policy("none"), Error);
+  EXPECT_EQ(parse_ape_policy(to_string(ApePolicy::kClamp)), ApePolicy::kClamp);
+}
+
+}  // namespace
+}  // namespace attnprox::metrics
