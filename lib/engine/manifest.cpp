@@ -113,7 +113,7 @@ Manifest Manifest::parse(const std::string& json_text) {
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax errors, and numbers that do not fit
     invalid(std::string("not valid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) invalid("the top level must be a JSON object");

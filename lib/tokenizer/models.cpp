@@ -375,7 +375,10 @@ std::unique_ptr<Model> make_model(const Json& j, const std::string& where) {
     type = "WordLevel";
   }
   if (type == "BPE") {
-    if (j.contains("dropout") && !j["dropout"].is_null() && j["dropout"].get<double>() != 0.0) {
+    if (j.contains("dropout") && !j["dropout"].is_null()) {
+      if (!j["dropout"].is_number()) bad_json(where + ".dropout", "expected a number or null");
+    }
+    if (j.contains("dropout") && j["dropout"].is_number() && j["dropout"].get<double>() != 0.0) {
       throw Error(ErrorCode::kUnsupported, where + ": BPE dropout is random; attnprox encodes deterministically");
     }
     BPE::Options options;

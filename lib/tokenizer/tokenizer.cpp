@@ -38,7 +38,7 @@ std::string read_file(const std::string& path, const char* what) {
 tok::Json parse_json(const std::string& text, const std::string& what) {
   try {
     return tok::Json::parse(text);
-  } catch (const tok::Json::parse_error& e) {
+  } catch (const tok::Json::exception& e) {  // syntax errors, and numbers that do not fit
     throw Error(ErrorCode::kInvalidArgument, what + " is not valid JSON: " + e.what());
   }
 }
@@ -114,18 +114,24 @@ class CharOffsets {
 
 Tokenizer Tokenizer::from_json(const std::string& json) {
   const tok::Json root = parse_json(json, "tokenizer.json");
-  if (!root.is_object()) tok::bad_json("(top level)", "expected an object");
-  auto impl = std::make_shared<Impl>();
-  impl->normalizer = optional_stage(root, "normalizer", tok::make_normalizer);
-  impl->pre_tokenizer = optional_stage(root, "pre_tokenizer", tok::make_pre_tokenizer);
-  impl->model = tok::make_model(tok::member(root, "model", "(top level)"), "model");
-  impl->post_processor = optional_stage(root, "post_processor", tok::make_post_processor);
-  impl->decoder = optional_stage(root, "decoder", tok::make_decoder);
-  if (root.contains("truncation") && !root["truncation"].is_null()) {
-    throw Error(ErrorCode::kUnsupported, "tokenizer.json: truncation is set; attnprox encodes whole texts (remove it)");
+  try {
+    if (!root.is_object()) tok::bad_json("(top level)", "expected an object");
+    auto impl = std::make_shared<Impl>();
+    impl->normalizer = optional_stage(root, "normalizer", tok::make_normalizer);
+    impl->pre_tokenizer = optional_stage(root, "pre_tokenizer", tok::make_pre_tokenizer);
+    impl->model = tok::make_model(tok::member(root, "model", "(top level)"), "model");
+    impl->post_processor = optional_stage(root, "post_processor", tok::make_post_processor);
+    impl->decoder = optional_stage(root, "decoder", tok::make_decoder);
+    if (root.contains("truncation") && !root["truncation"].is_null()) {
+      throw Error(ErrorCode::kUnsupported,
+                  "tokenizer.json: truncation is set; attnprox encodes whole texts (remove it)");
+    }
+    impl->added = tok::AddedVocabulary(read_added_tokens(root), impl->normalizer.get());
+    return Tokenizer(std::move(impl));
+  } catch (const tok::Json::exception& e) {
+    // The readers check every field they use; this catches what slips through (a value of an unexpected type).
+    throw Error(ErrorCode::kInvalidArgument, std::string("tokenizer.json: unexpected content: ") + e.what());
   }
-  impl->added = tok::AddedVocabulary(read_added_tokens(root), impl->normalizer.get());
-  return Tokenizer(std::move(impl));
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {

@@ -116,6 +116,7 @@ TEST(Manifest, RejectsWhatBreaksTheContract) {
   }
   expect_error(ErrorCode::kInvalidModel, "not valid JSON", [] { Manifest::parse("{\"format\": "); });
   expect_error(ErrorCode::kInvalidModel, "must be a JSON object", [] { Manifest::parse("[1, 2]"); });
+  expect_error(ErrorCode::kInvalidModel, "not valid JSON", [] { Manifest::parse("{\"num_layers\": 1e99999}"); });
 }
 
 }  // namespace

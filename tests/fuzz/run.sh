@@ -30,9 +30,19 @@ synthetic = os.path.join(root, "tests/fixtures/tokenizers/synthetic")
 for name in ("metaspace-pretokenizer.json.gz", "roberta-like.json.gz"):
     open(os.path.join(work, "corpus-json", name[:-3]), "wb").write(gzip.open(os.path.join(synthetic, name)).read())
 open(os.path.join(work, "corpus-json", "default.json"), "wb").write(open(os.path.join(root, "tests/fuzz/default_tokenizer.json"), "rb").read())
+for name in os.listdir(os.path.join(root, "tests/fuzz/regressions")):  # inputs that once broke something
+    data = open(os.path.join(root, "tests/fuzz/regressions", name), "rb").read()
+    open(os.path.join(work, "corpus-json" if name.startswith("json") else "corpus-encode", name), "wb").write(data)
 PY
 cd "$work"
-echo "==> fuzzing the encoder for ${seconds}s"
-./tokenizer_encode_fuzzer -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=4096 corpus-encode 2>&1 | tail -3
-echo "==> fuzzing the tokenizer.json loader for ${seconds}s"
-./tokenizer_json_fuzzer -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=4096 corpus-json 2>&1 | tail -3
+fuzz() {  # name, max_len, corpus: the summary on success, the report on a finding
+  echo "==> fuzzing $1 for ${seconds}s"
+  if ! "./$1" -max_total_time="$seconds" -max_len="$2" -timeout=10 -rss_limit_mb=4096 "$3" > "$1.log" 2>&1; then
+    grep -v '^#[0-9]' "$1.log" | tail -40
+    echo "==> $1 found a problem; the input is in $work (crash-*/timeout-*/oom-*)"
+    return 1
+  fi
+  grep -E '^Done [0-9]+ runs' "$1.log" || tail -2 "$1.log"
+}
+fuzz tokenizer_encode_fuzzer 4096 corpus-encode
+fuzz tokenizer_json_fuzzer 65536 corpus-json

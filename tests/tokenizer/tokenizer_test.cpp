@@ -156,6 +156,8 @@ TEST(Tokenizer, MalformedFilesAreClearErrors) {
        },
        ErrorCode::kUnsupported, "truncation is set"},
       {"dropout", [](json& j) { j["model"]["dropout"] = 0.1; }, ErrorCode::kUnsupported, "dropout"},
+      {"dropout not a number", [](json& j) { j["model"]["dropout"] = "some"; }, ErrorCode::kInvalidArgument,
+       "model.dropout: expected a number or null"},
   };
   for (const BadJson& c : cases) {
     SCOPED_TRACE(c.name);
@@ -167,6 +169,8 @@ TEST(Tokenizer, MalformedFilesAreClearErrors) {
   expect_error(ErrorCode::kInvalidArgument, "tokenizer.json is not valid JSON",
                [] { Tokenizer::from_json("{\"model\""); });
   expect_error(ErrorCode::kInvalidArgument, "expected an object", [] { Tokenizer::from_json("[]"); });
+  // Found by fuzzing: a number too large for a double is an error, not an escaping JSON-library exception.
+  expect_error(ErrorCode::kInvalidArgument, "not valid JSON", [] { Tokenizer::from_json("{\"model\": 333e33333}"); });
   expect_error(ErrorCode::kNotFound, "does not exist", [] { Tokenizer::from_file("/nonexistent/tokenizer.json"); });
   expect_error(ErrorCode::kNotFound, "does not exist", [] { Tokenizer::wordpiece("/nonexistent/vocab.txt"); });
 }
