@@ -78,6 +78,20 @@ TEST(Metrics, QueriesKeysAgreeWithTheMatrix) {
   }
 }
 
+TEST(Metrics, LowPrecisionInputsAreWidened) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  const int64_t heads = 4, kv_heads = 2, n = 9, d = 8;
+  std::vector<Eigen::bfloat16> q16(heads * n * d), k16(kv_heads * n * d);
+  std::vector<double> q64(q16.size()), k64(k16.size());
+  for (size_t i = 0; i < q16.size(); ++i) q64[i] = static_cast<float>(q16[i] = Eigen::bfloat16(normal(rng)));
+  for (size_t i = 0; i < k16.size(); ++i) k64[i] = static_cast<float>(k16[i] = Eigen::bfloat16(normal(rng)));
+  QueriesKeys<Eigen::bfloat16> low{q16.data(), k16.data(), heads, kv_heads, n, d};
+  QueriesKeys<double> wide{q64.data(), k64.data(), heads, kv_heads, n, d};
+  EXPECT_TRUE(ap_tokens(low).isApprox(ap_tokens(wide), 1e-14));
+  EXPECT_NEAR(*ape(low).value, *ape(wide).value, 1e-12);
+}
+
 TEST(Metrics, AttentionStatistics) {
   Eigen::MatrixXd p(3, 3);
   p << 1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5;

@@ -215,3 +215,14 @@ def test_engine_measurement_errors(run):
     with pytest.raises(attnprox.InvalidArgumentError, match="needs at least 2 tokens"):
         one.ape()
     assert one.attention_stats().mean_normalized_entropy == 0.0  # a single visible key: certain
+
+
+def test_low_precision_model_measurements_accumulate_in_double(exported):
+    """A bfloat16 model: the engine reads the same bfloat16 values the reference gets (widened exactly)."""
+    model = attnprox.load(exported("llama"), dtype="bfloat16")
+    r = model.run(ids=IDS)
+    q, k = r.queries().astype(np.float64), r.keys().astype(np.float64)
+    np.testing.assert_allclose(r.ap_tokens(), metrics.ap_tokens(q, k), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(r.subset_proximity([1, 4]), metrics.subset_proximity([1, 4], q, k), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(r.ape().tokens, metrics.ape(q, k).tokens, rtol=2e-5, atol=2e-6)
