@@ -12,14 +12,20 @@ namespace attnprox::tok {
 
 namespace {
 
-/// Vocabulary both ways.
+/// Vocabulary both ways. Ids are usually dense (0..V-1) and kept in a vector; an id far beyond the number of
+/// entries (a malformed or unusual file) goes to a map instead of sizing the vector by it.
 struct Vocab {
   std::unordered_map<std::string, uint32_t> ids;
   std::vector<std::string> tokens;  // by id; empty where no token has that id
   std::vector<uint8_t> present;
+  std::unordered_map<uint32_t, std::string> sparse;
 
   void add(const std::string& token, uint32_t id) {
     ids[token] = id;
+    if (id >= tokens.size() + 4 * ids.size() + 65536) {
+      sparse[id] = token;
+      return;
+    }
     if (id >= tokens.size()) {
       tokens.resize(id + 1);
       present.resize(id + 1, 0);
@@ -32,7 +38,11 @@ struct Vocab {
     if (it == ids.end()) return std::nullopt;
     return it->second;
   }
-  const std::string* token(uint32_t id) const { return id < tokens.size() && present[id] ? &tokens[id] : nullptr; }
+  const std::string* token(uint32_t id) const {
+    if (id < tokens.size()) return present[id] ? &tokens[id] : nullptr;
+    auto it = sparse.find(id);
+    return it == sparse.end() ? nullptr : &it->second;
+  }
 };
 
 Vocab read_vocab(const Json& j, const std::string& where) {

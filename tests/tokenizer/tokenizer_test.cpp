@@ -88,6 +88,15 @@ TEST(Tokenizer, WordPieceGreedyLongestMatch) {
   EXPECT_EQ(t.decode({4, 6, 5}), "unaffable!");
 }
 
+TEST(Tokenizer, SparseIdsDoNotSizeMemoryByTheLargestId) {
+  // Found by fuzzing: an id of 2,400,000,000 once made a vector of that many strings.
+  json j = small_bpe();
+  j["model"]["vocab"]["abc"] = 2400000000u;
+  Tokenizer t = Tokenizer::from_json(j.dump());
+  EXPECT_EQ(t.encode("abc").ids, (std::vector<int64_t>{2400000000}));
+  EXPECT_EQ(t.tokens({2400000000}), (std::vector<std::string>{"abc"}));
+}
+
 TEST(Tokenizer, InvalidUtf8IsAnError) {
   Tokenizer t = Tokenizer::from_json(small_bpe().dump());
   expect_error(ErrorCode::kInvalidArgument, "text is not valid UTF-8: byte 0xFF at offset 2", [&] {

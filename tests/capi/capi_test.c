@@ -1,0 +1,389 @@
+/* The C ABI from C99: every call, its results checked against what the definitions give, and every error path
+ * (null pointers, dead handles, wrong indices, small buffers, bad files). */
+#include <math.h>
+#include <stdint.h>
+
+#include "check.h"
+
+static void library(void) {
+  CHECK(apx_abi_version() == APX_ABI_VERSION);
+  CHECK(strlen(apx_version()) >= 5);
+  CHECK(strcmp(apx_status_name(APX_ERROR_OUT_OF_RANGE), "APX_ERROR_OUT_OF_RANGE") == 0);
+  CHECK_OK(apx_set_log_level("warn"));
+  CHECK_STATUS(apx_set_log_level("chatty"), APX_ERROR_INVALID_ARGUMENT, "log level \"chatty\"");
+  CHECK_STATUS(apx_set_log_level(NULL), APX_ERROR_NULL_POINTER, "level is NULL");
+  CHECK(apx_last_error() != NULL);
+  apx_string_free(NULL);
+}
+
+static void loading(void) {
+  apx_model* model = NULL;
+  CHECK_STATUS(apx_model_load(model_path("absent.apx"), NULL, &model), APX_ERROR_NOT_FOUND, "does not exist");
+  CHECK(model == NULL);
+  CHECK_STATUS(apx_model_load(model_path("not_an_archive.apx"), NULL, &model), APX_ERROR_INVALID_MODEL,
+               "not a TorchScript archive");
+  CHECK_STATUS(apx_model_load(model_path("no_manifest.apx"), NULL, &model), APX_ERROR_INVALID_MODEL,
+               "without an attnprox manifest");
+  CHECK_STATUS(apx_model_load(model_path("wrong_heads.apx"), NULL, &model), APX_ERROR_INVALID_MODEL,
+               "returned queries of shape");
+  CHECK_STATUS(apx_model_load(NULL, NULL, &model), APX_ERROR_NULL_POINTER, "path is NULL");
+  CHECK_STATUS(apx_model_load(model_path("gpt2.apx"), NULL, NULL), APX_ERROR_NULL_POINTER, "model is NULL");
+  apx_load_params params = apx_load_default_params();
+  params.device = "cuda";
+  CHECK_STATUS(apx_model_load(model_path("gpt2.apx"), &params, &model), APX_ERROR_UNSUPPORTED, "without CUDA");
+  params.device = "cpu";
+  params.dtype = (apx_dtype)42;
+  CHECK_STATUS(apx_model_load(model_path("gpt2.apx"), &params, &model), APX_ERROR_INVALID_ARGUMENT, "dtype");
+  params = apx_load_default_params();
+  params.struct_size = 4;
+  CHECK_STATUS(apx_model_load(model_path("gpt2.apx"), &params, &model), APX_ERROR_INVALID_ARGUMENT, "struct_size");
+  params = apx_load_default_params();
+  params.dtype = APX_DTYPE_BFLOAT16;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), &params, &model));
+  apx_model_info info;
+  info.struct_size = sizeof info;
+  CHECK_OK(apx_model_get_info(model, &info));
+  CHECK(info.dtype == APX_DTYPE_BFLOAT16);
+  apx_model_free(model);
+}
+
+static void model_facts(apx_model* model) {
+  apx_model_info info;
+  info.struct_size = sizeof info;
+  CHECK_OK(apx_model_get_info(model, &info));
+  CHECK(info.num_layers == 3 && info.num_captured_layers == 3);
+  CHECK(info.num_heads == 4 && info.num_kv_heads == 4 && info.head_dim == 8);
+  CHECK(info.causal == 0 && info.max_positions == 32 && info.vocab_size == 96);
+  CHECK(info.dtype == APX_DTYPE_FLOAT32 && info.has_tokenizer == 1);
+  info.struct_size = 8;
+  CHECK_STATUS(apx_model_get_info(model, &info), APX_ERROR_INVALID_ARGUMENT, "struct_size");
+  CHECK_STATUS(apx_model_get_info(model, NULL), APX_ERROR_NULL_POINTER, "info is NULL");
+  size_t needed = 0;
+  CHECK_OK(apx_model_captured_layers(model, NULL, 0, &needed));
+  CHECK(needed == 3);
+  int32_t layers[3] = {-1, -1, -1};
+  CHECK_STATUS(apx_model_captured_layers(model, layers, 2, &needed), APX_ERROR_BUFFER_TOO_SMALL,
+               "the buffer holds 2 elements, 3 are needed");
+  CHECK(layers[0] == -1);
+  CHECK_OK(apx_model_captured_layers(model, layers, 3, &needed));
+  CHECK(layers[0] == 0 && layers[2] == 2);
+  char* json = NULL;
+  CHECK_OK(apx_model_manifest_json(model, &json));
+  CHECK(json && strstr(json, "\"family\": \"bert\"") != NULL);
+  apx_string_free(json);
+  char* device = NULL;
+  CHECK_OK(apx_model_device(model, &device));
+  CHECK(device && strcmp(device, "cpu") == 0);
+  apx_string_free(device);
+}
+
+static void tokenizers(apx_model* bert_text, apx_model* gpt2) {
+  apx_tokenizer* tok = NULL;
+  CHECK_OK(apx_model_tokenizer(bert_text, &tok));
+  apx_encoding* enc = NULL;
+  CHECK_OK(apx_tokenizer_encode(tok, "The bank by the river", SIZE_MAX, 1, &enc));
+  /* [CLS] the bank by the river [SEP], the test tokenizer's ids */
+  const int64_t want[] = {4, 10, 12, 13, 10, 14, 5};
+  CHECK(enc && enc->count == 7);
+  for (size_t i = 0; enc && i < 7; ++i) CHECK(enc->ids[i] == want[i]);
+  CHECK(enc && strcmp(enc->tokens[2], "bank") == 0 && enc->offsets[4] == 4 && enc->offsets[5] == 8);
+  CHECK(enc && enc->special[0] == 1 && enc->special[1] == 0 && enc->char_offsets[5] == 8);
+  apx_encoding_free(enc);
+  CHECK_STATUS(apx_tokenizer_encode(tok, "caf\xC3", SIZE_MAX, 0, &enc), APX_ERROR_INVALID_ARGUMENT,
+               "not valid UTF-8");
+  CHECK_OK(apx_tokenizer_encode(tok, "bank\0river", 10, 0, &enc)); /* an explicit length: NUL is a character */
+  CHECK(enc && enc->count == 3 && enc->ids[0] == 12 && enc->ids[1] == 3 && enc->ids[2] == 14); /* NUL: [UNK] */
+  apx_encoding_free(enc);
+  char* text = NULL;
+  CHECK_OK(apx_tokenizer_decode(tok, want, 7, 1, &text));
+  CHECK(text && strcmp(text, "the bank by the river") == 0);
+  apx_string_free(text);
+  const int64_t bad[] = {9999};
+  CHECK_STATUS(apx_tokenizer_decode(tok, bad, 1, 0, &text), APX_ERROR_INVALID_ARGUMENT, "token id 9999");
+  size_t size = 0;
+  CHECK_OK(apx_tokenizer_vocab_size(tok, &size));
+  CHECK(size == 29);
+  int64_t id = 0;
+  CHECK_OK(apx_tokenizer_token_to_id(tok, "river", &id));
+  CHECK(id == 14);
+  CHECK_OK(apx_tokenizer_token_to_id(tok, "zebra", &id));
+  CHECK(id == -1);
+  apx_tokenizer_free(tok);
+  apx_tokenizer_free(tok); /* freed twice: ignored */
+  CHECK_STATUS(apx_tokenizer_vocab_size(tok, &size), APX_ERROR_INVALID_HANDLE, "not a live handle");
+  CHECK_STATUS(apx_model_tokenizer(gpt2, &tok), APX_ERROR_UNSUPPORTED, "has no tokenizer");
+
+  const char* json =
+      "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"<unk>\": 0, \"hello\": 1, \"world\": 2}, "
+      "\"unk_token\": \"<unk>\"}, \"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}";
+  CHECK_OK(apx_tokenizer_from_json(json, SIZE_MAX, &tok));
+  CHECK_OK(apx_tokenizer_encode(tok, "hello big world", SIZE_MAX, 0, &enc));
+  CHECK(enc && enc->count == 3 && enc->ids[0] == 1 && enc->ids[1] == 0 && enc->ids[2] == 2);
+  apx_encoding_free(enc);
+  apx_tokenizer_free(tok);
+  CHECK_STATUS(apx_tokenizer_from_json("{", SIZE_MAX, &tok), APX_ERROR_INVALID_ARGUMENT, "not valid JSON");
+  CHECK_STATUS(apx_tokenizer_from_file("/nonexistent/tokenizer.json", &tok), APX_ERROR_NOT_FOUND, "does not exist");
+
+  /* Vocabulary files written here: GPT-2 style (vocab.json + merges) and BERT style (vocab.txt). */
+  FILE* f = fopen("capi_test_vocab.json", "w");
+  fputs("{\"a\": 0, \"b\": 1, \"ab\": 2, \"\\u0120\": 3, \"\\u0120a\": 4}", f);
+  fclose(f);
+  f = fopen("capi_test_merges.txt", "w");
+  fputs("#version: 0.2\na b\n\xC4\xA0 a\n", f);
+  fclose(f);
+  CHECK_OK(apx_tokenizer_byte_level_bpe("capi_test_vocab.json", "capi_test_merges.txt", &tok));
+  CHECK_OK(apx_tokenizer_encode(tok, "ab a", SIZE_MAX, 0, &enc));
+  CHECK(enc && enc->count == 2 && enc->ids[0] == 2 && enc->ids[1] == 4);
+  apx_encoding_free(enc);
+  apx_tokenizer_free(tok);
+  f = fopen("capi_test_vocab.txt", "w");
+  fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n##s\n", f);
+  fclose(f);
+  CHECK_OK(apx_tokenizer_wordpiece("capi_test_vocab.txt", 1, &tok));
+  CHECK_OK(apx_tokenizer_encode(tok, "Hello worlds", SIZE_MAX, 1, &enc));
+  CHECK(enc && enc->count == 5 && enc->ids[0] == 2 && enc->ids[1] == 4 && enc->ids[3] == 6 && enc->ids[4] == 3);
+  apx_encoding_free(enc);
+  apx_tokenizer_free(tok);
+  CHECK_STATUS(apx_tokenizer_wordpiece(NULL, 1, &tok), APX_ERROR_NULL_POINTER, "vocab_txt is NULL");
+  remove("capi_test_vocab.json");
+  remove("capi_test_merges.txt");
+  remove("capi_test_vocab.txt");
+}
+
+/* A_raw = mean_h Q_h K_hᵀ / sqrt(d), A = (A_raw + A_rawᵀ)/2, by the definition, from the result's own Q/K. */
+static double proximity_entry(const float* q, const float* k, int heads, int kv_heads, size_t n, int d, size_t i,
+                              size_t j) {
+  double sum = 0;
+  for (int h = 0; h < heads; ++h) {
+    int g = h / (heads / kv_heads);
+    double ij = 0, ji = 0;
+    for (int e = 0; e < d; ++e) {
+      ij += (double)q[((size_t)h * n + i) * d + e] * k[((size_t)g * n + j) * d + e];
+      ji += (double)q[((size_t)h * n + j) * d + e] * k[((size_t)g * n + i) * d + e];
+    }
+    sum += (ij + ji) / 2;
+  }
+  return sum / heads / sqrt((double)d);
+}
+
+static void running(apx_model* model) {
+  const int64_t ids[] = {10, 12, 13, 10, 14, 15, 16, 33};
+  const size_t n = 8;
+  apx_result* r = NULL;
+  CHECK_OK(apx_model_run_ids(model, ids, n, &r));
+  size_t count = 0, needed = 0;
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == n);
+  int64_t got_ids[8];
+  CHECK_OK(apx_result_ids(r, got_ids, 8, &needed));
+  CHECK(needed == 8 && got_ids[7] == 33);
+
+  /* queries [4, 8, 8], keys [4, 8, 8] */
+  float q[4 * 8 * 8], k[4 * 8 * 8];
+  CHECK_OK(apx_result_queries(r, -1, NULL, 0, &needed));
+  CHECK(needed == 4 * 8 * 8);
+  CHECK_OK(apx_result_queries(r, -1, q, sizeof q / sizeof q[0], &needed));
+  CHECK_OK(apx_result_keys(r, 2, k, sizeof k / sizeof k[0], NULL));
+  CHECK_STATUS(apx_result_keys(r, 7, k, 256, NULL), APX_ERROR_OUT_OF_RANGE, "the model has 3 layers");
+  CHECK_STATUS(apx_result_queries(r, -1, q, 10, NULL), APX_ERROR_BUFFER_TOO_SMALL, "10 elements");
+
+  /* attention: rows are distributions */
+  float p[4 * 8 * 8], p0[8 * 8];
+  CHECK_OK(apx_result_attention(r, -1, -1, 1.0, p, 256, &needed));
+  CHECK(needed == 256);
+  CHECK_OK(apx_result_attention(r, -1, 2, 1.0, p0, 64, &needed));
+  CHECK(needed == 64);
+  double row = 0;
+  for (size_t j = 0; j < n; ++j) row += p0[3 * n + j];
+  CHECK(fabs(row - 1.0) < 1e-5);
+  CHECK(fabs(p0[3 * n + 5] - p[(2 * n + 3) * n + 5]) < 1e-7);
+  CHECK_STATUS(apx_result_attention(r, -1, 4, 1.0, p0, 64, NULL), APX_ERROR_OUT_OF_RANGE, "head 4");
+  CHECK_STATUS(apx_result_attention(r, -1, 0, 0.0, p0, 64, NULL), APX_ERROR_INVALID_ARGUMENT, "temperature");
+  float avg[64];
+  const int32_t layers[] = {0, 2}, heads[] = {1, 3};
+  CHECK_OK(apx_result_average_attention(r, layers, 2, heads, 2, 1.0, avg, 64, &needed));
+  CHECK_OK(apx_result_average_attention(r, NULL, 0, NULL, 0, 1.0, avg, 64, &needed));
+  CHECK_STATUS(apx_result_average_attention(r, NULL, 2, NULL, 0, 1.0, avg, 64, &needed), APX_ERROR_NULL_POINTER,
+               "layers is NULL");
+
+  /* proximity and AP against the definition */
+  float a[64];
+  CHECK_OK(apx_result_proximity(r, -1, a, 64, &needed));
+  CHECK(fabs(a[1 * n + 6] - proximity_entry(q, k, 4, 4, n, 8, 1, 6)) < 1e-4);
+  double ap_tokens[8], ap = 0, want_ap = 0;
+  CHECK_OK(apx_result_ap_tokens(r, -1, ap_tokens, 8, &needed));
+  for (size_t i = 0; i < n; ++i) {
+    double off = 0;
+    for (size_t j = 0; j < n; ++j)
+      if (j != i) off += proximity_entry(q, k, 4, 4, n, 8, i, j);
+    CHECK(fabs(ap_tokens[i] - off / (n - 1)) < 1e-6);
+    want_ap += off / (n - 1) / n;
+  }
+  CHECK_OK(apx_result_ap(r, -1, &ap));
+  CHECK(fabs(ap - want_ap) < 1e-6);
+  const int64_t subset[] = {1, 4, 4};
+  double sp[8];
+  CHECK_OK(apx_result_subset_proximity(r, -1, subset, 3, sp, 8, &needed));
+  CHECK(fabs(sp[6] - (proximity_entry(q, k, 4, 4, n, 8, 1, 6) + proximity_entry(q, k, 4, 4, n, 8, 4, 6)) / 2) < 1e-6);
+  const int64_t outside[] = {8};
+  CHECK_STATUS(apx_result_subset_proximity(r, -1, outside, 1, sp, 8, NULL), APX_ERROR_OUT_OF_RANGE, "token 8");
+  float avg_prox[64];
+  CHECK_OK(apx_result_average_proximity(r, layers + 1, 1, NULL, 0, 1, avg_prox, 64, &needed));
+  CHECK(fabs(avg_prox[13] - a[13]) < 1e-5);
+
+  /* APE, every policy; the same from the Eigen reference on the same Q/K */
+  apx_ape_report report, reference;
+  report.struct_size = reference.struct_size = sizeof report;
+  double tokens[8], reference_tokens[8];
+  apx_queries_keys qk = {q, k, APX_DTYPE_FLOAT32, 4, 4, 8, 8};
+  for (int policy = APX_APE_DEFAULT; policy <= APX_APE_SOFTMAX; ++policy) {
+    CHECK_OK(apx_result_ape(r, -1, (apx_ape_policy)policy, &report, tokens, 8, &needed));
+    CHECK_OK(apx_metrics_ape(&qk, (apx_ape_policy)policy, &reference, reference_tokens, 8, NULL));
+    CHECK(report.undefined_rows == reference.undefined_rows);
+    CHECK(report.has_value == reference.has_value);
+    if (report.has_value) CHECK(fabs(report.value - reference.value) < 1e-4);
+    for (size_t i = 0; i < n; ++i) CHECK(isnan(tokens[i]) == isnan(reference_tokens[i]));
+  }
+  CHECK_OK(apx_result_ape(r, -1, APX_APE_DEFAULT, &report, NULL, 0, NULL));
+  CHECK(report.policy == APX_APE_SHIFT);
+  CHECK_STATUS(apx_result_ape(r, -1, (apx_ape_policy)9, &report, NULL, 0, NULL), APX_ERROR_INVALID_ARGUMENT,
+               "unknown APE policy");
+  report.struct_size = 3;
+  CHECK_STATUS(apx_result_ape(r, -1, APX_APE_SHIFT, &report, NULL, 0, NULL), APX_ERROR_INVALID_ARGUMENT,
+               "struct_size");
+
+  /* statistics */
+  double entropy[4 * 8];
+  CHECK_OK(apx_result_attention_entropy(r, -1, 0, 1.0, entropy, 32, &needed));
+  CHECK(needed == 32);
+  double h = 0;
+  for (size_t j = 0; j < n; ++j) h -= p0[3 * n + j] > 0 ? p0[3 * n + j] * log(p0[3 * n + j]) : 0;
+  CHECK(fabs(entropy[2 * n + 3] - h) < 1e-5);
+  apx_attention_stats stats;
+  stats.struct_size = sizeof stats;
+  CHECK_OK(apx_result_attention_stats(r, -1, 2, 1.0, &stats));
+  CHECK(stats.max_query >= 0 && stats.max_query < 8 && fabs(stats.max_weight - p0[stats.max_query * n + stats.max_key]) < 1e-6);
+  CHECK_OK(apx_result_attention_stats(r, -1, -1, 1.0, &stats));
+  int64_t arc_keys[3];
+  double arc_weights[3];
+  CHECK_OK(apx_result_top_arcs(r, -1, 2, 3, 3, 1.0, arc_keys, arc_weights, 3, &needed));
+  CHECK(needed == 3 && arc_weights[0] >= arc_weights[1] && arc_weights[1] >= arc_weights[2]);
+  CHECK(fabs(arc_weights[0] - p0[3 * n + arc_keys[0]]) < 1e-6);
+  CHECK_STATUS(apx_result_top_arcs(r, -1, 2, 8, 3, 1.0, arc_keys, arc_weights, 3, NULL), APX_ERROR_OUT_OF_RANGE,
+               "query token 8");
+  apx_head_link links[12];
+  CHECK_OK(apx_result_linking_heads(r, 1, 6, 1.0, NULL, 0, &needed));
+  CHECK(needed == 12);
+  CHECK_OK(apx_result_linking_heads(r, 1, 6, 1.0, links, 12, &needed));
+  CHECK(links[0].score >= links[11].score);
+
+  apx_encoding* enc = NULL;
+  CHECK_OK(apx_result_encoding(r, &enc));
+  CHECK(enc && enc->count == 8 && strcmp(enc->tokens[1], "bank") == 0 && enc->offsets[0] == 0);
+  apx_encoding_free(enc);
+  apx_result_free(r);
+  CHECK_STATUS(apx_result_ap(r, -1, &ap), APX_ERROR_INVALID_HANDLE, "not a live handle");
+  apx_result_free(r);
+
+  /* text, batches and bad input */
+  CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, NULL, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 7);
+  CHECK_OK(apx_result_encoding(r, &enc));
+  CHECK(enc && enc->ids[0] == 4 && enc->offsets[2 * 2] == 4);
+  apx_encoding_free(enc);
+  apx_result_free(r);
+  apx_text_params tp = apx_text_default_params();
+  tp.add_special_tokens = 0;
+  CHECK_OK(apx_model_run_text(model, "the bank", SIZE_MAX, &tp, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 2);
+  CHECK_STATUS(apx_result_ap(r, -1, NULL), APX_ERROR_NULL_POINTER, "ap is NULL");
+  apx_result_free(r);
+  const int64_t first[] = {10, 12, 13}, second[] = {14, 15};
+  const int64_t* batch[] = {first, second};
+  const size_t counts[] = {3, 2};
+  apx_result* results[2] = {NULL, NULL};
+  CHECK_OK(apx_model_run_batch(model, batch, counts, 2, results));
+  CHECK_OK(apx_result_num_tokens(results[1], &count));
+  CHECK(count == 2);
+  apx_result_free(results[0]);
+  apx_result_free(results[1]);
+  const int64_t too_big[] = {96};
+  CHECK_STATUS(apx_model_run_ids(model, too_big, 1, &r), APX_ERROR_INVALID_ARGUMENT, "outside the vocabulary");
+  CHECK(r == NULL);
+  CHECK_STATUS(apx_model_run_ids(model, NULL, 0, &r), APX_ERROR_INVALID_ARGUMENT, "empty");
+  CHECK_STATUS(apx_model_run_ids(model, NULL, 3, &r), APX_ERROR_NULL_POINTER, "ids is NULL");
+  CHECK_STATUS(apx_model_run_text(model, NULL, SIZE_MAX, NULL, &r), APX_ERROR_NULL_POINTER, "text is NULL");
+  CHECK_STATUS(apx_model_run_ids(NULL, ids, n, &r), APX_ERROR_NULL_POINTER, "model is NULL");
+  CHECK_STATUS(apx_model_run_ids((const apx_model*)ids, ids, n, &r), APX_ERROR_INVALID_HANDLE, "not a live handle");
+}
+
+static void metrics_without_a_model(void) {
+  /* One head, three tokens, d = 1: q = (1, 2, 3), k = (1, 0, -1) → A_raw[i][j] = q_i k_j. */
+  const double q[] = {1, 2, 3}, k[] = {1, 0, -1};
+  apx_queries_keys qk = {q, k, APX_DTYPE_FLOAT64, 1, 1, 3, 1};
+  double a[9], ap_tokens[3], ap = 0;
+  size_t needed = 0;
+  CHECK_OK(apx_metrics_proximity(&qk, a, 9, &needed));
+  /* A = (q kᵀ + k qᵀ)/2: A[0][1] = (1·0 + 1·2)/2 = 1, A[0][2] = (1·(−1) + 1·3)/2 = 1, A[1][2] = (2·(−1) + 0·3)/2 = −1 */
+  CHECK(fabs(a[1] - 1) < 1e-12 && fabs(a[2] - 1) < 1e-12 && fabs(a[5] + 1) < 1e-12);
+  CHECK_OK(apx_metrics_ap_tokens(&qk, ap_tokens, 3, &needed));
+  CHECK(fabs(ap_tokens[0] - 1) < 1e-12 && fabs(ap_tokens[1] - 0) < 1e-12 && fabs(ap_tokens[2] - 0) < 1e-12);
+  CHECK_OK(apx_metrics_ap(&qk, &ap));
+  CHECK(fabs(ap - 1.0 / 3) < 1e-12);
+  CHECK_OK(apx_metrics_ap_tokens_of(a, 3, ap_tokens, 3, &needed));
+  CHECK(fabs(ap_tokens[0] - 1) < 1e-12);
+  const int64_t s[] = {0};
+  double sp[3];
+  CHECK_OK(apx_metrics_subset_proximity(&qk, s, 1, sp, 3, &needed));
+  CHECK(fabs(sp[1] - 1) < 1e-12 && fabs(sp[0] - 1) < 1e-12);
+  apx_ape_report report;
+  report.struct_size = sizeof report;
+  double tokens[3];
+  CHECK_OK(apx_metrics_ape(&qk, APX_APE_LITERAL, &report, tokens, 3, &needed));
+  CHECK(report.undefined_rows == 2 && report.has_value && fabs(report.value - log(2.0)) < 1e-12);
+  CHECK(isnan(tokens[1]) && isnan(tokens[2]));
+  CHECK_OK(apx_metrics_ape_of(a, 3, APX_APE_LITERAL, &report, tokens, 3, &needed));
+  CHECK(report.undefined_rows == 2);
+  const float qf[] = {1, 2, 3}, kf[] = {1, 0, -1};
+  apx_queries_keys qk32 = {qf, kf, APX_DTYPE_FLOAT32, 1, 1, 3, 1};
+  CHECK_OK(apx_metrics_ap(&qk32, &ap));
+  CHECK(fabs(ap - 1.0 / 3) < 1e-7);
+  qk32.dtype = APX_DTYPE_DEFAULT;
+  CHECK_STATUS(apx_metrics_ap(&qk32, &ap), APX_ERROR_INVALID_ARGUMENT, "qk->dtype");
+  apx_queries_keys one = {q, k, APX_DTYPE_FLOAT64, 1, 1, 1, 1};
+  CHECK_STATUS(apx_metrics_ap(&one, &ap), APX_ERROR_INVALID_ARGUMENT, "at least 2 tokens");
+  apx_queries_keys grouped = {q, k, APX_DTYPE_FLOAT64, 3, 2, 1, 1};
+  CHECK_STATUS(apx_metrics_ap(&grouped, &ap), APX_ERROR_INVALID_ARGUMENT, "multiple of key heads");
+  CHECK_STATUS(apx_metrics_ap(NULL, &ap), APX_ERROR_NULL_POINTER, "qk is NULL");
+  const double weights[] = {1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5};
+  apx_attention_stats stats;
+  stats.struct_size = sizeof stats;
+  double entropy[3], normalized[3];
+  CHECK_OK(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 3));
+  CHECK(fabs(entropy[1] - log(2.0)) < 1e-12 && normalized[0] == 0 && fabs(normalized[1] - 1) < 1e-12);
+  CHECK(stats.most_attended == 0 && stats.max_weight == 1);
+  CHECK_STATUS(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 2),
+               APX_ERROR_BUFFER_TOO_SMALL, "holds 2 elements");
+}
+
+int main(void) {
+  library();
+  loading();
+  apx_model* bert_text = NULL;
+  apx_model* gpt2 = NULL;
+  CHECK_OK(apx_model_load(model_path("bert-text.apx"), NULL, &bert_text));
+  CHECK_OK(apx_model_load(model_path("gpt2.apx"), NULL, &gpt2));
+  if (bert_text && gpt2) {
+    model_facts(bert_text);
+    tokenizers(bert_text, gpt2);
+    running(bert_text);
+  }
+  metrics_without_a_model();
+  apx_model_free(bert_text);
+  apx_model_free(gpt2);
+  apx_model_free(gpt2); /* freed twice: ignored */
+  apx_model_free(NULL);
+  return check_report("capi_test");
+}

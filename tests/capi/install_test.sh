@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The installed tree serves other builds: `cmake --install` into a fresh prefix, then the C example built with
+# pkg-config, the C++ example built with find_package(attnprox), and the ctypes example (C ABI only, another
+# language) run on the same model file and text: all three print the same numbers, which the Python package agrees
+# with.
+#   tests/capi/install_test.sh BUILD_DIR MODEL_FILE
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$1"
+model="$2"
+text="The bank by the river was steep."
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+prefix="$work/prefix"
+libdir="$(ls -d "$prefix"/lib* | head -1)"
+
+echo "==> C example (pkg-config)"
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+cc -std=c99 -Wall -Wextra -Werror "$root/examples/c/attention_proximity.c" $(pkg-config --cflags --libs attnprox) \
+  -Wl,-rpath,"$libdir" -o "$work/c_example"
+"$work/c_example" "$model" "$text" | tee "$work/c.txt"
+
+echo "==> C++ example (find_package)"
+cmake -S "$root/examples/cpp" -B "$work/cpp" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/cpp" >/dev/null
+"$work/cpp/attention_proximity" "$model" "$text" | tee "$work/cpp.txt"
+
+echo "==> ctypes example (the C ABI from Python, without the attnprox package)"
+/usr/bin/python3 "$root/examples/ctypes/attention_proximity.py" "$model" "$text" "$libdir/libattnprox_c.so.1" \
+  | tee "$work/ctypes.txt"
+
+diff "$work/c.txt" "$work/cpp.txt"
+diff "$work/c.txt" "$work/ctypes.txt"
+PYTHONPATH="$build/python" /usr/bin/python3 - "$model" "$text" "$work/c.txt" <<'PY'
+import sys
+import attnprox
+model, text, printed = sys.argv[1:]
+r = attnprox.load(model).run(text=text)
+ape = r.ape()
+want = f"N={len(r)} AP={r.ap():.9f} APE={float(ape):.9f} normalized={ape.normalized:.9f} undefined={ape.undefined_rows}"
+got = open(printed).readline().strip()
+assert got == want, (got, want)
+print("==> the C, C++ and ctypes examples agree with the Python package:", want)
+PY
