@@ -4,16 +4,22 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${ATTNPROX_BUILD_DIR:-$root/build}"
 "$root/tools/setup.sh"
-# For the tests only: clang with libFuzzer (tokenizer fuzzing), and Node with the JavaScript reference tokenizers.
-"$root/tools/apt-need.sh" clang libclang-rt-14-dev
+# For the tests only: clang with libFuzzer (tokenizer fuzzing), Node with the JavaScript reference tokenizers, and
+# headless Chromium driven by playwright-core (the HTML view's end-to-end test).
+"$root/tools/apt-need.sh" clang libclang-rt-14-dev chromium
 command -v node >/dev/null && command -v npm >/dev/null || "$root/tools/apt-need.sh" nodejs npm
-if [ ! -d "$build/js/node_modules/@lenml/tokenizers" ] || [ ! -d "$build/js/node_modules/gpt-3-encoder" ]; then
-  echo "==> installing the JavaScript reference tokenizers (npm)"
-  npm install --silent --no-audit --no-fund --prefix "$build/js" @lenml/tokenizers@3.7.2 gpt-3-encoder@1.1.4
+if [ ! -d "$build/js/node_modules/@lenml/tokenizers" ] || [ ! -d "$build/js/node_modules/gpt-3-encoder" ] ||
+   [ ! -d "$build/js/node_modules/playwright-core" ]; then
+  echo "==> installing the JavaScript reference tokenizers and playwright-core (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$build/js" @lenml/tokenizers@3.7.2 gpt-3-encoder@1.1.4 \
+    playwright-core@1.64.1
 fi
-export ATTNPROX_JS_MODULES="$build/js"
+export ATTNPROX_JS_MODULES="$build/js" ATTNPROX_REQUIRE_BROWSER=1
+# Screenshots of the HTML view's browser test are kept here.
+export ATTNPROX_TEST_ARTIFACTS="${ATTNPROX_TEST_ARTIFACTS:-$build/test-artifacts}"
 echo "==> C++ tests (ctest)"
 ctest --test-dir "$build" --output-on-failure -j2
 echo "==> Python tests (pytest)"
 cd "$root"
-ATTNPROX_BUILD_DIR="$build" ATTNPROX_CHECK_INSTALL=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+ATTNPROX_BUILD_DIR="$build" ATTNPROX_CHECK_INSTALL=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python tests/html
+echo "==> all tests passed; browser screenshots in $ATTNPROX_TEST_ARTIFACTS"

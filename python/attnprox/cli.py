@@ -1,13 +1,19 @@
 """The `attnprox` command line.
 
-    attnprox info MODEL                          what a model file holds
-    attnprox score MODEL --text T | --file F | --ids 1,2,3   Attention Proximity of texts or id sequences
-    attnprox export-reference HF_DIR OUT         a Hugging Face directory → model file (reference families)
+    attnprox info MODEL                               what a model file holds
+    attnprox score MODEL (--text T | --file F | --ids 1,2,3)...
+                                                      N, AP, APE, length-corrected APE (a table, or --json)
+    attnprox heatmap MODEL (--text T | --file F | --ids ...) --out FILE.png|.svg|.html
+                                                      pictures: one head, the layer's heads, the average, the grid
+                                                      of every layer × head, the proximity matrix, AP as coloured
+                                                      text; .html is the interactive view
+    attnprox export-reference HF_DIR OUT              a Hugging Face directory → model file (reference families)
 
 Exit codes: 0 success, 1 an error attnprox reports (message on stderr), 2 wrong usage.
 """
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
 
@@ -17,6 +23,46 @@ def _ids(text: str) -> List[int]:
         return [int(part) for part in text.replace(" ", "").split(",") if part != ""]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integer token ids") from None
+
+
+def _add_inputs(parser: argparse.ArgumentParser, many: bool) -> None:
+    action = "append" if many else "store"
+    more = "; repeat for several" if many else ""
+    parser.add_argument("--text", action=action, help=f"a text{more}")
+    parser.add_argument("--file", action=action, help=f"a UTF-8 text file, read as one text{more}")
+    parser.add_argument("--ids", type=_ids, action=action, help=f"comma-separated token ids{more}")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--layer", type=int, default=-1,
+                        help="layer: the model's own number, negative from the last captured (default -1)")
+
+
+class UsageError(Exception):
+    """Wrong use of the command line (exit code 2)."""
+
+
+def _run_inputs(model, args) -> list:
+    """(label, Result) for every --text, --file and --ids given."""
+    def listed(value):
+        return [] if value is None else value if isinstance(value, list) else [value]
+
+    texts = listed(args.text)
+    for path in listed(args.file):
+        with open(path, encoding="utf-8") as f:
+            texts.append(f.read())
+    ids = listed(args.ids)
+    if ids and not isinstance(ids[0], list):
+        ids = [ids]
+    if not texts and not ids:
+        raise UsageError("give --text, --file or --ids")
+    runs = []
+    if texts:
+        runs += list(zip(texts, model.run(text=texts)))
+    if ids:
+        runs += [(",".join(map(str, i)), r) for i, r in zip(ids, model.run(ids=ids))]
+    return runs
 
 
 def _cmd_info(args) -> int:
@@ -36,6 +82,8 @@ def _cmd_info(args) -> int:
     if windows:
         print(f"sliding windows {windows}")
     print(f"vocabulary      {m['vocab_size']} ids, dtype {m['dtype']}, running on {model.device}")
+    tokenizer = model.tokenizer
+    print(f"tokenizer       {'yes, ' + str(tokenizer.vocab_size) + ' ids' if tokenizer else 'none (ids only)'}")
     exporter = m.get("exporter", {})
     print(f"written by      {exporter.get('name', '?')} (attnprox {exporter.get('attnprox', '?')}, "
           f"torch {exporter.get('torch', '?')})")
@@ -46,35 +94,67 @@ def _cmd_score(args) -> int:
     import attnprox
 
     model = attnprox.load(args.model, device=args.device)
-    inputs = []  # (label, result)
-    if args.ids:
-        inputs += [(",".join(map(str, ids)), r) for ids, r in zip(args.ids, model.run(ids=args.ids))]
-    texts = list(args.text or [])
-    for path in args.file or []:
-        with open(path, encoding="utf-8") as f:
-            texts.append(f.read())
-    if texts:
-        inputs += [(text, r) for text, r in zip(texts, model.run(text=texts))]
-    if not inputs:
-        print("attnprox score: error: give --text, --file or --ids", file=sys.stderr)
-        return 2
     rows = []
-    for label, result in inputs:
-        row = {"n": len(result), "ap": result.ap(args.layer), "input": label, "ids": result.ids}
+    for label, result in _run_inputs(model, args):
+        row = {"input": label}
+        row.update(result.summary(args.layer, args.policy))
+        row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
         if args.tokens:
-            row["tokens"] = result.token_texts
+            row["tokens"] = result.token_texts or [str(i) for i in result.ids]
             row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
+            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
         rows.append(row)
     if args.json:
         print(json.dumps(rows if len(rows) > 1 else rows[0], ensure_ascii=False))
         return 0
-    print(f"{'N':>6}  {'AP':>12}  input")
+    print(f"{'N':>6}  {'AP':>10}  {'APE':>10}  {'APE/log(N-1)':>12}  input")
     for row in rows:
         shown = " ".join(row["input"].split())
-        print(f"{row['n']:>6}  {row['ap']:>12.6f}  {shown if len(shown) < 60 else shown[:57] + '...'}")
+        ape = "undefined" if row["ape"] is None else f"{row['ape']:.6f}"
+        normalized = "-" if row["ape_normalized"] is None else f"{row['ape_normalized']:.6f}"
+        print(f"{row['n']:>6}  {row['ap']:>10.6f}  {ape:>10}  {normalized:>12}  "
+              f"{shown if len(shown) < 50 else shown[:47] + '...'}")
+        if row["ape_undefined_rows"]:
+            print(f"        ({row['ape_undefined_rows']} rows undefined under the {row['policy']} policy)")
         if args.tokens:
-            labels = row["tokens"] or [str(i) for i in row["ids"]]
-            print("        " + " ".join(f"{t.strip() or t!r}:{x:+.4f}" for t, x in zip(labels, row["ap_tokens"])))
+            for t, ap, ape_i in zip(row["tokens"], row["ap_tokens"], row["ape_tokens"]):
+                print(f"        {t.strip() or repr(t):>16}  AP_i {ap:+.4f}  iAPE_i "
+                      f"{'undefined' if ape_i is None else f'{ape_i:.4f}'}")
+    return 0
+
+
+def _cmd_heatmap(args) -> int:
+    import attnprox
+    from attnprox import plots
+
+    extension = os.path.splitext(args.out)[1].lower()
+    if extension not in (".png", ".svg", ".html"):
+        raise UsageError(f"--out {args.out}: the picture is written as .png, .svg or .html")
+    model = attnprox.load(args.model, device=args.device)
+    runs = _run_inputs(model, args)
+    if len(runs) != 1:
+        raise UsageError("a picture shows one text: give one of --text, --file, --ids")
+    result = runs[0][1]
+    if extension == ".html":
+        result.view(args.layer, temperature=args.temperature).save(args.out)
+        print(f"wrote {args.out} (interactive view, layer {args.layer})")
+        return 0
+    colors = {"cmap": args.cmap, "vmin": args.vmin, "vmax": args.vmax}
+    colors = {k: v for k, v in colors.items() if v is not None}
+    if args.grid:
+        fig = plots.grid(result, temperature=args.temperature, **colors)
+    elif args.average:
+        fig = plots.average_attention(result, temperature=args.temperature, **colors)
+    elif args.proximity:
+        fig = plots.proximity(result, args.layer, subset=args.subset, **colors)
+    elif args.ap_text:
+        fig = plots.ap_text(result, args.layer, subset=args.subset, **colors)
+    elif args.heads:
+        fig = plots.heads(result, args.heads, args.layer, temperature=args.temperature, **colors)
+    else:
+        fig = plots.attention(result, args.layer, head=args.head, temperature=args.temperature, **colors)
+    plots.save(fig, args.out)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -99,20 +179,38 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="the whole manifest as JSON")
     info.set_defaults(run=_cmd_info)
 
-    score = sub.add_parser("score", help="Attention Proximity of texts or token-id sequences",
-                           description="Attention Proximity (AP) of texts (through the model file's tokenizer) "
-                           "or token-id sequences.")
+    score = sub.add_parser("score", help="AP and APE of texts or token-id sequences",
+                           description="Attention Proximity (AP), Attention Proximity Entropy (APE) and the "
+                           "length-corrected APE of texts (through the model file's tokenizer) or token ids.")
     score.add_argument("model", help="model file")
-    score.add_argument("--text", action="append", help="a text; repeat for several")
-    score.add_argument("--file", action="append", help="a UTF-8 text file, scored as one text; repeat for several")
-    score.add_argument("--ids", type=_ids, action="append",
-                       help="comma-separated token ids; repeat for several sequences")
-    score.add_argument("--layer", type=int, default=-1, help="layer (model's own number; negative from the last "
-                       "captured; default -1)")
-    score.add_argument("--tokens", action="store_true", help="also print per-token AP_i")
+    _add_inputs(score, many=True)
+    _add_model_options(score)
+    score.add_argument("--policy", choices=["literal", "shift", "clamp", "softmax"], default=None,
+                       help="how APE treats negative proximity entries (default shift)")
+    score.add_argument("--tokens", action="store_true", help="also per-token AP_i and iAPE_i")
     score.add_argument("--json", action="store_true", help="JSON output")
-    score.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     score.set_defaults(run=_cmd_score)
+
+    heatmap = sub.add_parser("heatmap", help="pictures of attention and proximity (.png, .svg, .html)",
+                             description="Pictures of one text: by default the mean of the layer's heads; "
+                             ".html writes the interactive view.")
+    heatmap.add_argument("model", help="model file")
+    _add_inputs(heatmap, many=False)
+    _add_model_options(heatmap)
+    heatmap.add_argument("--out", required=True, help="FILE.png, FILE.svg or FILE.html")
+    what = heatmap.add_mutually_exclusive_group()
+    what.add_argument("--head", type=int, help="one head of the layer")
+    what.add_argument("--heads", type=_ids, help="several heads of the layer side by side, e.g. 0,3,5")
+    what.add_argument("--average", action="store_true", help="the mean over every layer and head")
+    what.add_argument("--grid", action="store_true", help="every layer × every head")
+    what.add_argument("--proximity", action="store_true", help="the proximity matrix A")
+    what.add_argument("--ap-text", action="store_true", help="the text coloured by AP_i (or AP^(S) with --subset)")
+    heatmap.add_argument("--subset", type=_ids, help="token positions S for --proximity / --ap-text")
+    heatmap.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1)")
+    heatmap.add_argument("--cmap", help="matplotlib colour map")
+    heatmap.add_argument("--vmin", type=float, help="colour range minimum")
+    heatmap.add_argument("--vmax", type=float, help="colour range maximum")
+    heatmap.set_defaults(run=_cmd_heatmap)
 
     export = sub.add_parser("export-reference", help="Hugging Face directory → model file (no transformers)",
                             description="Export a GPT-2, BERT, DistilBERT, Llama or Qwen3 Hugging Face directory "
@@ -140,7 +238,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         return args.run(args)
-    except (attnprox.Error, FileNotFoundError, ValueError) as e:
+    except UsageError as e:
+        print(f"attnprox {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (attnprox.Error, OSError, ValueError) as e:
         print(f"attnprox {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -1,5 +1,6 @@
 """Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
 import json
+import math
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -222,5 +223,93 @@ class Result:
         links = [tuple(x) for x in self._core.linking_heads(int(a), int(b), temperature)]
         return links if top is None else links[:top]
 
+    @property
+    def torch(self) -> "TorchView":
+        """The same arrays as torch tensors, sharing memory with attnprox (DLPack; on the model's device, queries
+        and keys in the model's dtype): `result.torch.attention(-1)`."""
+        return TorchView(self)
+
+    def view(self, layer: int = -1, temperature: float = 1.0, policy: Optional[str] = None):
+        """The interactive view of this text at a layer: proximity heatmap beside the text, subset proximity of
+        clicked tokens, top arcs, a stats panel. Shows itself in Jupyter; `.save("view.html")` writes it."""
+        from .view import View
+
+        return View(self, layer=layer, temperature=temperature, policy=policy)
+
+    def summary(self, layer: int = -1, policy: Optional[str] = None) -> dict:
+        """The scalar measurements of the text at a layer, for tables: n, ap, ape, ape_normalized,
+        ape_undefined_rows, mean_entropy, mean_normalized_entropy, max_weight, most_attended."""
+        ape = self.ape(layer, policy) if len(self) >= 2 else None
+        stats = self.attention_stats(layer)
+        return {"n": len(self), "ap": self.ap(layer) if len(self) >= 2 else None,
+                "ape": None if ape is None or math.isnan(ape) else float(ape),
+                "ape_normalized": None if ape is None else ape.normalized,
+                "ape_undefined_rows": None if ape is None else ape.undefined_rows,
+                "mean_entropy": stats.mean_entropy, "mean_normalized_entropy": stats.mean_normalized_entropy,
+                "max_weight": stats.max_weight, "most_attended": stats.most_attended}
+
     def __repr__(self) -> str:
-        return f"<attnprox.Result {len(self)} tokens, {self.model.family}>"
+        text = "" if self.text is None else f" {self.text[:40]!r}{'…' if len(self.text) > 40 else ''}"
+        return f"<attnprox.Result {len(self)} tokens{text}, {self.model.family}>"
+
+    def _repr_html_(self) -> str:
+        """A compact card in Jupyter: the measurements and the text coloured by AP_i (`view()` is interactive)."""
+        import html
+
+        head = html.escape(repr(self))
+        if len(self) < 2:
+            return f"<div><code>{head}</code></div>"
+        values = self.ap_tokens()
+        bound = float(np.abs(values).max()) or 1.0
+        spans = []
+        labels = self.token_texts or [str(i) for i in self.ids]
+        for label, value in zip(labels, values):
+            t = max(-1.0, min(1.0, float(value) / bound))
+            color = f"rgba(178,24,43,{t:.3f})" if t > 0 else f"rgba(33,102,172,{-t:.3f})"
+            spans.append(f'<span title="AP_i = {value:.4f}" style="background:{color};padding:1px 2px;'
+                         f'border-radius:3px">{html.escape(label)}</span>')
+        s = self.summary()
+        ape = "undefined" if s["ape"] is None else f"{s['ape']:.4f}"
+        return (f"<div style='font-family:sans-serif'><code>{head}</code><br>"
+                f"<b>AP</b> {s['ap']:.4f} · <b>APE</b> {ape} · <b>mean attention entropy</b> "
+                f"{s['mean_entropy']:.3f} (last layer)<div style='margin-top:4px;line-height:1.8'>"
+                f"{''.join(spans)}</div></div>")
+
+
+class TorchView:
+    """Result arrays as torch tensors (zero-copy through DLPack). Same names and arguments as Result's."""
+
+    def __init__(self, result: Result):
+        import torch.utils.dlpack
+
+        self._result = result
+        self._from = torch.utils.dlpack.from_dlpack
+
+    def queries(self, layer: int = -1):
+        return self._from(self._result._core.queries(layer, torch=True))
+
+    def keys(self, layer: int = -1):
+        return self._from(self._result._core.keys(layer, torch=True))
+
+    def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0):
+        return self._from(self._result._core.attention(layer, head, temperature, torch=True))
+
+    def average_attention(self, layers=None, heads=None, temperature: float = 1.0):
+        return self._from(self._result._core.average_attention(_layer_list(layers), _layer_list(heads), temperature,
+                                                               torch=True))
+
+    def proximity(self, layer: int = -1):
+        return self._from(self._result._core.proximity(layer, torch=True))
+
+    def ap_tokens(self, layer: int = -1):
+        return self._from(self._result._core.ap_tokens(layer, torch=True))
+
+    def subset_proximity(self, indices: Sequence[int], layer: int = -1):
+        return self._from(self._result._core.subset_proximity([int(i) for i in indices], layer, torch=True))
+
+    def average_proximity(self, layers=None, heads=None, symmetric: bool = True):
+        return self._from(self._result._core.average_proximity(_layer_list(layers), _layer_list(heads), symmetric,
+                                                               torch=True))
+
+    def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0):
+        return self._from(self._result._core.attention_entropy(layer, normalized, temperature, torch=True))

@@ -1,6 +1,7 @@
 // attnprox._core: the Python binding of the C++ engine. The public Python API lives in attnprox/*.py, which
 // wraps these objects; arrays cross as NumPy arrays that share the result tensors' memory where they can.
 #include <ATen/ATen.h>
+#include <ATen/DLConvertor.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -36,6 +37,25 @@ py::array to_numpy(at::Tensor tensor) {
 at::Tensor from_numpy(const py::array_t<float, py::array::c_style | py::array::forcecast>& array) {
   std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
   return at::from_blob(const_cast<float*>(array.data()), shape, at::kFloat).clone();
+}
+
+/// A DLPack capsule sharing the tensor's memory (and device): torch.utils.dlpack.from_dlpack takes it as it is.
+py::object to_dlpack(const at::Tensor& tensor) {
+  DLManagedTensor* managed = at::toDLPack(tensor);
+  PyObject* capsule = PyCapsule_New(managed, "dltensor", [](PyObject* self) {
+    if (PyCapsule_IsValid(self, "dltensor")) {  // never consumed: free it here
+      auto* unused = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(self, "dltensor"));
+      unused->deleter(unused);
+    }
+  });
+  if (!capsule) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(capsule);
+}
+
+/// NumPy (on the CPU, float32/float64) or, for `torch`, a DLPack capsule of the tensor as it is.
+py::object out(at::Tensor tensor, bool torch) {
+  if (torch) return to_dlpack(tensor.contiguous());
+  return to_numpy(std::move(tensor));
 }
 
 py::dict ape_dict(std::optional<double> value, std::optional<double> normalized, int64_t undefined_rows,
@@ -145,33 +165,47 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("tokens", &attnprox::Result::tokens)
       .def_property_readonly("offsets", &attnprox::Result::offsets)
       .def_property_readonly("char_offsets", &attnprox::Result::char_offsets)
-      .def("queries", [](const attnprox::Result& self, int layer) { return to_numpy(self.queries(layer)); })
-      .def("keys", [](const attnprox::Result& self, int layer) { return to_numpy(self.keys(layer)); })
+      .def(
+          "queries", [](const attnprox::Result& self, int layer, bool torch) { return out(self.queries(layer), torch); },
+          py::arg("layer"), py::arg("torch") = false)
+      .def(
+          "keys", [](const attnprox::Result& self, int layer, bool torch) { return out(self.keys(layer), torch); },
+          py::arg("layer"), py::arg("torch") = false)
       .def(
           "attention",
-          [](const attnprox::Result& self, int layer, std::optional<int> head, double temperature) {
+          [](const attnprox::Result& self, int layer, std::optional<int> head, double temperature, bool torch) {
             attnprox::AttentionOptions options{temperature};
-            return to_numpy(released(
-                [&] { return head ? self.attention(layer, *head, options) : self.attention(layer, options); }));
+            return out(released([&] { return head ? self.attention(layer, *head, options) : self.attention(layer, options); }),
+                       torch);
           },
-          py::arg("layer"), py::arg("head") = py::none(), py::arg("temperature") = 1.0)
+          py::arg("layer"), py::arg("head") = py::none(), py::arg("temperature") = 1.0, py::arg("torch") = false)
       .def(
           "average_attention",
           [](const attnprox::Result& self, const std::vector<int>& layers, const std::vector<int>& heads,
-             double temperature) {
+             double temperature, bool torch) {
             attnprox::AttentionOptions options{temperature};
-            return to_numpy(released([&] { return self.average_attention(layers, heads, options); }));
+            return out(released([&] { return self.average_attention(layers, heads, options); }), torch);
           },
-          py::arg("layers"), py::arg("heads"), py::arg("temperature") = 1.0)
-      .def("proximity", [](const attnprox::Result& self,
-                           int layer) { return to_numpy(released([&] { return self.proximity(layer); })); })
-      .def("ap_tokens", [](const attnprox::Result& self,
-                           int layer) { return to_numpy(released([&] { return self.ap_tokens(layer); })); })
+          py::arg("layers"), py::arg("heads"), py::arg("temperature") = 1.0, py::arg("torch") = false)
+      .def(
+          "proximity",
+          [](const attnprox::Result& self, int layer, bool torch) {
+            return out(released([&] { return self.proximity(layer); }), torch);
+          },
+          py::arg("layer"), py::arg("torch") = false)
+      .def(
+          "ap_tokens",
+          [](const attnprox::Result& self, int layer, bool torch) {
+            return out(released([&] { return self.ap_tokens(layer); }), torch);
+          },
+          py::arg("layer"), py::arg("torch") = false)
       .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); })
-      .def("subset_proximity",
-           [](const attnprox::Result& self, const std::vector<int64_t>& subset, int layer) {
-             return to_numpy(released([&] { return self.subset_proximity(subset, layer); }));
-           })
+      .def(
+          "subset_proximity",
+          [](const attnprox::Result& self, const std::vector<int64_t>& subset, int layer, bool torch) {
+            return out(released([&] { return self.subset_proximity(subset, layer); }), torch);
+          },
+          py::arg("subset"), py::arg("layer"), py::arg("torch") = false)
       .def("ape",
            [](const attnprox::Result& self, int layer, const std::string& policy) {
              const attnprox::ApeResult r =
@@ -179,16 +213,20 @@ PYBIND11_MODULE(_core, m) {
              return ape_dict(r.value, r.normalized, r.undefined_rows, to_numpy(r.tokens), to_numpy(r.defined),
                              attnprox::metrics::to_string(r.policy));
            })
-      .def("average_proximity",
-           [](const attnprox::Result& self, const std::vector<int>& layers, const std::vector<int>& heads,
-              bool symmetric) {
-             return to_numpy(released([&] { return self.average_proximity(layers, heads, symmetric); }));
-           })
-      .def("attention_entropy",
-           [](const attnprox::Result& self, int layer, bool normalized, double temperature) {
-             attnprox::AttentionOptions options{temperature};
-             return to_numpy(released([&] { return self.attention_entropy(layer, normalized, options); }));
-           })
+      .def(
+          "average_proximity",
+          [](const attnprox::Result& self, const std::vector<int>& layers, const std::vector<int>& heads,
+             bool symmetric, bool torch) {
+            return out(released([&] { return self.average_proximity(layers, heads, symmetric); }), torch);
+          },
+          py::arg("layers"), py::arg("heads"), py::arg("symmetric"), py::arg("torch") = false)
+      .def(
+          "attention_entropy",
+          [](const attnprox::Result& self, int layer, bool normalized, double temperature, bool torch) {
+            attnprox::AttentionOptions options{temperature};
+            return out(released([&] { return self.attention_entropy(layer, normalized, options); }), torch);
+          },
+          py::arg("layer"), py::arg("normalized"), py::arg("temperature"), py::arg("torch") = false)
       .def("attention_stats",
            [](const attnprox::Result& self, int layer, std::optional<int> head, double temperature) {
              attnprox::AttentionOptions options{temperature};
