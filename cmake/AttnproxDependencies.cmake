@@ -21,4 +21,9 @@ endif()
 message(STATUS "attnprox: libtorch ${Torch_VERSION} from ${TORCH_INSTALL_PREFIX}")
 
 find_package(nlohmann_json 3.2 REQUIRED)
-find_package(spdlog REQUIRED)
+# Logging goes through spdlog. PyTorch 2.x wheels put fmt 12 headers first on the include path, which spdlog
+# releases before 1.15 do not compile against: ATTNPROX_WITH_SPDLOG=OFF then logs through a minimal stderr logger.
+option(ATTNPROX_WITH_SPDLOG "Log through spdlog (OFF: a minimal built-in stderr logger)" ON)
+if(ATTNPROX_WITH_SPDLOG)
+  find_package(spdlog REQUIRED)
+endif()

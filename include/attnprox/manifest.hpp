@@ -18,6 +18,12 @@ struct LayerInfo {
   std::optional<double> softcap;          // logits → c·tanh(logits/c) before masking
   std::vector<double> sinks;              // one sink logit per query head (empty: none)
   bool cross_attention = false;           // encoder–decoder: queries from the decoder, keys from the encoder
+  std::optional<bool> causal;             // this layer's own masking (encoder–decoder models); unset: the model's
+  std::string name;                       // the layer's module in the source model, for display (may be empty)
+
+  /// Whether queries see only keys at or before their position: the layer's own setting, else the model's; a
+  /// cross-attention layer is never causal.
+  bool is_causal(bool model_causal) const { return !cross_attention && causal.value_or(model_causal); }
 };
 
 struct TokenizerFacts {
@@ -35,6 +41,7 @@ struct Manifest {
   std::string source;         // where the exporter read the model from
   std::string exporter;       // name of the exporter
   std::string torch_version;  // torch that wrote the file
+  std::string traced_device;  // where a traced file was traced (it runs on that kind of device only); empty: any
   int num_layers = 0;         // layers of the whole model
   int num_heads = 0;          // H: query heads
   int num_kv_heads = 0;       // Hkv: key heads; query head h reads key head h / (H / Hkv)

@@ -10,7 +10,7 @@ namespace attnprox {
 AttentionSpec AttentionSpec::of(const LayerInfo& layer, bool causal, const AttentionOptions& options) {
   AttentionSpec spec;
   spec.scaling = layer.scaling;
-  spec.causal = causal && !layer.cross_attention;
+  spec.causal = layer.is_causal(causal);
   spec.sliding_window = layer.sliding_window;
   spec.softcap = layer.softcap;
   spec.sinks = layer.sinks;

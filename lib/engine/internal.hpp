@@ -4,7 +4,14 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
+#if ATTNPROX_WITH_SPDLOG
 #include <spdlog/logger.h>
+#else
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#endif
 
 #include <memory>
 #include <string>
@@ -19,7 +26,7 @@ struct Result::Data {
   std::shared_ptr<const Tokenizer> tokenizer;  // may be null
   std::vector<int64_t> ids;
   std::string text;
-  Encoding encoding;  // tokens and offsets when a text was run
+  Encoding encoding;                // tokens and offsets when a text was run
   std::vector<at::Tensor> queries;  // per captured layer, [H, N, d]
   std::vector<at::Tensor> keys;     // per captured layer, [Hkv, N, d]
 };
@@ -35,8 +42,48 @@ at::Tensor grouped_queries(const at::Tensor& queries, int64_t kv_heads, at::Scal
 c10::ScalarType scalar_type(DType dtype);
 DType dtype_of(c10::ScalarType type);
 
+#if ATTNPROX_WITH_SPDLOG
+using Logger = spdlog::logger;
+#else
+/// Without spdlog (ATTNPROX_WITH_SPDLOG=OFF): the calls of spdlog's logger used here, "{}" placeholders filled
+/// in order, one line per message on stderr.
+class Logger {
+ public:
+  enum Level { kTrace, kDebug, kInfo, kWarn, kError, kCritical, kOff };
+  void set_level(Level level) { level_ = level; }
+  template <typename... Args>
+  void debug(const char* format, const Args&... args) {
+    log(kDebug, "debug", format, args...);
+  }
+  template <typename... Args>
+  void warn(const char* format, const Args&... args) {
+    log(kWarn, "warning", format, args...);
+  }
+
+ private:
+  template <typename... Args>
+  void log(Level level, const char* name, const char* format, const Args&... args) {
+    if (level < level_.load()) return;
+    std::ostringstream out;
+    out << "[attnprox " << name << "] ";
+    const char* rest = format;
+    auto put = [&](const auto& arg) {
+      const char* hole = std::strstr(rest, "{}");
+      if (!hole) return;
+      out.write(rest, hole - rest);
+      out << arg;
+      rest = hole + 2;
+    };
+    (put(args), ...);
+    out << rest << '\n';
+    std::cerr << out.str();
+  }
+  std::atomic<Level> level_{kWarn};
+};
+#endif
+
 /// The library's logger ("attnprox"); its level comes from ATTNPROX_LOG_LEVEL (default "warn").
-spdlog::logger& logger();
+Logger& logger();
 
 /// The first line of a libtorch error, without its C++ backtrace.
 std::string torch_message(const c10::Error& error);
@@ -46,8 +93,12 @@ template <typename Body>
 auto guarded(const std::string& what, Body&& body) -> decltype(body()) {
   try {
     return body();
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kRuntime, what + ": " + torch_message(e));
+  } catch (const std::exception& e) {  // TorchScript's own exceptions (raise in a forward) are not c10::Errors
+    throw Error(ErrorCode::kRuntime, what + ": " + e.what());
   }
 }
 

@@ -104,6 +104,10 @@ LayerInfo parse_layer(const json& entry, int expected_index, int num_heads) {
     }
   }
   layer.cross_attention = boolean(entry, "cross_attention", false, where);
+  if (auto causal = entry.find("causal"); causal != entry.end() && !causal->is_null()) {
+    layer.causal = boolean(entry, "causal", std::nullopt, where);
+  }
+  layer.name = text(entry, "name", false);
   return layer;
 }
 
@@ -133,6 +137,7 @@ Manifest Manifest::parse(const std::string& json_text) {
   if (auto exporter = root.find("exporter"); exporter != root.end() && exporter->is_object()) {
     m.exporter = text(*exporter, "name", false);
     m.torch_version = text(*exporter, "torch", false);
+    m.traced_device = text(*exporter, "device", false);
   }
   m.num_layers = static_cast<int>(integer(root, "num_layers", 1, 1 << 20));
   m.num_heads = static_cast<int>(integer(root, "num_heads", 1, 1 << 16));
@@ -150,7 +155,7 @@ Manifest Manifest::parse(const std::string& json_text) {
     invalid("'dtype' is \"" + m.dtype + "\", expected float32, float16 or bfloat16");
   }
 
-  const json& captured = field(root, "captured_layers");
+  const json captured = field(root, "captured_layers");  // a copy: GCC 13 misreads a reference here as dangling
   if (!captured.is_array() || captured.empty()) invalid("'captured_layers' must be a non-empty list of layers");
   std::vector<int> indices;
   for (const json& entry : captured) {
@@ -162,7 +167,7 @@ Manifest Manifest::parse(const std::string& json_text) {
     if (!indices.empty() && index <= indices.back()) invalid("'captured_layers' must be strictly ascending");
     indices.push_back(index);
   }
-  const json& layers = field(root, "layers");
+  const json layers = field(root, "layers");
   if (!layers.is_array() || layers.size() != indices.size()) {
     invalid("'layers' must hold one entry per captured layer (" + std::to_string(indices.size()) + ")");
   }

@@ -1,13 +1,14 @@
 // Loading a model file (docs/model-file.md) and running token ids through it.
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
-#include <spdlog/spdlog.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "internal.hpp"
 
@@ -32,6 +33,49 @@ namespace {
 
 [[noreturn]] void invalid_model(const std::string& path, const std::string& what) {
   throw Error(ErrorCode::kInvalidModel, "model file '" + path + "': " + what);
+}
+
+/// The torch version that wrote a model file, read from its manifest without loading the TorchScript module (so
+/// that a file this libtorch cannot load still says where it came from); empty when it cannot be read.
+std::string exporting_torch(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    const std::string record = std::string("extra/") + kManifestName;
+    if (!reader.hasRecord(record)) return {};
+    auto [data, size] = reader.getRecord(record);
+    auto manifest =
+        nlohmann::json::parse(static_cast<const char*>(data.get()), static_cast<const char*>(data.get()) + size);
+    const auto exporter = manifest.find("exporter");
+    if (exporter == manifest.end() || !exporter->is_object()) return {};
+    const auto torch = exporter->find("torch");
+    return torch != exporter->end() && torch->is_string() ? torch->get<std::string>() : std::string();
+  } catch (const std::exception&) {  // c10::Error and json errors: nothing more to say than the load error
+    return {};
+  }
+}
+
+/// The start of a long libtorch message (TorchScript compile errors quote the source at length).
+std::string first_lines(std::string text, size_t max_lines = 1) {
+  const size_t begin = text.find_first_not_of(" \n");
+  text.erase(0, begin == std::string::npos ? text.size() : begin);
+  size_t end = 0;
+  for (size_t line = 0; line < max_lines && end != std::string::npos; ++line) {
+    end = text.find('\n', line == 0 ? 0 : end + 1);
+  }
+  if (end != std::string::npos) text.resize(end);
+  return text;
+}
+
+/// What to add to a load or probe failure when the file was written by another torch than this libtorch.
+std::string version_note(const std::string& exported_with) {
+  // 2.11.0+cu130 and 2.11.0 are one version of torch: the local part names the build's CUDA.
+  const auto base = [](const std::string& v) { return v.substr(0, v.find('+')); };
+  if (exported_with.empty() || base(exported_with) == base(torch_version())) return {};
+  return " [the file was exported with torch " + exported_with + " and this attnprox runs on libtorch " +
+         torch_version() +
+         ": a file using operators or a format that the older of the two does not know cannot run; export it "
+         "again with torch " +
+         torch_version() + ", or use an attnprox built against libtorch " + exported_with + "]";
 }
 
 void check_is_archive(const std::string& path) {
@@ -171,8 +215,11 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   try {
     impl->module = torch::jit::load(path, impl->device, extra);
   } catch (const c10::Error& e) {
-    invalid_model(
-        path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " + torch_message(e));
+    invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
+                            torch_message(e) + version_note(exporting_torch(path)));
+  } catch (const std::exception& e) {  // TorchScript compile errors (unknown operators) are not c10::Errors
+    invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
+                            first_lines(e.what()) + version_note(exporting_torch(path)));
   }
   if (extra[kManifestName].empty()) {
     invalid_model(path, std::string("a TorchScript archive without an attnprox manifest (extra/") + kManifestName +
@@ -200,6 +247,21 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   }
 
   const Manifest& m = *impl->manifest;
+  if (!m.traced_device.empty()) {
+    // A traced file (attnprox export) holds device constants from the trace: it runs on that kind of device only.
+    c10::Device traced(c10::kCPU);
+    try {
+      traced = c10::Device(m.traced_device);
+    } catch (const c10::Error&) {
+      invalid_model(path, "its manifest names the device \"" + m.traced_device + "\", which is not a device name");
+    }
+    if (traced.type() != impl->device.type()) {
+      throw Error(ErrorCode::kUnsupported, "model file '" + path + "' was traced on " + m.traced_device +
+                                               " and runs there only, not on " + options.device +
+                                               "; export it again with --device " +
+                                               c10::DeviceTypeName(impl->device.type(), /*lower_case=*/true));
+    }
+  }
   impl->dtype = scalar_type(options.dtype.value_or(parse_dtype(m.dtype)));
   impl->module.eval();
   if (options.dtype && to_string(*options.dtype) != m.dtype) {
@@ -218,7 +280,12 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
       out = impl->module.forward({ids, mask});
     } catch (const c10::Error& e) {
       throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
-                                               " in " + c10::toString(impl->dtype) + " failed: " + torch_message(e));
+                                               " in " + c10::toString(impl->dtype) + " failed: " + torch_message(e) +
+                                               version_note(m.torch_version));
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
+                                               " in " + c10::toString(impl->dtype) +
+                                               " failed: " + first_lines(e.what()) + version_note(m.torch_version));
     }
     split_outputs(out, *impl, 1, n);
   }

@@ -1,7 +1,9 @@
 // Small things every part of the engine uses: dtypes, logging, versions, libtorch error text.
 #include <c10/util/Exception.h>
+#if ATTNPROX_WITH_SPDLOG
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#endif
 #include <torch/version.h>
 
 #include <algorithm>
@@ -51,6 +53,7 @@ DType dtype_of(c10::ScalarType type) {
   }
 }
 
+#if ATTNPROX_WITH_SPDLOG
 namespace {
 std::shared_ptr<spdlog::logger> make_logger() {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -60,12 +63,37 @@ std::shared_ptr<spdlog::logger> make_logger() {
   log->set_level(level ? spdlog::level::from_str(level) : spdlog::level::warn);
   return log;
 }
+void apply_level(const std::string& level) {
+  logger().set_level(spdlog::level::from_str(level));
+}
 }  // namespace
 
-spdlog::logger& logger() {
+Logger& logger() {
   static std::shared_ptr<spdlog::logger> instance = make_logger();
   return *instance;
 }
+#else
+namespace {
+Logger::Level level_of(const std::string& level) {
+  static const std::vector<std::string> names = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  auto at = std::find(names.begin(), names.end(), level);
+  return at == names.end() ? Logger::kWarn : static_cast<Logger::Level>(at - names.begin());
+}
+void apply_level(const std::string& level) {
+  logger().set_level(level_of(level));
+}
+}  // namespace
+
+Logger& logger() {
+  static Logger* instance = [] {
+    auto* log = new Logger();  // never destroyed: usable from other objects' destructors
+    const char* level = std::getenv("ATTNPROX_LOG_LEVEL");
+    if (level) log->set_level(level_of(level));
+    return log;
+  }();
+  return *instance;
+}
+#endif
 
 void set_log_level(const std::string& level) {
   static const std::vector<std::string> known = {"trace",   "debug", "info",     "warn",
@@ -74,7 +102,7 @@ void set_log_level(const std::string& level) {
     throw Error(ErrorCode::kInvalidArgument,
                 "log level \"" + level + "\" is not one of trace, debug, info, warn, error, critical, off");
   }
-  logger().set_level(spdlog::level::from_str(level == "warning" ? "warn" : level));
+  apply_level(level == "warning" ? "warn" : level);
 }
 
 std::string version() {

@@ -13,8 +13,8 @@ from ._version import TORCH_FROM_PYTHON, __version__
 if TORCH_FROM_PYTHON:
     import torch  # noqa: F401  (loads the libtorch the engine links against)
 from . import _core
-from .errors import (ComputeError, Error, InvalidArgumentError, InvalidModelError, ModelNotFoundError,
-                     OutOfRangeError, UnsupportedError)
+from .errors import (ComputeError, Error, ExportError, InvalidArgumentError, InvalidModelError,
+                     ModelNotFoundError, OutOfRangeError, UnsupportedError)
 from . import metrics
 from .metrics import APE
 from .model import Model, Result, load
@@ -34,6 +34,23 @@ def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None) -> di
     return _export(hf_dir, out_path, layers=layers, dtype=dtype)
 
 
+def export(model, out_path: str, layers="all", dtype=None, device: str = "cpu", tokenizer=None, verify_texts=None,
+           check: bool = True) -> dict:
+    """Writes a model file for a Hugging Face model through `transformers` (any model whose attention goes through
+    its attention-function registry), and verifies the file against `output_attentions=True` before returning.
+
+    model: a model directory, a hub id in the local cache, or a loaded transformers model. layers: "all", "last",
+    a layer number, a list of them or "i,j". dtype: "float32", "float16", "bfloat16" (default: the model's).
+    device: where to trace ("cpu", "cuda"). Returns the manifest, with the verification's largest differences.
+    Raises attnprox.ExportError naming the reason when the model cannot be captured or does not verify.
+    See attnprox/hf_export.py for how it works.
+    """
+    from .hf_export import export as _export
+
+    return _export(model, out_path, layers=layers, dtype=dtype, device=device, tokenizer=tokenizer,
+                   verify_texts=verify_texts, check=check)
+
+
 def set_log_level(level: str) -> None:
     """Level of the library's log on stderr: trace, debug, info, warn (default), error, off. The environment
     variable ATTNPROX_LOG_LEVEL sets it at start."""
@@ -43,7 +60,8 @@ def set_log_level(level: str) -> None:
 torch_version = _core.torch_version
 
 __all__ = [
-    "APE", "ComputeError", "Error", "InvalidArgumentError", "InvalidModelError", "Model", "ModelNotFoundError",
-    "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export_reference", "load",
+    "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
+    "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export",
+    "export_reference", "load",
     "metrics", "set_log_level", "torch_version",
 ]

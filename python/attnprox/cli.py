@@ -7,7 +7,10 @@
                                                       pictures: one head, the layer's heads, the average, the grid
                                                       of every layer × head, the proximity matrix, AP as coloured
                                                       text; .html is the interactive view
-    attnprox export-reference HF_DIR OUT              a Hugging Face directory → model file (reference families)
+    attnprox export MODEL OUT                         a Hugging Face model → model file, through transformers,
+                                                      verified against output_attentions=True
+    attnprox export-reference HF_DIR OUT              a Hugging Face directory → model file (reference families,
+                                                      no transformers)
 
 Exit codes: 0 success, 1 an error attnprox reports (message on stderr), 2 wrong usage.
 """
@@ -158,6 +161,31 @@ def _cmd_heatmap(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .hf_export import export
+
+    texts = [args.text] if args.text else None
+    manifest = export(args.model, args.out, layers=args.layers, dtype=args.dtype, device=args.device,
+                      tokenizer=args.tokenizer, verify_texts=texts, check=not args.no_verify)
+    crossed = sum(1 for layer in manifest["layers"] if layer.get("cross_attention"))
+    print(f"wrote {args.out}: {manifest['family']}, layers {_listed(manifest['captured_layers'])} of "
+          f"{manifest['num_layers']} attention layers" + (f" ({crossed} cross-attention)" if crossed else "") +
+          f", H={manifest['num_heads']} Hkv={manifest['num_kv_heads']} d={manifest['head_dim']}, "
+          f"{manifest['dtype']} on {args.device}")
+    if "verification" in manifest:
+        worst = max(manifest["verification"]["max_abs_diff"].values())
+        print(f"verified against transformers' output_attentions=True on "
+              f"{len(manifest['verification']['inputs'])} inputs: max |difference| {worst:.2e}")
+    else:
+        print("not verified (--no-verify)")
+    return 0
+
+
+def _listed(values) -> str:
+    values = list(values)
+    return ",".join(map(str, values)) if len(values) <= 8 else f"{values[0]}..{values[-1]} ({len(values)})"
+
+
 def _cmd_export_reference(args) -> int:
     import attnprox
 
@@ -212,6 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
     heatmap.add_argument("--vmax", type=float, help="colour range maximum")
     heatmap.set_defaults(run=_cmd_heatmap)
 
+    hf = sub.add_parser("export", help="Hugging Face model → model file, through transformers (verified)",
+                        description="Export a Hugging Face model (a directory, or a hub id in the local cache) "
+                        "through transformers' attention-function registry, then verify the file against "
+                        "output_attentions=True. Layers are the model's attention calls in order (encoder–decoder: "
+                        "the encoder's, then each decoder layer's self- and cross-attention).")
+    hf.add_argument("model", help="Hugging Face model directory or cached hub id")
+    hf.add_argument("out", help="model file to write")
+    hf.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers (default all)")
+    hf.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the model's)")
+    hf.add_argument("--device", default="cpu", help="where to trace: cpu, cuda (default cpu)")
+    hf.add_argument("--tokenizer", default=None, help="directory with tokenizer.json (default: the model's)")
+    hf.add_argument("--text", default=None, help="a text to verify on, besides random ids")
+    hf.add_argument("--no-verify", action="store_true", help="skip the check against output_attentions")
+    hf.set_defaults(run=_cmd_export)
+
     export = sub.add_parser("export-reference", help="Hugging Face directory → model file (no transformers)",
                             description="Export a GPT-2, BERT, DistilBERT, Llama or Qwen3 Hugging Face directory "
                             "(config.json + model.safetensors) with attnprox's own reference architectures.")
@@ -241,7 +284,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as e:
         print(f"attnprox {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except (attnprox.Error, OSError, ValueError) as e:
+    except (attnprox.Error, OSError, ValueError, RuntimeError) as e:  # ExportError is a RuntimeError
         print(f"attnprox {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -29,3 +29,8 @@ class UnsupportedError(Error, RuntimeError):
 
 class ComputeError(Error, RuntimeError):
     """A failure while computing (a libtorch error, non-finite values)."""
+
+
+class ExportError(Error, RuntimeError):
+    """`attnprox.export` cannot capture a model (the message names the reason) or the file it wrote did not verify
+    against transformers' output_attentions=True."""

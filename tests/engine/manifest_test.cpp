@@ -50,6 +50,24 @@ TEST(Manifest, ParsesEveryField) {
   EXPECT_EQ(m.tokenizer.special_tokens.at("<s>"), 1);
 }
 
+TEST(Manifest, LayersOfAnEncoderDecoderModelCarryTheirOwnMasking) {
+  // BART-like: a bidirectional encoder layer, a causal decoder self-attention, a cross-attention.
+  json j = valid();
+  j["causal"] = false;
+  j["layers"][0]["name"] = "encoder.layers.1.self_attn";
+  j["layers"][1]["causal"] = true;
+  j["layers"][2]["cross_attention"] = true;
+  j["layers"][2]["causal"] = true;  // ignored: cross-attention sees every encoder position
+  Manifest m = Manifest::parse(j.dump());
+  EXPECT_EQ(m.layers[0].name, "encoder.layers.1.self_attn");
+  EXPECT_FALSE(m.layers[0].is_causal(m.causal));
+  EXPECT_TRUE(m.layers[1].is_causal(m.causal));
+  EXPECT_FALSE(m.layers[2].is_causal(m.causal));
+  EXPECT_TRUE(m.layers[0].is_causal(true));  // unset: the model's own setting
+  j["layers"][1]["causal"] = "yes";
+  expect_error(ErrorCode::kInvalidModel, "causal", [&] { Manifest::parse(j.dump()); });
+}
+
 TEST(Manifest, ResolvesLayersByModelNumberAndFromTheEnd) {
   Manifest m = Manifest::parse(valid().dump());
   EXPECT_EQ(m.slot(1), 0u);

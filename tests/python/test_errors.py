@@ -59,6 +59,64 @@ def test_manifest_inconsistent_with_forward(tmp_path, exported):
         attnprox.load(bad)
 
 
+def test_file_from_another_torch_names_both_versions(tmp_path, exported):
+    """A file written by a newer torch, using an operator this libtorch does not know, is refused with a message
+    that names the torch that exported it and the libtorch that tried to load it."""
+    src = exported("gpt2")
+    bad = tmp_path / "from-the-future.apx"
+    replaced = 0
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("extra/attnprox/manifest.json"):
+                manifest = json.loads(data)
+                manifest["exporter"]["torch"] = "99.1.0"
+                data = json.dumps(manifest).encode()
+            elif item.filename.endswith("code/__torch__/attnprox/reference/gpt2.py"):
+                text = data.decode()
+                replaced = text.count("torch.addmm(")
+                data = text.replace("torch.addmm(", "torch.attnprox_operator_from_the_future(").encode()
+            zout.writestr(item, data)
+    assert replaced > 0
+    with pytest.raises(attnprox.InvalidModelError) as caught:
+        attnprox.load(bad)
+    message = str(caught.value)
+    assert "exported with torch 99.1.0" in message
+    assert f"libtorch {attnprox.torch_version()}" in message
+    assert "attnprox_operator_from_the_future" in message  # libtorch's own reason is kept
+
+
+def test_file_written_by_torch_2_11(tmp_path):
+    """tests/fixtures/foreign/gpt2-torch-2.11.apx was exported by `attnprox export` with torch 2.11 and
+    transformers 5.17 (tests/gpu/check_exporter.py); it uses aten::scaled_dot_product_attention, which libtorch 1.13
+    does not know. Where the loader is older, the error names the operator and both versions."""
+    path = os.path.join(os.path.dirname(FIXTURES), "foreign", "gpt2-torch-2.11.apx")
+    major_minor = tuple(int(x) for x in attnprox.torch_version().split("+")[0].split(".")[:2])
+    if major_minor >= (2, 1):  # a loader that knows the operator runs the file
+        assert attnprox.load(path).run(ids=[1, 2, 3]).attention(-1).shape == (2, 3, 3)
+        return
+    with pytest.raises(attnprox.InvalidModelError) as caught:
+        attnprox.load(path)
+    message = str(caught.value)
+    assert "scaled_dot_product_attention" in message
+    assert "exported with torch 2.11.0+cu130" in message and f"libtorch {attnprox.torch_version()}" in message
+
+
+def test_traced_file_runs_on_its_device_only(tmp_path, exported):
+    src = exported("gpt2")
+    moved = tmp_path / "traced-on-cuda.apx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(moved, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("extra/attnprox/manifest.json"):
+                manifest = json.loads(data)
+                manifest["exporter"]["device"] = "cuda"
+                data = json.dumps(manifest).encode()
+            zout.writestr(item, data)
+    with pytest.raises(attnprox.UnsupportedError, match="was traced on cuda and runs there only, not on cpu"):
+        attnprox.load(moved)
+
+
 def test_bad_ids(exported):
     model = attnprox.load(exported("gpt2"))  # 96 ids, 32 positions
     with pytest.raises(attnprox.InvalidArgumentError, match=r"outside the vocabulary \(0..95\)"):
@@ -139,3 +197,22 @@ def test_command_line(exported, tmp_path):
     export = run_cli("export-reference", os.path.join(FIXTURES, "qwen3"), str(out), "--layers", "last")
     assert export.returncode == 0, export.stderr
     assert attnprox.load(out).captured_layers == [2]
+
+
+def test_export_without_transformers_says_what_is_missing(tmp_path):
+    """attnprox.export goes through transformers (checked on the GPU machine by tests/gpu/check_exporter.py);
+    where it is not installed, the error says so and points to export_reference."""
+    try:
+        import transformers  # noqa: F401
+        pytest.skip("transformers is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(attnprox.ExportError, match="needs the `transformers` package.*export_reference"):
+        attnprox.export(str(tmp_path), str(tmp_path / "x.apx"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    done = subprocess.run([sys.executable, "-m", "attnprox", "export", str(tmp_path), str(tmp_path / "x.apx")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and "transformers" in done.stderr
+    helped = subprocess.run([sys.executable, "-m", "attnprox", "export", "--help"], capture_output=True, text=True,
+                            env=env)
+    assert helped.returncode == 0 and "--layers" in helped.stdout and "output_attentions" in helped.stdout

@@ -77,3 +77,35 @@ def test_capture_cuts_off_the_layers_after_the_last_captured_one(exported):
     names = lambda m: {k for k in m.state_dict() if k.startswith("layers.")}  # noqa: E731
     assert {k.split(".")[1] for k in names(first_only)} == {"0"}
     assert {k.split(".")[1] for k in names(every)} == {"0", "1", "2"}
+
+
+def test_layers_with_their_own_masking(tmp_path, exported):
+    """Encoder–decoder files mark each layer: a causal layer in a bidirectional model masks the future, a
+    cross-attention layer never does. Checked against softmax(scaling · Q Kᵀ) computed here."""
+    import zipfile
+
+    src = exported("bert")  # bidirectional
+    marked = tmp_path / "marked.apx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(marked, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("extra/attnprox/manifest.json"):
+                manifest = json.loads(data)
+                manifest["layers"][0]["causal"] = True
+                manifest["layers"][1]["cross_attention"] = True
+                manifest["layers"][1]["causal"] = True  # ignored for cross-attention
+                data = json.dumps(manifest).encode()
+            zout.writestr(item, data)
+    model = attnprox.load(marked)
+    layers = model.manifest["layers"]
+    result = model.run(ids=[5, 9, 2, 7, 11, 3])
+    n = len(result)
+    for k, causal in ((0, True), (1, False)):
+        q = result.queries(k).astype(np.float64)
+        keys = result.keys(k).astype(np.float64)
+        logits = layers[k]["scaling"] * q @ keys.transpose(0, 2, 1)
+        if causal:
+            logits = np.where(np.tril(np.ones((n, n), bool)), logits, -np.inf)
+        want = np.exp(logits - logits.max(-1, keepdims=True))
+        want /= want.sum(-1, keepdims=True)
+        np.testing.assert_allclose(result.attention(k), want, atol=1e-6, err_msg=f"layer {k}")

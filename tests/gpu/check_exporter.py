@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""`attnprox.export` (through transformers) on every family SPEC §6 names, with random-weight `from_config` models
+(no weights can be downloaded): GPT-2, BERT, DistilBERT, Llama 3, Qwen3 (with sliding-window layers), gpt-oss
+(sinks, sliding window, mixture of experts), and BART (encoder–decoder, cross-attention marked); T5 must be
+refused with its reason. Run by tests/gpu/run.sh on the machine with transformers:
+
+    python3 tests/gpu/check_exporter.py OUT_DIR        (PYTHONPATH=<build>/python, ATTNPROX_DATA_DIR for tokenizers)
+
+export() itself verifies every file against output_attentions=True (the largest difference per layer is in the
+manifest it returns); this script also checks the manifests' facts, --layers, the dtypes, CUDA, and writes
+OUT_DIR/exporter.json and OUT_DIR/gpt2-foreign-torch.apx (a small file for the CPU tests' version check).
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+
+import torch
+import transformers
+
+import attnprox
+from attnprox import ExportError
+from attnprox.hf_export import export
+from attnprox.reference.tokenizer_files import write_tokenizer_json
+
+DATA = os.environ.get("ATTNPROX_DATA_DIR", "")
+CUDA_FAMILIES = ("llama3", "gpt_oss", "bart")
+PROMPTS = ["Emily always wanted to visit Paris so she took some French lessons",
+           "The bank by the river was steep.", "write a story about AI"]
+
+
+def tokenizer_into(kind, out_dir):
+    """The family's real tokenizer from the shared data, or None (the model then verifies on random ids)."""
+    t = os.path.join(DATA, "tokenizers")
+    if not os.path.isdir(t):
+        return False
+    if kind == "gpt2":
+        write_tokenizer_json("gpt2", os.path.join(t, "gpt2"), out_dir)
+    elif kind == "bert":
+        write_tokenizer_json("bert", os.path.join(t, "bert-base-uncased"), out_dir)
+    else:
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            src = os.path.join(t, kind, name)
+            if os.path.exists(src):
+                shutil.copy(src, out_dir)
+    return True
+
+
+def families():
+    c = transformers
+    return {
+        "gpt2": (c.GPT2Config(vocab_size=50257, n_positions=128, n_embd=32, n_layer=3, n_head=4), "gpt2"),
+        "bert": (c.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                              intermediate_size=64, max_position_embeddings=128), "bert"),
+        "distilbert": (c.DistilBertConfig(vocab_size=30522, dim=32, n_layers=3, n_heads=4, hidden_dim=64,
+                                          max_position_embeddings=128), "bert"),
+        "llama3": (c.LlamaConfig(vocab_size=128256, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                                 rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                                  "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                  "original_max_position_embeddings": 64}), "llama3"),
+        "qwen3": (c.Qwen3Config(vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+                                num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                                max_position_embeddings=256, use_sliding_window=True, sliding_window=5,
+                                max_window_layers=2,
+                                layer_types=["full_attention", "full_attention", "sliding_attention",
+                                             "sliding_attention"]), "qwen3"),
+        "gpt_oss": (c.GptOssConfig(vocab_size=201088, hidden_size=32, intermediate_size=32, num_hidden_layers=4,
+                                   num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_local_experts=4,
+                                   num_experts_per_tok=2, sliding_window=5, max_position_embeddings=256,
+                                   layer_types=["sliding_attention", "full_attention"] * 2), "gpt-oss"),
+        "bart": (c.BartConfig(vocab_size=1000, d_model=32, encoder_layers=2, decoder_layers=2,
+                              encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                              decoder_ffn_dim=64, max_position_embeddings=128), None),
+    }
+
+
+def make_model(config, out_dir, seed=0):
+    torch.manual_seed(seed)
+    model = transformers.AutoModel.from_config(config, attn_implementation="eager")
+    with torch.no_grad():  # larger than the default init, so that attention is far from uniform
+        for name, p in model.named_parameters():
+            if p.dim() >= 2 or name.endswith("sinks"):
+                p.normal_(0.0, 0.3 if name.endswith("sinks") else 0.08)
+    model.save_pretrained(out_dir)
+    return model
+
+
+def main(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    report = {"torch": torch.__version__, "transformers": transformers.__version__,
+              "attnprox": attnprox.__version__, "families": {}, "failures": []}
+    cuda = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (config, tok) in families().items():
+            hf_dir = os.path.join(tmp, name)
+            entry = report["families"][name] = {}
+            try:
+                make_model(config, hf_dir)
+                texts = PROMPTS if tok and tokenizer_into(tok, hf_dir) else None
+                out = os.path.join(tmp, f"{name}.apx")
+                manifest = export(hf_dir, out, verify_texts=texts)
+                diffs = manifest["verification"]["max_abs_diff"]
+                entry["float32_cpu_max_diff"] = max(diffs.values())
+                entry["layers"] = [{k: v for k, v in layer.items() if k != "sinks"} | {
+                    "sinks": layer["sinks"] is not None} for layer in manifest["layers"]]
+                entry["verified_on"] = manifest["verification"]["inputs"]
+                entry["tokenizer"] = texts is not None
+                if not entry["float32_cpu_max_diff"] <= 1e-5:
+                    report["failures"].append(f"{name}: {entry['float32_cpu_max_diff']:.3g} > 1e-5")
+                # Facts the manifest must carry.
+                layers = manifest["layers"]
+                if name == "gpt_oss":
+                    assert all(l["sinks"] is not None and len(l["sinks"]) == 4 for l in layers), "sinks missing"
+                    assert [l["sliding_window"] for l in layers] == [5, None, 5, None], "windows"
+                if name == "qwen3":
+                    assert [l["sliding_window"] for l in layers] == [None, None, 5, 5], "qwen3 windows"
+                if name == "bart":
+                    assert [l["cross_attention"] for l in layers] == [False, False, False, True, False, True]
+                    assert [l.get("causal", manifest["causal"]) for l in layers][:4] == [False, False, True, False]
+                # A part of the layers, the model's own file then being shorter to run.
+                part = export(hf_dir, os.path.join(tmp, f"{name}-last.apx"), layers="last")
+                entry["last_layer_max_diff"] = max(part["verification"]["max_abs_diff"].values())
+                if cuda:
+                    # Traced on the GPU in each dtype (three families, to keep the run short).
+                    for dtype in (("float32", "bfloat16", "float16") if name in CUDA_FAMILIES else ()):
+                        try:
+                            m = export(hf_dir, os.path.join(tmp, f"{name}-{dtype}-cuda.apx"), dtype=dtype,
+                                       device="cuda", verify_texts=texts)
+                            entry[f"{dtype}_cuda_max_diff"] = max(m["verification"]["max_abs_diff"].values())
+                        except ExportError as e:
+                            entry[f"{dtype}_cuda_error"] = str(e)
+                            report["failures"].append(f"{name} {dtype} cuda: {e}")
+                    # A file traced on the CPU, loaded on the GPU.
+                    try:
+                        r = attnprox.load(out, device="cuda").run(ids=[1, 2, 3, 4, 5, 6, 7])
+                        cpu = attnprox.load(out).run(ids=[1, 2, 3, 4, 5, 6, 7])
+                        entry["cpu_traced_on_cuda_max_diff"] = float(abs(r.attention(-1) - cpu.attention(-1)).max())
+                    except Exception as e:  # noqa: BLE001
+                        entry["cpu_traced_on_cuda_error"] = f"{type(e).__name__}: {e}"
+                if name == "gpt2":
+                    small = os.path.join(tmp, "gpt2-small")
+                    make_model(transformers.GPT2Config(vocab_size=512, n_positions=64, n_embd=16, n_layer=2,
+                                                       n_head=2), small)
+                    export(small, os.path.join(out_dir, "gpt2-foreign-torch.apx"))
+            except Exception as e:  # noqa: BLE001
+                entry["error"] = f"{type(e).__name__}: {e}"
+                entry["traceback"] = traceback.format_exc()[-3000:]
+                report["failures"].append(f"{name}: {type(e).__name__}: {e}")
+            print(name, json.dumps({k: v for k, v in entry.items() if k not in ("layers", "traceback")}),
+                  flush=True)
+            with open(os.path.join(out_dir, "exporter.json"), "w") as f:  # as far as it got
+                json.dump(report, f, indent=2)
+        # A model whose attention the file cannot express must be refused with the reason.
+        t5_dir = os.path.join(tmp, "t5")
+        make_model(transformers.T5Config(vocab_size=1000, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4),
+                   t5_dir)
+        try:
+            export(t5_dir, os.path.join(tmp, "t5.apx"))
+            report["t5"] = "exported (unexpected)"
+            report["failures"].append("t5 was exported, it should have been refused")
+        except ExportError as e:
+            report["t5"] = f"refused: {e}"
+        except Exception as e:  # noqa: BLE001
+            report["t5"] = f"{type(e).__name__}: {e}"
+            report["failures"].append(f"t5 failed without a clear ExportError: {type(e).__name__}: {e}")
+        print("t5", report["t5"], flush=True)
+    with open(os.path.join(out_dir, "exporter.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print("FAILURES:\n  " + "\n  ".join(report["failures"]) if report["failures"] else "check_exporter: all passed")
+    return 1 if report["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "exporter-out"))
