@@ -77,3 +77,22 @@ def exported(model_dir):
         return cache[key]
 
     return get
+
+
+def rewrite_model_file(src, dst, manifest=None, code=None):
+    """Copies model file `src` to `dst`, passing its manifest (a dict) through `manifest(m)` and the text of each
+    TorchScript source file through `code(name, text) -> text`. Returns dst."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if manifest and item.filename.endswith("extra/attnprox/manifest.json"):
+                changed = json.loads(data)
+                manifest(changed)
+                data = json.dumps(changed).encode()
+            elif code and "/code/" in item.filename and item.filename.endswith(".py"):
+                data = code(item.filename, data.decode()).encode()
+            zout.writestr(item, data)
+    return dst

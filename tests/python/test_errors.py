@@ -10,7 +10,7 @@ import pytest
 
 import attnprox
 from attnprox.reference import ReferenceError
-from conftest import BUILD, FIXTURES
+from conftest import BUILD, FIXTURES, rewrite_model_file
 
 
 def test_missing_model_file(tmp_path):
@@ -46,15 +46,11 @@ def test_archive_without_manifest(tmp_path):
 def test_manifest_inconsistent_with_forward(tmp_path, exported):
     """Rewrite a good file's manifest to claim 8 heads: loading must refuse it, naming the shapes."""
     src = exported("gpt2")
-    bad = tmp_path / "eight-heads.apx"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith("extra/attnprox/manifest.json"):
-                manifest = json.loads(data)
-                manifest["num_heads"] = manifest["num_kv_heads"] = 8
-                data = json.dumps(manifest).encode()
-            zout.writestr(item, data)
+
+    def eight_heads(m):
+        m["num_heads"] = m["num_kv_heads"] = 8
+
+    bad = rewrite_model_file(src, tmp_path / "eight-heads.apx", manifest=eight_heads)
     with pytest.raises(attnprox.InvalidModelError, match=r"returned queries of shape \[1, 4, 2, 8\] at layer 0"):
         attnprox.load(bad)
 
@@ -63,20 +59,19 @@ def test_file_from_another_torch_names_both_versions(tmp_path, exported):
     """A file written by a newer torch, using an operator this libtorch does not know, is refused with a message
     that names the torch that exported it and the libtorch that tried to load it."""
     src = exported("gpt2")
-    bad = tmp_path / "from-the-future.apx"
     replaced = 0
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith("extra/attnprox/manifest.json"):
-                manifest = json.loads(data)
-                manifest["exporter"]["torch"] = "99.1.0"
-                data = json.dumps(manifest).encode()
-            elif item.filename.endswith("code/__torch__/attnprox/reference/gpt2.py"):
-                text = data.decode()
-                replaced = text.count("torch.addmm(")
-                data = text.replace("torch.addmm(", "torch.attnprox_operator_from_the_future(").encode()
-            zout.writestr(item, data)
+
+    def newer_torch(m):
+        m["exporter"]["torch"] = "99.1.0"
+
+    def unknown_operator(name, text):
+        nonlocal replaced
+        if not name.endswith("code/__torch__/attnprox/reference/gpt2.py"):
+            return text
+        replaced = text.count("torch.addmm(")
+        return text.replace("torch.addmm(", "torch.attnprox_operator_from_the_future(")
+
+    bad = rewrite_model_file(src, tmp_path / "from-the-future.apx", manifest=newer_torch, code=unknown_operator)
     assert replaced > 0
     with pytest.raises(attnprox.InvalidModelError) as caught:
         attnprox.load(bad)
@@ -103,16 +98,8 @@ def test_file_written_by_torch_2_11(tmp_path):
 
 
 def test_traced_file_runs_on_its_device_only(tmp_path, exported):
-    src = exported("gpt2")
-    moved = tmp_path / "traced-on-cuda.apx"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(moved, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith("extra/attnprox/manifest.json"):
-                manifest = json.loads(data)
-                manifest["exporter"]["device"] = "cuda"
-                data = json.dumps(manifest).encode()
-            zout.writestr(item, data)
+    moved = rewrite_model_file(exported("gpt2"), tmp_path / "traced-on-cuda.apx",
+                               manifest=lambda m: m["exporter"].update(device="cuda"))
     with pytest.raises(attnprox.UnsupportedError, match="was traced on cuda and runs there only, not on cpu"):
         attnprox.load(moved)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import attnprox
-from conftest import FAMILIES, FIXTURES
+from conftest import FAMILIES, FIXTURES, rewrite_model_file
 
 TOLERANCE = 1e-5
 
@@ -82,20 +82,12 @@ def test_capture_cuts_off_the_layers_after_the_last_captured_one(exported):
 def test_layers_with_their_own_masking(tmp_path, exported):
     """Encoder–decoder files mark each layer: a causal layer in a bidirectional model masks the future, a
     cross-attention layer never does. Checked against softmax(scaling · Q Kᵀ) computed here."""
-    import zipfile
+    def mark(m):
+        m["layers"][0]["causal"] = True
+        m["layers"][1]["cross_attention"] = True
+        m["layers"][1]["causal"] = True  # ignored for cross-attention
 
-    src = exported("bert")  # bidirectional
-    marked = tmp_path / "marked.apx"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(marked, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith("extra/attnprox/manifest.json"):
-                manifest = json.loads(data)
-                manifest["layers"][0]["causal"] = True
-                manifest["layers"][1]["cross_attention"] = True
-                manifest["layers"][1]["causal"] = True  # ignored for cross-attention
-                data = json.dumps(manifest).encode()
-            zout.writestr(item, data)
+    marked = rewrite_model_file(exported("bert"), tmp_path / "marked.apx", manifest=mark)  # bidirectional model
     model = attnprox.load(marked)
     layers = model.manifest["layers"]
     result = model.run(ids=[5, 9, 2, 7, 11, 3])
