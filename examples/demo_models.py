@@ -7,11 +7,10 @@ its own reference architecture. With a real checkpoint directory the same calls 
 import hashlib
 import json
 import os
-import shutil
 
 import attnprox
 from attnprox.reference.random_model import write_random_model
-from attnprox.reference.tokenizer_files import write_tokenizer_json
+from attnprox.reference.tokenizer_files import install_family_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("ATTNPROX_DATA_DIR") or os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
@@ -61,14 +60,7 @@ def model_file(family: str, out_dir: str) -> str:
                 return path
     os.makedirs(out_dir, exist_ok=True)
     hf_dir = write_random_model(FAMILIES[family], os.path.join(out_dir, f"{family}-hf"), seed=0, std=0.08)
-    tokenizers = data_file("tokenizers")
-    if family == "gpt2":
-        write_tokenizer_json("gpt2", os.path.join(tokenizers, "gpt2"), hf_dir)
-    elif family == "bert":
-        write_tokenizer_json("bert", os.path.join(tokenizers, "bert-base-uncased"), hf_dir)
-    else:
-        for name in ("tokenizer.json", "tokenizer_config.json"):
-            shutil.copy(os.path.join(tokenizers, family, name), hf_dir)
+    install_family_tokenizer(family, data_file("tokenizers"), hf_dir)
     attnprox.export_reference(hf_dir, path)
     with open(stamp_path, "w", encoding="utf-8") as f:
         json.dump(stamp, f)

@@ -36,6 +36,13 @@ struct Result::Data {
 at::Tensor attention_rows(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec,
                           int64_t first_row);
 
+/// The slots (positions in manifest.layers) of the layers asked for, each given as Manifest::slot takes it;
+/// empty: every captured layer. Throws Error(kOutOfRange) for a layer that is not captured.
+std::vector<size_t> layer_slots(const Manifest& manifest, const std::vector<int>& layers);
+/// The query heads asked for, checked; empty stays empty (the caller decides what "every head" means).
+/// Throws Error(kOutOfRange) for a head out of range.
+std::vector<int64_t> checked_heads(const Manifest& manifest, const std::vector<int>& heads);
+
 /// Qg: the queries summed over the heads that read each key head, [Hkv, N, d], in `dtype`.
 at::Tensor grouped_queries(const at::Tensor& queries, int64_t kv_heads, at::ScalarType dtype);
 

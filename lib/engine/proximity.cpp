@@ -98,20 +98,10 @@ at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int laye
 at::Tensor Result::average_proximity(const std::vector<int>& layers, const std::vector<int>& heads,
                                      bool symmetric) const {
   const Manifest& m = *data_->manifest;
-  std::vector<size_t> slots;
-  if (layers.empty()) {
-    for (size_t k = 0; k < m.layers.size(); ++k) slots.push_back(k);
-  } else {
-    for (int layer : layers) slots.push_back(m.slot(layer));
-  }
-  std::vector<int64_t> chosen;
-  if (heads.empty()) {
+  const std::vector<size_t> slots = layer_slots(m, layers);
+  std::vector<int64_t> chosen = checked_heads(m, heads);
+  if (chosen.empty()) {
     for (int h = 0; h < m.num_heads; ++h) chosen.push_back(h);
-  } else {
-    for (int h : heads) {
-      m.kv_group(h);  // throws for a head out of range
-      chosen.push_back(h);
-    }
   }
   c10::InferenceMode guard;
   return guarded("average_proximity", [&] {

@@ -66,17 +66,8 @@ at::Tensor Result::attention(int layer, int head, const AttentionOptions& option
 at::Tensor Result::average_attention(const std::vector<int>& layers, const std::vector<int>& heads,
                                      const AttentionOptions& options) const {
   const Manifest& m = *data_->manifest;
-  std::vector<size_t> slots;
-  if (layers.empty()) {
-    for (size_t k = 0; k < m.layers.size(); ++k) slots.push_back(k);
-  } else {
-    for (int layer : layers) slots.push_back(m.slot(layer));
-  }
-  std::vector<int64_t> head_list;
-  for (int head : heads) {
-    m.kv_group(head);  // throws for a head out of range
-    head_list.push_back(head);
-  }
+  const std::vector<size_t> slots = layer_slots(m, layers);
+  const std::vector<int64_t> head_list = checked_heads(m, heads);  // empty: every head, nothing to select
   c10::InferenceMode guard;
   return guarded("average attention", [&] {
     at::Tensor sum;

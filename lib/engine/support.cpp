@@ -33,6 +33,25 @@ std::string to_string(DType dtype) {
   return "unknown";
 }
 
+std::vector<size_t> layer_slots(const Manifest& manifest, const std::vector<int>& layers) {
+  std::vector<size_t> slots;
+  if (layers.empty()) {
+    for (size_t k = 0; k < manifest.layers.size(); ++k) slots.push_back(k);
+  } else {
+    for (int layer : layers) slots.push_back(manifest.slot(layer));
+  }
+  return slots;
+}
+
+std::vector<int64_t> checked_heads(const Manifest& manifest, const std::vector<int>& heads) {
+  std::vector<int64_t> out;
+  for (int head : heads) {
+    manifest.kv_group(head);  // throws for a head out of range
+    out.push_back(head);
+  }
+  return out;
+}
+
 c10::ScalarType scalar_type(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return c10::ScalarType::Float;

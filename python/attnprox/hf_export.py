@@ -35,7 +35,7 @@ import torch
 
 from .errors import ExportError
 from .reference.export import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer,
-                               parse_dtype)
+                               parse_dtype, tokenizer_facts)
 from .reference.model import Layers, parse_layers
 
 _CAPTURE = "attnprox_capture"
@@ -226,28 +226,12 @@ def _config_value(config, *names, default=None):
     return default
 
 
-def _tokenizer_facts(config, tokenizer_dir: Optional[str], vocab_size: int) -> dict:
-    def read(name):
-        if not tokenizer_dir:
-            return {}
-        path = os.path.join(tokenizer_dir, name)
-        if not os.path.isfile(path):
-            return {}
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-
-    tok_cfg, tok = read("tokenizer_config.json"), read("tokenizer.json")
-    special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
-
-    def token_id(name):
-        value = getattr(config, name, None)
-        if isinstance(value, (list, tuple)):
-            value = value[0] if value else None
-        return int(value) if isinstance(value, int) and 0 <= value < vocab_size else None
-
-    return {"bos_id": token_id("bos_token_id"), "eos_id": token_id("eos_token_id"),
-            "pad_id": token_id("pad_token_id"), "add_bos": bool(tok_cfg.get("add_bos_token", False)),
-            "special_tokens": special}
+def _token_id(config, name: str) -> Optional[int]:
+    """A special token's id from a transformers config (the first of a list), or None."""
+    value = getattr(config, name, None)
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return int(value) if isinstance(value, int) and value >= 0 else None
 
 
 def _probe(model, encoder_decoder: bool, vocab_size: int, device) -> List[dict]:
@@ -326,7 +310,8 @@ def _manifest(model, name, calls, captured, dtype, device, tokenizer_dir, transf
         "vocab_size": vocab_size,
         "dtype": _DTYPE_NAMES[next(model.parameters()).dtype],
         "layers": layers,
-        "tokenizer": _tokenizer_facts(config, tokenizer_dir, vocab_size),
+        "tokenizer": tokenizer_facts(tokenizer_dir, *(_token_id(config, f"{kind}_token_id") for kind in
+                                                       ("bos", "eos", "pad")), vocab_size),
     }
 
 

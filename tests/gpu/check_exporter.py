@@ -12,7 +12,6 @@ OUT_DIR/exporter.json and OUT_DIR/gpt2-foreign-torch.apx (a small file for the C
 """
 import json
 import os
-import shutil
 import sys
 import tempfile
 import traceback
@@ -23,7 +22,7 @@ import transformers
 import attnprox
 from attnprox import ExportError
 from attnprox.hf_export import export
-from attnprox.reference.tokenizer_files import write_tokenizer_json
+from attnprox.reference.tokenizer_files import install_family_tokenizer
 
 DATA = os.environ.get("ATTNPROX_DATA_DIR", "")
 CUDA_FAMILIES = ("llama3", "gpt_oss", "bart")
@@ -32,19 +31,12 @@ PROMPTS = ["Emily always wanted to visit Paris so she took some French lessons",
 
 
 def tokenizer_into(kind, out_dir):
-    """The family's real tokenizer from the shared data, or None (the model then verifies on random ids)."""
+    """The family's real tokenizer from the shared data into out_dir; False when there is no shared data (the model
+    then verifies on random ids)."""
     t = os.path.join(DATA, "tokenizers")
     if not os.path.isdir(t):
         return False
-    if kind == "gpt2":
-        write_tokenizer_json("gpt2", os.path.join(t, "gpt2"), out_dir)
-    elif kind == "bert":
-        write_tokenizer_json("bert", os.path.join(t, "bert-base-uncased"), out_dir)
-    else:
-        for name in ("tokenizer.json", "tokenizer_config.json"):
-            src = os.path.join(t, kind, name)
-            if os.path.exists(src):
-                shutil.copy(src, out_dir)
+    install_family_tokenizer(kind, t, out_dir)
     return True
 
 

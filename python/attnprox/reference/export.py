@@ -40,16 +40,22 @@ def _read_json(path: str) -> Optional[dict]:
         return json.load(f)
 
 
-def tokenizer_facts(cfg: ArchConfig, model_dir: str) -> dict:
-    """BOS/EOS/PAD ids, whether BOS is added, and the special tokens, from `config.json`, `tokenizer_config.json`
-    and `tokenizer.json` where the directory has them."""
-    tok_cfg = _read_json(os.path.join(model_dir, "tokenizer_config.json")) or {}
-    tok = _read_json(os.path.join(model_dir, "tokenizer.json")) or {}
+def tokenizer_facts(model_dir: Optional[str], bos_id: Optional[int], eos_id: Optional[int], pad_id: Optional[int],
+                    vocab_size: int) -> dict:
+    """The manifest's tokenizer facts: the BOS/EOS/PAD ids of the model's config (an id outside the vocabulary
+    becomes None), whether BOS is added, and the special tokens, from `tokenizer_config.json` and `tokenizer.json`
+    where model_dir has them."""
+    tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
+    tok = (_read_json(os.path.join(model_dir, "tokenizer.json")) if model_dir else None) or {}
     special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
+
+    def known(token_id):
+        return token_id if token_id is not None and token_id < vocab_size else None
+
     return {
-        "bos_id": cfg.bos_id if cfg.bos_id is not None and cfg.bos_id < cfg.vocab_size else None,
-        "eos_id": cfg.eos_id if cfg.eos_id is not None and cfg.eos_id < cfg.vocab_size else None,
-        "pad_id": cfg.pad_id if cfg.pad_id is not None and cfg.pad_id < cfg.vocab_size else None,
+        "bos_id": known(bos_id),
+        "eos_id": known(eos_id),
+        "pad_id": known(pad_id),
         "add_bos": bool(tok_cfg.get("add_bos_token", False)),
         "special_tokens": special,
     }
@@ -127,7 +133,8 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     scripted = torch.jit.script(model)
     _check_scripted(model, scripted, cfg)
     dtype_used = next(model.parameters()).dtype
-    manifest = manifest_for(cfg, captured, dtype_used, os.path.normpath(hf_dir), tokenizer_facts(cfg, hf_dir))
+    manifest = manifest_for(cfg, captured, dtype_used, os.path.normpath(hf_dir),
+                            tokenizer_facts(hf_dir, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.vocab_size))
     extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
     tokenizer_json = os.path.join(hf_dir, "tokenizer.json")
     if os.path.isfile(tokenizer_json):

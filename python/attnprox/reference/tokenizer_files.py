@@ -84,3 +84,23 @@ def write_tokenizer_json(kind: str, data_dir: str, out_dir: str) -> Tuple[str, s
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(value, handle, ensure_ascii=False)
     return paths
+
+
+# The raw-vocabulary folders of the project's shared data, by family.
+_RAW_FOLDERS = {"gpt2": "gpt2", "bert": "bert-base-uncased"}
+
+
+def install_family_tokenizer(family: str, tokenizers_dir: str, out_dir: str) -> None:
+    """Puts a family's tokenizer into a model directory: from a folder of raw vocabularies for "gpt2" and "bert"
+    (written as tokenizer.json), else tokenizers_dir/<family>/tokenizer.json (and its tokenizer_config.json when
+    there is one), copied."""
+    import shutil
+
+    if family in _RAW_FOLDERS:
+        write_tokenizer_json(family, os.path.join(tokenizers_dir, _RAW_FOLDERS[family]), out_dir)
+        return
+    source = os.path.join(tokenizers_dir, family)
+    shutil.copy(os.path.join(source, "tokenizer.json"), out_dir)
+    config = os.path.join(source, "tokenizer_config.json")
+    if os.path.exists(config):
+        shutil.copy(config, out_dir)
