@@ -17,6 +17,20 @@ if(NOT Torch_FOUND)
     list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
   endif()
   find_package(Torch REQUIRED)
+else()
+  # A libtorch given through CMAKE_PREFIX_PATH may still be the one inside the Python torch package (a CUDA build
+  # against a PyTorch wheel). The module must then import torch before it loads: torch's own loading of its
+  # libraries and their CUDA dependencies aborts when the engine has loaded them first.
+  execute_process(COMMAND "${Python3_EXECUTABLE}" -c "import os, torch; print(os.path.dirname(torch.__file__))"
+                  OUTPUT_VARIABLE _torch_package OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _torch_rc
+                  ERROR_QUIET)
+  if(_torch_rc EQUAL 0)
+    file(REAL_PATH "${_torch_package}" _torch_package)
+    file(REAL_PATH "${TORCH_INSTALL_PREFIX}" _torch_prefix_real)
+    if(_torch_package STREQUAL _torch_prefix_real)
+      set(ATTNPROX_TORCH_FROM_PYTHON ON)
+    endif()
+  endif()
 endif()
 message(STATUS "attnprox: libtorch ${Torch_VERSION} from ${TORCH_INSTALL_PREFIX}")
 

@@ -2,8 +2,11 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
+
+#include <cstdlib>
 
 #include <chrono>
 #include <filesystem>
@@ -27,6 +30,7 @@ struct Model::Impl {
   torch::jit::Module module;  // a handle; copies share the module, whose forward may run on several threads
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = c10::ScalarType::Float;
+  bool optimize_graph = false;  // ATTNPROX_JIT_OPTIMIZE=1 at load: TorchScript's profiling executor
 };
 
 namespace {
@@ -115,6 +119,8 @@ c10::Device parse_device(const std::string& name) {
       throw Error(ErrorCode::kInvalidArgument,
                   "device \"" + name + "\" requested, " + std::to_string(count) + " CUDA device(s) are visible");
     }
+    // "cuda" is the current CUDA device, as in PyTorch: name it, so that the model reports where it runs.
+    if (!device.has_index()) device = at::empty({0}, at::TensorOptions().device(device)).device();
   } else if (!device.is_cpu()) {
     throw Error(ErrorCode::kUnsupported, "device \"" + name + "\" is not supported (cpu, cuda, cuda:N)");
   }
@@ -167,9 +173,19 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const 
   return {std::move(queries), std::move(keys)};
 }
 
-c10::IValue forward(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask) {
+/// The module's forward on the unoptimized plan of its graph: the operators run exactly as exported, which is what
+/// the exporter verified. TorchScript's default, the profiling executor, specializes the graph to the shapes it has
+/// seen and compiles fusions for them; each new text length then costs a re-profiling and a recompilation, which on
+/// CUDA made a 36-layer forward take seconds. The choice is per thread (GraphOptimizerEnabledGuard), so a host's
+/// own TorchScript keeps its settings; ATTNPROX_JIT_OPTIMIZE=1 at load time restores the default for comparison.
+c10::IValue run_module(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask) {
+  torch::jit::GraphOptimizerEnabledGuard optimizer(model.optimize_graph);
   torch::jit::Module module = model.module;
-  return guarded("model forward failed", [&] { return module.forward({ids, mask}); });
+  return module.forward({ids, mask});
+}
+
+c10::IValue forward(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask) {
+  return guarded("model forward failed", [&] { return run_module(model, ids, mask); });
 }
 
 void check_ids(const Manifest& m, const std::vector<int64_t>& ids, const std::string& which) {
@@ -263,6 +279,8 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     }
   }
   impl->dtype = scalar_type(options.dtype.value_or(parse_dtype(m.dtype)));
+  const char* optimize = std::getenv("ATTNPROX_JIT_OPTIMIZE");
+  impl->optimize_graph = optimize != nullptr && std::string(optimize) == "1";
   impl->module.eval();
   if (options.dtype && to_string(*options.dtype) != m.dtype) {
     guarded("converting the model to " + to_string(*options.dtype), [&] { impl->module.to(impl->dtype); });
@@ -277,7 +295,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     at::Tensor mask = at::ones({1, n}, opts);
     c10::IValue out;
     try {
-      out = impl->module.forward({ids, mask});
+      out = run_module(*impl, ids, mask);
     } catch (const c10::Error& e) {
       throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
                                                " in " + c10::toString(impl->dtype) + " failed: " + torch_message(e) +

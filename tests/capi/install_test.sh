@@ -3,11 +3,15 @@
 # pkg-config, the C++ example built with find_package(attnprox), and the ctypes example (C ABI only, another
 # language) run on the same model file and text: all three print the same numbers, which the Python package agrees
 # with.
-#   tests/capi/install_test.sh BUILD_DIR MODEL_FILE
+#   tests/capi/install_test.sh BUILD_DIR MODEL_FILE [Torch_DIR Eigen3_DIR PYTHON]
+# (the build's own libtorch, Eigen and Python: a CUDA build finds libtorch in a PyTorch wheel, not the system)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1"
 model="$2"
+torch_dir="${3:-}"
+eigen_dir="${4:-}"
+python="${5:-/usr/bin/python3}"
 text="The bank by the river was steep."
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -22,17 +26,18 @@ cc -std=c99 -Wall -Wextra -Werror "$root/examples/c/attention_proximity.c" $(pkg
 "$work/c_example" "$model" "$text" | tee "$work/c.txt"
 
 echo "==> C++ example (find_package)"
-cmake -S "$root/examples/cpp" -B "$work/cpp" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$root/examples/cpp" -B "$work/cpp" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+  ${torch_dir:+-DTorch_DIR="$torch_dir"} ${eigen_dir:+-DEigen3_DIR="$eigen_dir"} >/dev/null
 cmake --build "$work/cpp" >/dev/null
 "$work/cpp/attention_proximity" "$model" "$text" | tee "$work/cpp.txt"
 
 echo "==> ctypes example (the C ABI from Python, without the attnprox package)"
-/usr/bin/python3 "$root/examples/ctypes/attention_proximity.py" "$model" "$text" "$libdir/libattnprox_c.so.1" \
+"$python" "$root/examples/ctypes/attention_proximity.py" "$model" "$text" "$libdir/libattnprox_c.so.1" \
   | tee "$work/ctypes.txt"
 
 diff "$work/c.txt" "$work/cpp.txt"
 diff "$work/c.txt" "$work/ctypes.txt"
-PYTHONPATH="$build/python" /usr/bin/python3 - "$model" "$text" "$work/c.txt" <<'PY'
+PYTHONPATH="$build/python" "$python" - "$model" "$text" "$work/c.txt" <<'PY'
 import sys
 import attnprox
 model, text, printed = sys.argv[1:]

@@ -71,7 +71,9 @@ TEST(ModelLoad, ManifestInconsistentWithForwardShapes) {
 TEST(ModelLoad, CudaOnACpuOnlyBuildOrAWrongDevice) {
   LoadOptions options;
   options.device = "cuda";
-  if (!at::hasCUDA()) {
+  if (at::hasCUDA()) {  // a CUDA build on a GPU machine: "cuda" is the current device, named
+    EXPECT_EQ(Model::load(model_path("llama.apx"), options).device(), "cuda:0");
+  } else {
     expect_error(ErrorCode::kUnsupported, "without CUDA (CPU only)",
                  [&] { Model::load(model_path("llama.apx"), options); });
   }

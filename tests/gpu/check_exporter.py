@@ -122,6 +122,7 @@ def main(out_dir):
                             m = export(hf_dir, os.path.join(tmp, f"{name}-{dtype}-cuda.apx"), dtype=dtype,
                                        device="cuda", verify_texts=texts)
                             entry[f"{dtype}_cuda_max_diff"] = max(m["verification"]["max_abs_diff"].values())
+                            entry[f"{dtype}_cuda_allowed"] = min(m["verification"]["allowed"].values())
                         except ExportError as e:
                             entry[f"{dtype}_cuda_error"] = str(e)
                             report["failures"].append(f"{name} {dtype} cuda: {e}")

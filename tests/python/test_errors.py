@@ -137,8 +137,13 @@ def test_out_of_range_layers_and_heads(exported):
 
 
 def test_device_and_dtype_errors(exported):
-    with pytest.raises(attnprox.UnsupportedError, match="without CUDA"):
-        attnprox.load(exported("gpt2"), device="cuda")
+    import torch
+
+    if torch.cuda.is_available():  # a CUDA build on a GPU machine: "cuda" is the current device, named
+        assert attnprox.load(exported("gpt2"), device="cuda").device == "cuda:0"
+    else:
+        with pytest.raises(attnprox.UnsupportedError, match="without CUDA"):
+            attnprox.load(exported("gpt2"), device="cuda")
     with pytest.raises(attnprox.InvalidArgumentError, match="not a device name"):
         attnprox.load(exported("gpt2"), device="gpu7")
     with pytest.raises(attnprox.InvalidArgumentError, match="dtype \"int4\" is not supported"):
