@@ -59,7 +59,7 @@ def main():
     parser.add_argument("--jit-sizes", default="2048,8192",
                         help="sizes at which to also time the forward under TorchScript's profiling executor")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     jit_sizes = [int(s) for s in args.jit_sizes.split(",") if s]
     config = transformers.Qwen3Config(vocab_size=4096, hidden_size=4096, intermediate_size=12288,
                                       num_hidden_layers=args.layers, num_attention_heads=32, num_key_value_heads=8,

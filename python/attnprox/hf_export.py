@@ -84,6 +84,11 @@ def _transformers():
     return transformers
 
 
+def _eager_attention(module):
+    """The model's own eager attention (its modeling module's eager_attention_forward), or None."""
+    return getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+
+
 def _base_attention(module, kwargs):
     """The attention function the model would use without capture: SDPA, or the model's eager attention where
     SDPA cannot express it (sinks, soft-caps) or the model does not support SDPA."""
@@ -93,7 +98,7 @@ def _base_attention(module, kwargs):
                    or kwargs.get("s_aux") is not None)
     if not needs_eager:
         return ALL_ATTENTION_FUNCTIONS["sdpa"]
-    eager = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    eager = _eager_attention(module)
     if eager is None:
         raise ExportError(f"{type(module).__name__} needs eager attention, but its modeling module has no "
                           "eager_attention_forward to call")
@@ -101,6 +106,13 @@ def _base_attention(module, kwargs):
 
 
 def _capture_attention(module, query, key, value, attention_mask, **kwargs):
+    weights = getattr(_state, "weights", None)
+    if weights is not None:  # verification: transformers' eager weights on the file's own forward
+        base = _base_attention(module, kwargs)
+        output = base(module, query, key, value, attention_mask, **kwargs)
+        eager = _eager_attention(module)
+        weights.append(output[1] if base is eager else eager(module, query, key, value, attention_mask, **kwargs)[1])
+        return output
     recorder = _active()
     if recorder is not None:
         index = recorder.count
@@ -329,8 +341,28 @@ def _trace(wrapper, vocab_size: int, max_positions: int, device):
         return torch.jit.trace(wrapper, (ids, mask), strict=False, check_trace=False)
 
 
-def _reference_attentions(model, ids, mask, encoder_decoder: bool):
-    """output_attentions=True with transformers' eager attention, in the order of the file's layers."""
+def _same_stream_weights(model, ids, mask, encoder_decoder: bool) -> list:
+    """transformers' eager attention weights of every attention call, computed from the queries and keys of the
+    forward the file runs (each call's output still comes from the attention the file uses): in float16 and
+    bfloat16, an end-to-end eager forward drifts from the file's through rounding in every earlier layer, which
+    would hide a real difference under that drift."""
+    _state.weights = []
+    try:
+        with torch.no_grad():
+            kwargs = dict(input_ids=ids, attention_mask=mask, use_cache=False)
+            if encoder_decoder:
+                kwargs.update(decoder_input_ids=ids, decoder_attention_mask=mask)
+            model(**kwargs)
+        return _state.weights
+    finally:
+        _state.weights = None
+
+
+def _reference_attentions(model, ids, mask, encoder_decoder: bool, same_stream: bool = False):
+    """The reference attention weights, in the order of the file's layers: output_attentions=True with
+    transformers' eager attention, or with same_stream its eager weights on the file's own forward."""
+    if same_stream:
+        return _same_stream_weights(model, ids, mask, encoder_decoder)
     _set_implementation(model, "eager")
     try:
         with torch.no_grad():
@@ -378,23 +410,26 @@ def _rounding_bound(result, layer: int, call: dict, unit: float) -> float:
 
 
 def verify(out_path: str, model, calls, captured, encoder_decoder: bool, device, dtype, inputs):
-    """Loads the written file with the attnprox engine and compares its rebuilt attention with
-    output_attentions=True, one sequence at a time and as one padded batch. Returns the largest difference and the
-    bound it was held to, per captured layer: the dtype's tolerance, in float16 and bfloat16 raised to what the
-    reference's own rounding can explain at that layer's logits (_rounding_bound). Raises ExportError when a layer
-    exceeds its bound."""
+    """Loads the written file with the attnprox engine and compares its rebuilt attention with transformers' eager
+    attention weights, one sequence at a time and as one padded batch. In float32 the reference is
+    output_attentions=True; in float16 and bfloat16 it is the same eager weights computed on the file's own forward
+    (_same_stream_weights), where the model's modeling module has eager_attention_forward. Returns the reference
+    used and, per captured layer, the largest difference and the bound it was held to: the dtype's tolerance, in
+    float16 and bfloat16 raised to what the reference's own rounding can explain at that layer's logits
+    (_rounding_bound). Raises ExportError when a layer exceeds its bound."""
     from .model import load
 
     engine = load(out_path, device=str(device))
     worst = {i: 0.0 for i in captured}
     allowed = {i: TOLERANCE[dtype] for i in captured}
     unit = _UNIT_ROUNDOFF.get(dtype)
+    same_stream = unit is not None and all(_eager_attention(c["module"]) is not None for c in calls)
     batched = engine.run(ids=inputs)
     for seq, result_batched in zip(inputs, batched):
         ids = torch.tensor([seq], device=device)
-        reference = _reference_attentions(model, ids, torch.ones_like(ids), encoder_decoder)
+        reference = _reference_attentions(model, ids, torch.ones_like(ids), encoder_decoder, same_stream)
         if len(reference) != len(calls):
-            raise ExportError(f"output_attentions returned {len(reference)} layers, the capture saw {len(calls)} "
+            raise ExportError(f"the reference has {len(reference)} layers, the capture saw {len(calls)} "
                               "attention calls: the layers cannot be matched")
         result = engine.run(ids=seq)
         for i in captured:
@@ -408,10 +443,11 @@ def verify(out_path: str, model, calls, captured, encoder_decoder: bool, device,
     if bad:
         i = max(bad, key=lambda j: bad[j] / allowed[j])
         raise ExportError(f"verification failed: at layer {i} ({calls[i]['class']}) the attention rebuilt from the "
-                          f"file differs from transformers' output_attentions by {bad[i]:.3g} (allowed "
+                          f"file differs from transformers' eager attention by {bad[i]:.3g} (allowed "
                           f"{allowed[i]:.3g} in {_DTYPE_NAMES[dtype]}); the model's attention is not what its captured "
                           "queries and keys imply (an extra bias or a custom mask?)")
-    return worst, allowed
+    reference = "eager weights on the file's forward" if same_stream else "output_attentions"
+    return reference, worst, allowed
 
 
 def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str = "cpu",
@@ -473,12 +509,13 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
         inputs = _verification_inputs(vocab_size, manifest["max_positions"], device, list(verify_texts or []),
                                       hf_tokenizer)
         try:
-            worst, allowed = verify(out_path, hf_model, calls, captured, encoder_decoder, device,
-                                    next(hf_model.parameters()).dtype, inputs)
+            reference, worst, allowed = verify(out_path, hf_model, calls, captured, encoder_decoder, device,
+                                               next(hf_model.parameters()).dtype, inputs)
         except BaseException:
             os.remove(out_path)
             raise
-        manifest["verification"] = {"max_abs_diff": {str(i): v for i, v in worst.items()},
+        manifest["verification"] = {"reference": reference,
+                                    "max_abs_diff": {str(i): v for i, v in worst.items()},
                                     "allowed": {str(i): v for i, v in allowed.items()},
                                     "inputs": [len(x) for x in inputs]}
     return manifest

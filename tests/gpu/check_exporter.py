@@ -123,6 +123,7 @@ def main(out_dir):
                                        device="cuda", verify_texts=texts)
                             entry[f"{dtype}_cuda_max_diff"] = max(m["verification"]["max_abs_diff"].values())
                             entry[f"{dtype}_cuda_allowed"] = min(m["verification"]["allowed"].values())
+                            entry[f"{dtype}_cuda_reference"] = m["verification"]["reference"]
                         except ExportError as e:
                             entry[f"{dtype}_cuda_error"] = str(e)
                             report["failures"].append(f"{name} {dtype} cuda: {e}")
