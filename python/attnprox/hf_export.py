@@ -18,8 +18,9 @@ How it works (SPEC §6):
 5. The manifest and `tokenizer.json` are stored in the file, and the file is verified before `export` returns:
    the attnprox engine loads it and rebuilds the attention of every captured layer for several inputs (other
    lengths than the trace's, a padded batch), which must equal `output_attentions=True` of the same model with
-   `transformers`' eager attention. A file that fails is deleted, and the error names the layer and the
-   difference.
+   `transformers`' eager attention (in float16 and bfloat16: the same eager weights computed on the file's own
+   forward, within what their rounding explains; see `verify`). A file that fails is deleted, and the error
+   names the layer and the difference.
 
 Models whose attention is not `softmax(scaling · Q Kᵀ + mask)` with the extras the manifest can say (sliding
 windows, soft-caps, sinks) — relative position biases (T5), ALiBi (BLOOM, MPT) — cannot be captured: the export
