@@ -417,7 +417,9 @@ def verify(out_path: str, model, calls, captured, encoder_decoder: bool, device,
     (_same_stream_weights), where the model's modeling module has eager_attention_forward. Returns the reference
     used and, per captured layer, the largest difference and the bound it was held to: the dtype's tolerance, in
     float16 and bfloat16 raised to what the reference's own rounding can explain at that layer's logits
-    (_rounding_bound). Raises ExportError when a layer exceeds its bound."""
+    (_rounding_bound). The padded batch is held to the same bound, though in reduced precision its forward also
+    rounds differently from the one-sequence reference (other matrix shapes). Raises ExportError when a layer
+    exceeds its bound."""
     from .model import load
 
     engine = load(out_path, device=str(device))
