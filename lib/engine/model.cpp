@@ -6,9 +6,8 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
-#include <cstdlib>
-
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>

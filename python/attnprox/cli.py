@@ -175,7 +175,7 @@ def _cmd_export(args) -> int:
     if "verification" in manifest:
         v = manifest["verification"]
         worst = max(v["max_abs_diff"], key=lambda i: v["max_abs_diff"][i] / v["allowed"][i])
-        print(f"verified against transformers' output_attentions=True on {len(v['inputs'])} inputs: "
+        print(f"verified against transformers' {v['reference']} on {len(v['inputs'])} inputs: "
               f"max |difference| {max(v['max_abs_diff'].values()):.2e} (closest to its bound: layer {worst}, "
               f"{v['max_abs_diff'][worst]:.2e} of {v['allowed'][worst]:.2e} allowed)")
     else:

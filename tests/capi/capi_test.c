@@ -30,7 +30,8 @@ static void loading(void) {
   CHECK_STATUS(apx_model_load(model_path("gpt2.apx"), NULL, NULL), APX_ERROR_NULL_POINTER, "model is NULL");
   apx_load_params params = apx_load_default_params();
   params.device = "cuda";
-  if (apx_model_load(model_path("gpt2.apx"), &params, &model) == APX_OK) {  /* a CUDA build on a GPU machine */
+  const apx_status cuda_load = apx_model_load(model_path("gpt2.apx"), &params, &model);
+  if (cuda_load == APX_OK) { /* a CUDA build on a GPU machine */
     char* device = NULL;
     CHECK_OK(apx_model_device(model, &device));
     CHECK(device != NULL && strcmp(device, "cuda:0") == 0);
@@ -38,7 +39,7 @@ static void loading(void) {
     apx_model_free(model);
     model = NULL;
   } else {
-    CHECK_STATUS(apx_model_load(model_path("gpt2.apx"), &params, &model), APX_ERROR_UNSUPPORTED, "without CUDA");
+    CHECK_STATUS(cuda_load, APX_ERROR_UNSUPPORTED, "without CUDA");
   }
   params.device = "cpu";
   params.dtype = (apx_dtype)42;
