@@ -18,6 +18,7 @@ from .errors import (ComputeError, Error, ExportError, InvalidArgumentError, Inv
 from . import metrics
 from .metrics import APE
 from .model import Model, Result, load
+from .studies import study
 from .tokenizer import Tokenizer
 
 
@@ -63,5 +64,5 @@ __all__ = [
     "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
     "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export",
     "export_reference", "load",
-    "metrics", "set_log_level", "torch_version",
+    "metrics", "set_log_level", "study", "torch_version",
 ]

@@ -11,6 +11,8 @@
                                                       verified against output_attentions=True
     attnprox export-reference HF_DIR OUT              a Hugging Face directory → model file (reference families,
                                                       no transformers)
+    attnprox study CORPUS... --out DIR                a corpus scored into a resumable store, groups compared
+                                                      (Wilcoxon, Friedman), a report and a figure
 
 Exit codes: 0 success, 1 an error attnprox reports (message on stderr), 2 wrong usage.
 """
@@ -197,6 +199,53 @@ def _cmd_export_reference(args) -> int:
     return 0
 
 
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: expected at least {minimum}")
+        return value
+
+    return parse
+
+
+def _cmd_study(args) -> int:
+    from .studies import from_sources, study
+    from .studies.figure import LABELS
+    from .studies.run import COMPARED
+
+    measures = [m.strip() for m in args.figure.split(",") if m.strip()]
+    unknown = [m for m in measures if m not in COMPARED]
+    if unknown or not measures:
+        raise UsageError(f"--figure {args.figure}: expected measures among {', '.join(COMPARED)}")
+    groups = [g.strip() for g in args.groups.split(",") if g.strip()] if args.groups else None
+    corpus = from_sources(args.corpus, pattern=args.pattern, match=None if args.match == "none" else args.match,
+                          groups=groups)
+    result = study(corpus, model=args.model, out=args.out, store=args.store, layers=args.layers,
+                   policy=args.policy, per_token=args.tokens, window=args.window, stride=args.stride,
+                   device=args.device, dtype=args.dtype, workers=args.workers, threads=args.threads,
+                   scheduler=args.scheduler, token_budget=args.token_budget, new_run=args.new_run,
+                   progress=not args.quiet, figure_measures=measures, figure_style=args.figure_style)
+    compared = len({r["text_id"] for r in result.rows})
+    print(f"run {result.run_id} in {result.store}: {compared} texts compared, {len(result.quality)} "
+          f"{'match sets' if result.matched else 'texts'} left out, {len(result.windowed)} run in windows; "
+          f"{result.scored} scored now, {result.skipped} from before ({result.wall_seconds:.1f} s)")
+    for layer, by_measure in result.comparisons.items():
+        for measure in measures:
+            c = by_measure[measure]
+            means = ", ".join(f"{s.group} {s.mean:.4g} ± {s.sd:.2g}" for s in c.summaries)
+            print(f"{LABELS.get(measure, measure)}, layer {layer}: {means}")
+            for t in c.pairs:
+                print(f"    {t.group_a} – {t.group_b}: {t.direction}, p corrected {t.p_corrected:.3g} {t.stars}, "
+                      f"r = {t.rank_biserial:+.3f}")
+    if result.files:
+        print("wrote " + ", ".join(path for key, path in result.files.items() if key != "store"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attnprox", description="What a transformer's attention sees: Q/K per "
                                      "layer and head, rebuilt attention, Attention Proximity.")
@@ -265,6 +314,52 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers (default all)")
     export.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the weights')")
     export.set_defaults(run=_cmd_export_reference)
+
+    st = sub.add_parser(
+        "study", help="score a corpus, compare groups, test the differences (report, figure)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score every text of a corpus with one model (N, AP, APE, length-corrected APE, mean attention "
+        "entropy), store each finished text at once in DIR/study.sqlite (rerunning the command resumes), compare "
+        "the groups (paired Wilcoxon signed-rank tests with Bonferroni correction and Friedman's test for matched "
+        "texts; Mann-Whitney and Kruskal-Wallis otherwise) and write texts.csv, texts.json, stats.csv, report.md "
+        "and figure.png/.svg.",
+        epilog="CORPUS is one of:\n"
+        "  onestopenglish DIR        the OneStopEnglish triplets (Ele-Txt, Int-Txt/Int-Txt, Adv-Txt)\n"
+        "  FILE.csv | FILE.jsonl     rows of id, group, match, and path or text\n"
+        "  'texts/*/*.txt'           a glob: group = parent folder, match = file name (--pattern to change)\n"
+        "  NAME=DIR ... | DIR ...    a folder per group; texts with the same file name are matched (--match)\n"
+        "\nexample: attnprox study onestopenglish data/onestopenglish --out study/")
+    st.add_argument("corpus", nargs="+", metavar="CORPUS", help="see below")
+    st.add_argument("-m", "--model", default=None, help="model file (default: attnprox's default model)")
+    st.add_argument("--out", default="study", help="folder for the store, table, report and figure (default study)")
+    st.add_argument("--store", default=None, help="SQLite file (default OUT/study.sqlite)")
+    st.add_argument("--layers", default="last", help="last (default), all, or comma-separated layer numbers")
+    st.add_argument("--policy", choices=["literal", "shift", "clamp", "softmax"], default=None,
+                    help="how APE treats negative proximity entries (default shift)")
+    st.add_argument("--tokens", action="store_true", help="also store per-token AP_i and iAPE_i (in texts.json)")
+    st.add_argument("--window", type=_count(2), default=None,
+                    help="window (tokens) for texts longer than the model's positions (default: run_windows')")
+    st.add_argument("--stride", type=_count(1), default=None, help="stride between windows (default: run_windows')")
+    st.add_argument("--device", default="cpu", help="cpu, cuda (one worker per GPU) or cuda:N (default cpu)")
+    st.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the file's)")
+    st.add_argument("--workers", type=_count(0), default=None,
+                    help="worker processes (default: one per core, or per GPU; 0 or 1: in this process)")
+    st.add_argument("--threads", type=_count(0), default=None,
+                    help="libtorch threads per worker (default: cores / workers)")
+    st.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to send the work to")
+    st.add_argument("--token-budget", type=_count(1), default=8192, help="padded tokens per batch (default 8192)")
+    st.add_argument("--new-run", action="store_true",
+                    help="start a new run beside the store's runs when the configuration changed (else refused)")
+    st.add_argument("--groups", default=None, help="comma-separated groups to compare, in this order")
+    st.add_argument("--match", default="stem",
+                    help="folders: stem (same file name = same item; default), none, or a regex on the file name")
+    st.add_argument("--pattern", default=None,
+                    help="glob: regex with named groups (?P<group>...) and (?P<match>...) searched in each path")
+    st.add_argument("--figure", default="ap,ape_normalized",
+                    help="measures side by side in the figure (default ap,ape_normalized)")
+    st.add_argument("--figure-style", choices=["point", "bar"], default="point", help="means as points or bars")
+    st.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    st.set_defaults(run=_cmd_study)
     return parser
 
 
@@ -286,6 +381,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as e:
         print(f"attnprox {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"attnprox {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (attnprox.Error, OSError, ValueError, RuntimeError) as e:  # ExportError is a RuntimeError
         print(f"attnprox {args.command}: error: {e}", file=sys.stderr)
         return 1

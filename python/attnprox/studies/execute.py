@@ -1,0 +1,172 @@
+"""Running a study's batches: in this process, or spread over Dask workers (a local cluster of worker processes,
+one per core or one per GPU, or an existing cluster at a scheduler's address). Either way each finished batch's
+rows come back to this process, which hands them to `on_batch` (the store) at once, and a progress bar (stderr)
+counts texts with their rate and the time left.
+
+Local clusters: each worker is a process with one task thread; its libtorch and BLAS run `threads` threads
+(default: the cores divided among the workers; in this process, libtorch's default); with `device="cuda"` each worker sees only its own GPU
+(CUDA_VISIBLE_DEVICES) and loads the model there. Every worker loads the model once, when it starts
+(`worker_plugin.ModelPlugin`), and keeps it for all its batches.
+"""
+import logging
+import os
+import sys
+from typing import Callable, List, Optional, Sequence
+
+from ..errors import ComputeError, InvalidArgumentError, UnsupportedError
+from .scoring import Batch, Scoring, model_for, score_batch
+
+OnBatch = Callable[[Batch, List[dict]], None]
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def visible_gpus() -> List[str]:
+    """The GPUs this process may use: CUDA_VISIBLE_DEVICES when set, else as many as torch counts."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        return []
+
+
+class Plan:
+    """Where the batches run: `workers` (0: in this process), `threads` per worker, the devices workers are pinned
+    to (local GPU clusters), or an existing cluster's `scheduler` address."""
+
+    def __init__(self, device: str = "cpu", workers: Optional[int] = None, threads: Optional[int] = None,
+                 scheduler: Optional[str] = None):
+        self.scheduler = scheduler
+        self.device = device
+        self.gpus: List[str] = []
+        pinned = device == "cuda" and scheduler is None
+        if pinned:
+            self.gpus = visible_gpus()
+            if not self.gpus:
+                raise UnsupportedError("--device cuda: no GPU is visible to this process")
+        if workers is None:
+            workers = len(self.gpus) if pinned else cores()
+        if workers < 0:
+            raise InvalidArgumentError(f"workers {workers}: expected 0 (in this process) or more")
+        if pinned and workers > len(self.gpus):
+            raise InvalidArgumentError(f"{workers} workers asked with --device cuda, but {len(self.gpus)} GPU(s) are "
+                                       f"visible: one worker per GPU")
+        self.gpus = self.gpus[:workers] if pinned else []
+        self.workers = workers if scheduler is None else None
+        # One worker in-process is the same as none: no cluster to start.
+        self.in_process = scheduler is None and workers <= 1
+        if threads is None:
+            # In this process and on someone else's cluster, libtorch's own default; a local cluster shares the
+            # cores among its workers.
+            threads = 0 if scheduler is not None or self.in_process else max(1, cores() // workers)
+        if threads < 0:
+            raise InvalidArgumentError(f"threads {threads}: expected a positive number (0: libtorch's default)")
+        self.threads = threads
+
+    def describe(self) -> str:
+        if self.scheduler is not None:
+            return f"Dask cluster at {self.scheduler}"
+        if self.in_process:
+            return f"in-process, {self.threads or 'default'} thread(s)"
+        where = f", GPUs {','.join(self.gpus)}" if self.gpus else ""
+        return f"{self.workers} Dask worker processes × {self.threads} thread(s){where}"
+
+
+def run_batches(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch: OnBatch,
+                progress: bool = True, done_before: int = 0) -> None:
+    """Scores every batch and hands each one's rows to on_batch as soon as it is done."""
+    from tqdm import tqdm
+
+    total = sum(len(b.texts) for b in batches)
+    with tqdm(total=total, unit="text", desc="scoring", file=sys.stderr, disable=not progress or total == 0,
+              dynamic_ncols=True, smoothing=0.1,
+              postfix=f"{done_before} done before" if done_before else None) as bar:
+        if not batches:
+            return
+        if plan.in_process:
+            model_for(scoring)
+            for batch in batches:
+                on_batch(batch, score_batch(scoring, batch))
+                bar.update(len(batch.texts))
+            return
+        _run_on_dask(scoring, batches, plan, on_batch, bar)
+
+
+def _cost(batch: Batch) -> int:
+    return len(batch.texts) * max(len(text) for _, text in batch.texts) ** 2
+
+
+def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch: OnBatch, bar) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UnsupportedError("several workers need Dask distributed (Debian: python3-distributed); "
+                               "--workers 0 runs in this process") from None
+    from .worker_plugin import ModelPlugin
+
+    cluster = None
+    try:
+        if plan.scheduler is not None:
+            client = Client(plan.scheduler, timeout="30s")
+        else:
+            cluster = local_cluster(plan)
+            client = Client(cluster)
+    except OSError as e:
+        if cluster is not None:
+            cluster.close()
+        raise ComputeError(f"cannot start or reach the Dask cluster: {e}") from None
+    try:
+        plugin = ModelPlugin(scoring)
+        try:
+            client.register_worker_plugin(plugin, name=plugin.name)
+        except Exception as e:  # a worker could not load the model: say which and why
+            raise ComputeError(f"a Dask worker could not load the model: {type(e).__name__}: {e}") from None
+        # The most expensive batches first, so that no worker is left with a long one at the end.
+        order = sorted(range(len(batches)), key=lambda i: -_cost(batches[i]))
+        futures = {}
+        for rank, index in enumerate(order):
+            future = client.submit(score_batch, scoring, batches[index], pure=False, priority=len(order) - rank)
+            futures[future] = batches[index]
+        for future in as_completed(list(futures)):
+            batch = futures.pop(future)
+            try:
+                rows = future.result()
+            except Exception as e:
+                for other in futures:
+                    other.cancel()
+                raise ComputeError(f"a Dask task failed on texts {', '.join(batch.ids[:3])}"
+                                   f"{'…' if len(batch.ids) > 3 else ''}: {type(e).__name__}: {e}") from None
+            on_batch(batch, rows)
+            bar.update(len(batch.texts))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def local_cluster(plan: Plan):
+    """A local Dask cluster of `plan.workers` processes, one task thread each, libtorch and BLAS limited to
+    `plan.threads` threads, each pinned to its GPU when the plan has GPUs."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    threads = str(max(1, plan.threads))
+    workers = {}
+    for index in range(plan.workers):
+        env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        if plan.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = plan.gpus[index]
+        workers[f"attnprox-{index}"] = {"cls": Nanny, "options": {"nthreads": 1, "env": env, "host": "127.0.0.1",
+                                                                   "dashboard": False, "silence_logs": logging.ERROR}}
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="attnprox-study")
+
+

@@ -1,0 +1,101 @@
+"""What a study needs to know about its model file before any worker loads it: the file's SHA-256 (the run's
+identity), its manifest (layers, positions) and its tokenizer (to count each text's tokens for quality control
+and batching). Read from the TorchScript archive directly, so that the process that plans a study never loads the
+model (it may run on a GPU the planner must not take)."""
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
+from ..tokenizer import Tokenizer
+
+_MANIFEST = "extra/attnprox/manifest.json"
+_TOKENIZER = "extra/attnprox/tokenizer.json"
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class ModelFile:
+    """A model file as a study plans with it."""
+
+    path: str
+    sha256: str
+    manifest: dict
+    tokenizer: Optional[Tokenizer]
+
+    @classmethod
+    def read(cls, path: str) -> "ModelFile":
+        if not os.path.isfile(path):
+            raise ModelNotFoundError(f"model file '{path}' does not exist")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = {name.split("/", 1)[-1]: name for name in archive.namelist()}
+                if _MANIFEST not in names:
+                    raise InvalidModelError(f"'{path}' has no attnprox manifest: not an attnprox model file")
+                manifest = json.loads(archive.read(names[_MANIFEST]))
+                tokenizer_json = archive.read(names[_TOKENIZER]).decode("utf-8") if _TOKENIZER in names else ""
+        except zipfile.BadZipFile:
+            raise InvalidModelError(f"'{path}' is not a TorchScript archive (not a zip file)") from None
+        tokenizer = Tokenizer.from_json(tokenizer_json) if tokenizer_json.strip() else None
+        return cls(os.path.abspath(path), sha256_of(path), manifest, tokenizer)
+
+    @property
+    def captured_layers(self) -> List[int]:
+        return list(self.manifest["captured_layers"])
+
+    @property
+    def max_positions(self) -> int:
+        return int(self.manifest["max_positions"])
+
+    def count_tokens(self, text: str) -> int:
+        """The number of tokens `Model.run(text=text)` runs: the tokenizer's encoding with its special tokens, and
+        the manifest's BOS in front when the model adds one the tokenizer does not (as the engine encodes a text
+        for the model)."""
+        if self.tokenizer is None:
+            raise InvalidArgumentError(f"model file '{self.path}' has no tokenizer.json, so it cannot read texts")
+        ids = self.tokenizer.encode(text, add_special_tokens=True)
+        facts = self.manifest.get("tokenizer") or {}
+        bos = facts.get("bos_id")
+        if facts.get("add_bos") and bos is not None and (not ids or ids[0] != bos):
+            return len(ids) + 1
+        return len(ids)
+
+    def resolve_layers(self, layers) -> List[int]:
+        """The model's own numbers of the layers asked for: None or "last" (the last captured layer), "all", a
+        number or a list of them, or "i,j" (negative numbers count back from the last captured layer)."""
+        captured = self.captured_layers
+        if layers is None or layers == "last":
+            return [captured[-1]]
+        if layers == "all":
+            return captured
+        if isinstance(layers, str):
+            try:
+                layers = [int(part) for part in layers.split(",") if part.strip()]
+            except ValueError:
+                raise InvalidArgumentError(f"layers {layers!r}: expected last, all or comma-separated layer "
+                                           f"numbers") from None
+        elif isinstance(layers, int):
+            layers = [layers]
+        resolved = []
+        for layer in layers:
+            number = captured[layer] if -len(captured) <= layer < 0 else layer
+            if number not in captured:
+                from ..errors import OutOfRangeError
+
+                raise OutOfRangeError(f"layer {layer} requested, the model file captures layers "
+                                      f"{','.join(map(str, captured))}")
+            if number not in resolved:
+                resolved.append(number)
+        if not resolved:
+            raise InvalidArgumentError("no layers given")
+        return resolved
