@@ -308,14 +308,18 @@ def test_a_run_killed_with_kill_9_resumes_to_the_uninterrupted_table(tmp_path, t
     assert "did not finish" in open(os.path.join(out, "report.md"), encoding="utf-8").read()
 
 
-@pytest.mark.filterwarnings("ignore:make_current is deprecated:DeprecationWarning")
 def test_dask_workers_give_the_in_process_table(tmp_path, triplets, model_path, uninterrupted):
-    result = studies.study(["onestopenglish", triplets], model=model_path, out=str(tmp_path / "out"), workers=2,
-                           threads=1, token_budget=1, per_token=True, progress=False)
-    assert result.scored == 36
-    assert table_of(result.store) == table_of(os.path.join(uninterrupted, "study.sqlite"))
-    sessions = studies.Store(result.store).sessions(1)
-    assert sessions[0]["workers"] == "2 Dask worker processes × 1 thread(s)"
+    # Through the attnprox command script itself: spawned workers import it as their main module.
+    out = str(tmp_path / "out")
+    command, env = cli("study", "onestopenglish", triplets, "-m", model_path, "--out", out, "--workers", "2",
+                       "--threads", "1", "--token-budget", "1", "--tokens", "-q")
+    command = [sys.executable, os.path.join(BUILD, "bin", "attnprox"), *command[3:]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "36 scored now" in done.stdout
+    store_path = os.path.join(out, "study.sqlite")
+    assert table_of(store_path) == table_of(os.path.join(uninterrupted, "study.sqlite"))
+    assert studies.Store(store_path).sessions(1)[0]["workers"] == "2 Dask worker processes × 1 thread(s)"
 
 
 # ---------------------------------------------------------------------------------------------------------------
