@@ -227,6 +227,7 @@ def _cmd_study(args) -> int:
     result = study(corpus, model=args.model, out=args.out, store=args.store, layers=args.layers,
                    policy=args.policy, per_token=args.tokens, window=args.window, stride=args.stride,
                    device=args.device, dtype=args.dtype, workers=args.workers, threads=args.threads,
+                   workers_per_gpu=args.workers_per_gpu,
                    scheduler=args.scheduler, token_budget=args.token_budget, new_run=args.new_run,
                    progress=not args.quiet, figure_measures=measures, figure_style=args.figure_style)
     compared = len({r["text_id"] for r in result.rows})
@@ -343,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--device", default="cpu", help="cpu, cuda (one worker per GPU) or cuda:N (default cpu)")
     st.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the file's)")
     st.add_argument("--workers", type=_count(0), default=None,
-                    help="worker processes (default: one per core, or per GPU; 0 or 1: in this process)")
+                    help="Dask worker processes (default: one per core, or per GPU; 0: in this process, no Dask)")
+    st.add_argument("--workers-per-gpu", type=_count(1), default=1,
+                    help="with --device cuda: worker processes sharing each GPU (default 1)")
     st.add_argument("--threads", type=_count(0), default=None,
                     help="libtorch threads per worker (default: cores / workers)")
     st.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to send the work to")

@@ -58,7 +58,8 @@ class Corpus:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{g} {sum(1 for i in self.items if i.group == g)}" for g in self.groups)
-        return f"<attnprox.studies.Corpus {self.name!r}: {len(self.items)} texts ({counts}), {len(self.dropped)} dropped>"
+        return (f"<attnprox.studies.Corpus {self.name!r}: {len(self.items)} texts ({counts}), "
+                f"{len(self.dropped)} dropped>")
 
 
 def read_text(path: str, shown: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:

@@ -4,13 +4,15 @@ rows come back to this process, which hands them to `on_batch` (the store) at on
 counts texts with their rate and the time left.
 
 Local clusters: each worker is a process with one task thread; its libtorch and BLAS run `threads` threads
-(default: the cores divided among the workers; in this process, libtorch's default); with `device="cuda"` each worker sees only its own GPU
-(CUDA_VISIBLE_DEVICES) and loads the model there. Every worker loads the model once, when it starts
-(`worker_plugin.ModelPlugin`), and keeps it for all its batches.
+(default: the cores divided among the workers; in this process, libtorch's default); with `device="cuda"` each
+worker sees only its own GPU (CUDA_VISIBLE_DEVICES) and loads the model there. Every worker loads the model once,
+when it starts (`worker_plugin.ModelPlugin`), and keeps it for all its batches.
 """
 import logging
 import os
 import sys
+import time
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 from ..errors import ComputeError, InvalidArgumentError, UnsupportedError
@@ -40,30 +42,34 @@ def visible_gpus() -> List[str]:
 
 
 class Plan:
-    """Where the batches run: `workers` (0: in this process), `threads` per worker, the devices workers are pinned
-    to (local GPU clusters), or an existing cluster's `scheduler` address."""
+    """Where the batches run: `workers` (0: in this process, without Dask; 1 or more: a local Dask cluster of that
+    many worker processes), `threads` per worker, the GPU each worker is pinned to
+    (`gpus`, local clusters with device="cuda": `workers_per_gpu` workers on each visible GPU), or an existing
+    cluster's `scheduler` address."""
 
     def __init__(self, device: str = "cpu", workers: Optional[int] = None, threads: Optional[int] = None,
-                 scheduler: Optional[str] = None):
+                 scheduler: Optional[str] = None, workers_per_gpu: int = 1):
         self.scheduler = scheduler
         self.device = device
-        self.gpus: List[str] = []
+        self.gpus: List[str] = []          # per worker: the GPU it sees
         pinned = device == "cuda" and scheduler is None
-        if pinned:
-            self.gpus = visible_gpus()
-            if not self.gpus:
-                raise UnsupportedError("--device cuda: no GPU is visible to this process")
+        if workers_per_gpu < 1:
+            raise InvalidArgumentError(f"workers per GPU {workers_per_gpu}: expected 1 or more")
+        if workers_per_gpu != 1 and not pinned:
+            raise InvalidArgumentError("workers per GPU apply to --device cuda on a local cluster")
+        visible = visible_gpus() if pinned else []
+        if pinned and not visible:
+            raise UnsupportedError("--device cuda: no GPU is visible to this process")
         if workers is None:
-            workers = len(self.gpus) if pinned else cores()
+            workers = len(visible) * workers_per_gpu if pinned else cores() if cores() > 1 else 0
         if workers < 0:
             raise InvalidArgumentError(f"workers {workers}: expected 0 (in this process) or more")
-        if pinned and workers > len(self.gpus):
-            raise InvalidArgumentError(f"{workers} workers asked with --device cuda, but {len(self.gpus)} GPU(s) are "
-                                       f"visible: one worker per GPU")
-        self.gpus = self.gpus[:workers] if pinned else []
+        if pinned and workers > len(visible) * workers_per_gpu:
+            raise InvalidArgumentError(f"{workers} workers asked with --device cuda, but {len(visible)} GPU(s) are "
+                                       f"visible and {workers_per_gpu} worker(s) share one")
+        self.gpus = [visible[i // workers_per_gpu] for i in range(max(1, workers))] if pinned else []
         self.workers = workers if scheduler is None else None
-        # One worker in-process is the same as none: no cluster to start.
-        self.in_process = scheduler is None and workers <= 1
+        self.in_process = scheduler is None and workers == 0
         if threads is None:
             # In this process and on someone else's cluster, libtorch's own default; a local cluster shares the
             # cores among its workers.
@@ -81,31 +87,52 @@ class Plan:
         return f"{self.workers} Dask worker processes × {self.threads} thread(s){where}"
 
 
+@dataclass
+class Timing:
+    """Where a study's time went: starting (the cluster and every worker's model load, or this process's model
+    load) and scoring the batches (from the first submitted to the last stored)."""
+
+    start_seconds: float = 0.0
+    scoring_seconds: float = 0.0
+    texts: int = 0
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.texts / self.scoring_seconds if self.scoring_seconds > 0 else float("nan")
+
+
 def run_batches(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch: OnBatch,
-                progress: bool = True, done_before: int = 0) -> None:
+                progress: bool = True, done_before: int = 0) -> Timing:
     """Scores every batch and hands each one's rows to on_batch as soon as it is done."""
     from tqdm import tqdm
 
     total = sum(len(b.texts) for b in batches)
-    with tqdm(total=total, unit="text", desc="scoring", file=sys.stderr, disable=not progress or total == 0,
+    timing = Timing(texts=total)
+    if not batches:
+        return timing
+    with tqdm(total=total, unit="text", desc="scoring", file=sys.stderr, disable=not progress,
               dynamic_ncols=True, smoothing=0.1,
               postfix=f"{done_before} done before" if done_before else None) as bar:
-        if not batches:
-            return
+        started = time.perf_counter()
         if plan.in_process:
             model_for(scoring)
+            timing.start_seconds = time.perf_counter() - started
+            bar.reset(total=total)   # the rate and the time left count from here
             for batch in batches:
                 on_batch(batch, score_batch(scoring, batch))
                 bar.update(len(batch.texts))
-            return
-        _run_on_dask(scoring, batches, plan, on_batch, bar)
+        else:
+            _run_on_dask(scoring, batches, plan, on_batch, bar, timing)
+        timing.scoring_seconds = time.perf_counter() - started - timing.start_seconds
+    return timing
 
 
 def _cost(batch: Batch) -> int:
     return len(batch.texts) * max(len(text) for _, text in batch.texts) ** 2
 
 
-def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch: OnBatch, bar) -> None:
+def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch: OnBatch, bar,
+                 timing: Timing) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -113,6 +140,7 @@ def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batc
                                "--workers 0 runs in this process") from None
     from .worker_plugin import ModelPlugin
 
+    started = time.perf_counter()
     cluster = None
     try:
         if plan.scheduler is not None:
@@ -130,6 +158,8 @@ def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batc
             client.register_worker_plugin(plugin, name=plugin.name)
         except Exception as e:  # a worker could not load the model: say which and why
             raise ComputeError(f"a Dask worker could not load the model: {type(e).__name__}: {e}") from None
+        timing.start_seconds = time.perf_counter() - started
+        bar.reset(total=bar.total)   # the rate and the time left count from here
         # The most expensive batches first, so that no worker is left with a long one at the end.
         order = sorted(range(len(batches)), key=lambda i: -_cost(batches[i]))
         futures = {}
@@ -155,13 +185,17 @@ def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batc
 
 def local_cluster(plan: Plan):
     """A local Dask cluster of `plan.workers` processes, one task thread each, libtorch and BLAS limited to
-    `plan.threads` threads, each pinned to its GPU when the plan has GPUs."""
+    `plan.threads` threads (OpenMP threads waiting passively unless OMP_WAIT_POLICY says otherwise), each pinned to
+    its GPU when the plan has GPUs."""
     from distributed import Nanny, Scheduler, SpecCluster
 
     threads = str(max(1, plan.threads))
     workers = {}
     for index in range(plan.workers):
-        env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+               # OpenMP threads that sleep while they wait: spinning ones slow a shared machine down several-fold
+               # (measured: 2 threads, 7x slower under a load of 5 on 2 cores; sleeping ones 20 % faster than 1)
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         if plan.gpus:
             env["CUDA_VISIBLE_DEVICES"] = plan.gpus[index]
         workers[f"attnprox-{index}"] = {"cls": Nanny, "options": {"nthreads": 1, "env": env, "host": "127.0.0.1",

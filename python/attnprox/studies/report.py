@@ -3,7 +3,7 @@ measure the groups' descriptive statistics and tests, as Markdown (`report.md`) 
 import csv
 import math
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from .figure import LABELS
 from .stats import Comparison, stars
@@ -82,12 +82,18 @@ def markdown(title: str, facts: Dict[str, str], quality: Sequence[dict], matched
             elif comparison.note:
                 lines += [comparison.note, ""]
     if sessions:
-        lines += ["## Sessions", "", "| started | finished | texts scored | wall time (s) | workers | machine |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["## Sessions", "", "Wall time from reading the corpus to the last row stored; of which starting the "
+                  "workers (and loading the model) and scoring.", "",
+                  "| started | finished | texts scored | wall time (s) | starting (s) | scoring (s) | texts/s | "
+                  "workers | machine |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for s in sessions:
-            wall = "–" if s["wall_seconds"] is None else f"{s['wall_seconds']:.1f}"
-            lines.append(f"| {s['started']} | {s['finished'] or 'did not finish'} | {s['texts_scored']} | {wall} | "
-                         f"{_cell(s['workers'] or '')} | {_cell(s['machine'] or '')} |")
+            def seconds(key):
+                return "–" if s[key] is None else f"{s[key]:.1f}"
+            rate = (f"{s['texts_scored'] / s['scoring_seconds']:.2f}" if s["scoring_seconds"] and s["texts_scored"]
+                    else "–")
+            lines.append(f"| {s['started']} | {s['finished'] or 'did not finish'} | {s['texts_scored']} | "
+                         f"{seconds('wall_seconds')} | {seconds('start_seconds')} | {seconds('scoring_seconds')} | "
+                         f"{rate} | {_cell(s['workers'] or '')} | {_cell(s['machine'] or '')} |")
         lines.append("")
     return "\n".join(lines)
 

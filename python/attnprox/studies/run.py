@@ -22,8 +22,8 @@ from ..metrics import policy_name
 from . import corpus as corpora
 from . import figure as figures
 from . import quality, report
-from .corpus import Corpus, Dropped, Item
-from .execute import Plan, run_batches
+from .corpus import Corpus, Dropped
+from .execute import Plan, Timing, run_batches
 from .model_file import ModelFile
 from .scoring import Batch, Scoring, batches_of
 from .stats import Comparison, compare
@@ -50,7 +50,8 @@ class Study:
     files: Dict[str, str] = field(default_factory=dict)
     scored: int = 0                              # texts scored in this call
     skipped: int = 0                             # texts the store already had
-    wall_seconds: float = 0.0
+    wall_seconds: float = 0.0                    # this call, from reading the corpus to the last row stored
+    timing: Optional[Timing] = None              # of which starting the workers and scoring
 
     def comparison(self, measure: str = "ap", layer: Optional[int] = None) -> Comparison:
         """The tests of one measure (at the first layer studied unless `layer`)."""
@@ -89,7 +90,8 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
           store: Optional[str] = None, layers=None, policy: Optional[str] = None, per_token: bool = False,
           window: Optional[int] = None, stride: Optional[int] = None, device: str = "cpu",
           dtype: Optional[str] = None, workers: Optional[int] = None, threads: Optional[int] = None,
-          scheduler: Optional[str] = None, token_budget: int = DEFAULT_TOKEN_BUDGET, new_run: bool = False,
+          scheduler: Optional[str] = None, workers_per_gpu: int = 1,
+          token_budget: int = DEFAULT_TOKEN_BUDGET, new_run: bool = False,
           progress: bool = True, figure_measures: Sequence[str] = FIGURE_MEASURES, figure_style: str = "point",
           title: Optional[str] = None) -> Study:
     """Scores every text of a corpus with one model, stores the rows (resumable), compares the groups and writes
@@ -103,9 +105,10 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
     layers: "last" (default), "all", a layer number or a list; policy: the APE policy (default shift);
     per_token: also store AP_i, iAPE_i and the tokens of every text; window, stride: `Model.run_windows` for texts
         longer than the model's positions.
-    device, dtype: where and how the model runs. workers: processes (default one per core, or one per GPU with
-        device="cuda"; 0 or 1: in this process); threads: libtorch threads per worker (default cores / workers;
-        in this process, libtorch's default); scheduler: the address of an existing Dask cluster instead of a local one.
+    device, dtype: where and how the model runs. workers: Dask worker processes (default one per core, or one per
+        GPU with device="cuda"; 0: in this process, without Dask); threads: libtorch threads per worker (default cores / workers;
+        in this process, libtorch's default); workers_per_gpu: with device="cuda", workers sharing each GPU
+        (default 1); scheduler: the address of an existing Dask cluster instead of a local one.
     token_budget: padded tokens per batch. new_run: start a new run beside the store's runs of other
         configurations instead of refusing.
     """
@@ -125,7 +128,8 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
     if model_file.tokenizer is None:
         raise InvalidArgumentError(f"model file '{model_file.path}' has no tokenizer.json: a study runs texts")
     chosen_layers = model_file.resolve_layers(layers)
-    plan = Plan(device=device, workers=workers, threads=threads, scheduler=scheduler)
+    plan = Plan(device=device, workers=workers, threads=threads, scheduler=scheduler,
+                workers_per_gpu=workers_per_gpu)
     scoring = Scoring(model_file.path, "cuda" if plan.gpus else device, dtype, plan.threads, tuple(chosen_layers),
                       policy_name(policy), bool(per_token), window, stride)
     config = {"model_sha256": model_file.sha256, "attnprox_version": attnprox.__version__,
@@ -144,7 +148,8 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
                                            list(corpus.dropped) + untokenized)
     if not items:
         reasons = "; ".join(f"{d.id}: {d.reason}" for d in dropped[:5])
-        raise InvalidArgumentError(f"no text of the corpus can be studied ({reasons}{'; …' if len(dropped) > 5 else ''})")
+        more = "; …" if len(dropped) > 5 else ""
+        raise InvalidArgumentError(f"no text of the corpus can be studied ({reasons}{more})")
 
     # 2. the store
     if out is not None:
@@ -175,9 +180,9 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
             scored += len(batch.texts)
 
         skipped = len(items) - sum(len(b.texts) for b in pending)
-        run_batches(scoring, pending, plan, on_batch, progress=progress, done_before=skipped)
+        timing = run_batches(scoring, pending, plan, on_batch, progress=progress, done_before=skipped)
         wall = time.perf_counter() - started
-        db.end_session(session, scored, wall)
+        db.end_session(session, scored, wall, timing.start_seconds, timing.scoring_seconds)
 
         # 4. compare, report
         rows = [r for r in db.rows(run_id, per_token=False) if r["text_id"] in digests
@@ -192,7 +197,7 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
         windowed = sorted(({"text_id": r["text_id"], "n": r["n"], "windows": r["windows"]} for r in rows
                            if r["layer"] == chosen_layers[0] and (r["windows"] or 1) > 1), key=lambda w: w["text_id"])
         result = Study(run_id, store_path, config, list(corpus.groups), corpus.matched, rows, comparisons, dropped,
-                       windowed, scored=scored, skipped=skipped, wall_seconds=wall)
+                       windowed, scored=scored, skipped=skipped, wall_seconds=wall, timing=timing)
         if out is not None:
             result.files = _write_outputs(out, db, result, model_file, corpus, figure_measures, figure_style, title,
                                           excluded)
@@ -242,6 +247,7 @@ def _write_outputs(out: str, db: Store, result: Study, model_file: ModelFile, co
         _matplotlib().close(fig)
         files[f"figure_{layer}_png"], files[f"figure_{layer}_svg"] = drawn[layer]
     config = result.config
+    windowing = config["windowing"]
     facts = {
         "model file": f"{model_file.path} (SHA-256 {model_file.sha256[:16]}…, {model_file.manifest.get('family')}, "
                       f"layers {','.join(map(str, model_file.captured_layers))} captured, "
@@ -249,8 +255,8 @@ def _write_outputs(out: str, db: Store, result: Study, model_file: ModelFile, co
         "attnprox": config["attnprox_version"],
         "layers": ", ".join(map(str, config["layers"])),
         "APE policy": config["policy"],
-        "long texts": "Model.run_windows (window "
-                      f"{config['windowing']['window'] or 'default'}, stride {config['windowing']['stride'] or 'default'})",
+        "long texts": f"Model.run_windows (window {windowing['window'] or 'default'}, "
+                      f"stride {windowing['stride'] or 'default'})",
         "store": f"{os.path.basename(result.store)}, run {result.run_id}",
         "texts compared": _counts(result, corpus),
     }

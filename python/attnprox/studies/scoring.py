@@ -1,8 +1,8 @@
 """Scoring a batch of texts into rows: the work one task does, in a Dask worker or in the planning process.
 
 Each process loads the model once (`model_for`, a process-wide cache; `worker_plugin.ModelPlugin` loads it when a
-Dask worker starts) and keeps it for every batch it is given. A batch is texts of similar length run as one padded batch;
-a text longer than the model's positions is a batch of its own, run in windows (`Model.run_windows`, the
+Dask worker starts) and keeps it for every batch it is given. A batch is texts of similar length run as one padded
+batch; a text longer than the model's positions is a batch of its own, run in windows (`Model.run_windows`, the
 documented long-text strategy). Per text and layer a row holds:
 
     n                       tokens of the text

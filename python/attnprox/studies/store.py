@@ -12,7 +12,8 @@ Tables:
                    ape_undefined_rows, mean_entropy, mean_normalized_entropy, error
     token_values   run_id, text_id, layer, tokens, ap_tokens, ape_tokens (JSON arrays; runs with per-token values)
     quality        run_id, item, grp, match, reason: what the last session's quality control left out
-    sessions       run_id, started, finished, texts_scored, wall_seconds, workers, machine: each time the study ran
+    sessions       run_id, started, finished, texts_scored, wall_seconds (of which start_seconds: starting workers
+                   and loading the model, scoring_seconds: scoring), workers, machine: each time the study ran
 """
 import csv
 import datetime
@@ -20,7 +21,7 @@ import json
 import os
 import platform
 import sqlite3
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Sequence
 
 from ..errors import InvalidArgumentError
 
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS quality (
     run_id INTEGER NOT NULL, item TEXT NOT NULL, grp TEXT, match TEXT, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, started TEXT NOT NULL, finished TEXT,
-    texts_scored INTEGER NOT NULL DEFAULT 0, wall_seconds REAL, workers TEXT, machine TEXT);
+    texts_scored INTEGER NOT NULL DEFAULT 0, wall_seconds REAL, start_seconds REAL, scoring_seconds REAL,
+    workers TEXT, machine TEXT);
 """
 
 
@@ -182,16 +184,19 @@ class Store:
                                   (run_id, _now(), workers, _machine()))
         return int(cursor.lastrowid)
 
-    def end_session(self, session_id: int, texts_scored: int, wall_seconds: float) -> None:
-        self._db.execute("UPDATE sessions SET finished = ?, texts_scored = ?, wall_seconds = ? WHERE session_id = ?",
-                         (_now(), texts_scored, wall_seconds, session_id))
+    def end_session(self, session_id: int, texts_scored: int, wall_seconds: float, start_seconds: float,
+                    scoring_seconds: float) -> None:
+        self._db.execute("UPDATE sessions SET finished = ?, texts_scored = ?, wall_seconds = ?, start_seconds = ?, "
+                         "scoring_seconds = ? WHERE session_id = ?",
+                         (_now(), texts_scored, wall_seconds, start_seconds, scoring_seconds, session_id))
 
     def count_scored(self, session_id: int, texts: int) -> None:
         self._db.execute("UPDATE sessions SET texts_scored = texts_scored + ? WHERE session_id = ?",
                          (texts, session_id))
 
     def sessions(self, run_id: int) -> List[dict]:
-        names = ("session_id", "started", "finished", "texts_scored", "wall_seconds", "workers", "machine")
+        names = ("session_id", "started", "finished", "texts_scored", "wall_seconds", "start_seconds",
+                 "scoring_seconds", "workers", "machine")
         return [dict(zip(names, r)) for r in self._db.execute(
             f"SELECT {', '.join(names)} FROM sessions WHERE run_id = ? ORDER BY session_id", (run_id,))]
 
