@@ -19,8 +19,10 @@
  *        capacity that is too small gives APX_ERROR_BUFFER_TOO_SMALL and writes nothing.
  *      library-allocated: the library returns a pointer the caller releases with the named free function.
  *  - Strings are UTF-8, NUL-terminated unless a length is passed with them.
- *  - Parameter structs start with `struct_size` and come from *_default_params(), so they can grow without
- *    breaking callers compiled against an older header.
+ *  - Parameter and report structs start with `struct_size` and come from *_default_params() (or are set by the
+ *    caller to sizeof), so they can grow without breaking callers compiled against an older header: the library
+ *    accepts every size from the struct's first published one up, reads and writes only the fields that size
+ *    covers, and uses the defaults for the rest. Fields are only ever added at the end.
  *  - `layer` is the model's own layer number (0-based); negative numbers count back from the last captured layer
  *    (-1 is the last). `head` -1 means every head (or their mean, where one matrix is returned).
  *  - Matrices are row-major: attention and proximity rows are queries / tokens i, columns keys / tokens j.
@@ -147,6 +149,10 @@ APX_API apx_status apx_model_run_batch(const apx_model* model, const int64_t* co
 typedef struct apx_text_params {
   size_t struct_size;         /* sizeof(apx_text_params) */
   int32_t add_special_tokens; /* 1 (default): the tokenizer's special tokens and the BOS the model expects */
+  /* Added in 0.2 (read only when struct_size covers them): */
+  int64_t max_length; /* with truncation: the most tokens to keep; 0 (default) = the model's max positions */
+  int32_t truncation; /* 1: cut the tokenized text to max_length tokens, special tokens included (the text's last
+                         tokens dropped); 0 (default): a text longer than the model's positions is an error */
 } apx_text_params;
 APX_API apx_text_params apx_text_default_params(void);
 /* Tokenizes `text` (length bytes of UTF-8; length SIZE_MAX = NUL-terminated) with the model file's tokenizer and

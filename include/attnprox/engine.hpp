@@ -43,6 +43,12 @@ struct TextOptions {
   /// Add what the tokenizer's post-processor adds around a text ([CLS] … [SEP], a BOS token), and the BOS token
   /// when the manifest says the model expects one and the tokenizer did not add it.
   bool add_special_tokens = true;
+  /// Cut the tokenized text to max_length tokens, the special tokens included (Hugging Face's `truncation`): the
+  /// text's last tokens are dropped, the special tokens around it kept. Without it, a text longer than the
+  /// model's positions is an error.
+  bool truncation = false;
+  /// With `truncation`: the most tokens to keep (default: the model's max positions).
+  std::optional<int64_t> max_length;
 };
 
 struct AttentionOptions {
@@ -122,6 +128,17 @@ class Model {
   Result run_text(std::string_view text, const TextOptions& options = {}) const;
   /// Several texts as one padded batch.
   std::vector<Result> run_texts(const std::vector<std::string>& texts, const TextOptions& options = {}) const;
+
+  /// The encoding run_text runs for `text`: the tokenizer's tokens, the model's special tokens and BOS, cut to
+  /// max_length with `truncation`. Error(kUnsupported) without a tokenizer, kInvalidArgument for text that gives
+  /// no tokens or a max_length that leaves no room for it.
+  Encoding encode(std::string_view text, const TextOptions& options = {}) const;
+  /// Runs encodings made by encode() as one padded batch; texts[b] is the text encodings[b] came from (its
+  /// offsets index it). Lets a caller tokenize first, then choose how to group the runs.
+  std::vector<Result> run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings) const;
+  /// Throws what run() throws for ids it refuses (empty, an id outside the vocabulary, more tokens than the
+  /// model's positions), without running them.
+  void check_ids(const std::vector<int64_t>& ids) const;
 
   struct Impl;
 

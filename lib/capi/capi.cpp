@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -194,6 +195,13 @@ apx_ape_policy policy_code(attnprox::metrics::ApePolicy policy) {
   }
   return APX_APE_DEFAULT;
 }
+
+/// Whether the caller's struct `s` (a pointer) holds `field`: structs grow at their end, and an older caller
+/// passes its smaller struct_size.
+#define APX_COVERS(s, Type, field) ((s)->struct_size >= offsetof(Type, field) + sizeof((s)->field))
+
+/// The first published sizes of the structs that grew since: what the library accepts at least.
+constexpr size_t kTextParamsV1 = offsetof(apx_text_params, add_special_tokens) + sizeof(int32_t);
 
 void check_struct(size_t struct_size, size_t minimum, const char* name) {
   if (struct_size < minimum) {
@@ -453,6 +461,8 @@ apx_text_params apx_text_default_params(void) {
   apx_text_params p;
   p.struct_size = sizeof(apx_text_params);
   p.add_special_tokens = 1;
+  p.max_length = 0;
+  p.truncation = 0;
   return p;
 }
 
@@ -465,8 +475,17 @@ apx_status apx_model_run_text(const apx_model* model, const char* text, size_t l
     *result = nullptr;
     attnprox::TextOptions options;
     if (params) {
-      check_struct(params->struct_size, sizeof(apx_text_params), "params");
+      check_struct(params->struct_size, kTextParamsV1, "params");
       options.add_special_tokens = params->add_special_tokens != 0;
+      if (APX_COVERS(params, apx_text_params, truncation)) options.truncation = params->truncation != 0;
+      if (APX_COVERS(params, apx_text_params, max_length) && params->max_length != 0) {
+        if (params->max_length < 0) {
+          throw CallError{APX_ERROR_INVALID_ARGUMENT,
+                          "params->max_length must be 0 (the model's positions) or positive, found " +
+                              std::to_string(params->max_length)};
+        }
+        if (options.truncation) options.max_length = params->max_length;
+      }
     }
     *result = results().add(new apx_result{m.run_text(text_of(text, length), options)});
   });

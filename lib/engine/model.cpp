@@ -393,8 +393,33 @@ std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& ba
 }
 
 namespace {
-/// The encoding of one text for the model: the tokenizer's special tokens, and the manifest's BOS when the model
-/// expects one the tokenizer does not add.
+/// How many tokens at the start and at the end of an encoding were added around the text: by the tokenizer's
+/// post-processor ([CLS] … [SEP], a BOS) or for the manifest's BOS. Such tokens are special and cover nothing of
+/// the text (offsets (0, 0)); a special token written in the text covers its characters.
+std::pair<size_t, size_t> added_around(const Encoding& e) {
+  auto added = [&](size_t i) { return e.special[i] != 0 && e.offsets[i].first == 0 && e.offsets[i].second == 0; };
+  size_t before = 0, after = 0;
+  while (before < e.size() && added(before)) ++before;
+  while (after < e.size() - before && added(e.size() - 1 - after)) ++after;
+  return {before, after};
+}
+
+/// Keeps the first `length` tokens of an encoding and, after them, its last `tail` tokens.
+void keep(Encoding& e, size_t length, size_t tail) {
+  auto cut = [&](auto& v) {
+    std::move(v.end() - static_cast<std::ptrdiff_t>(tail), v.end(), v.begin() + static_cast<std::ptrdiff_t>(length));
+    v.resize(length + tail);
+  };
+  cut(e.ids);
+  cut(e.tokens);
+  cut(e.offsets);
+  cut(e.char_offsets);
+  cut(e.special);
+}
+
+/// The encoding of one text for the model: the tokenizer's special tokens, the manifest's BOS when the model
+/// expects one the tokenizer does not add, and truncation to max_length (the added tokens kept, the text's last
+/// tokens dropped, as Hugging Face truncates).
 Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::string_view text,
                           const TextOptions& options) {
   Encoding e = tokenizer.encode(text, options.add_special_tokens);
@@ -407,27 +432,83 @@ Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::st
     e.char_offsets.insert(e.char_offsets.begin(), {0, 0});
     e.special.insert(e.special.begin(), 1);
   }
-  if (e.ids.empty()) throw Error(ErrorCode::kInvalidArgument, "the text gives no tokens: there is nothing to run");
+  const auto [before, after] = added_around(e);
+  if (e.size() == before + after) {
+    throw Error(ErrorCode::kInvalidArgument, "the text gives no tokens: there is nothing to run");
+  }
+  if (options.truncation) {
+    const int64_t max_length = options.max_length.value_or(m.max_positions);
+    if (max_length > m.max_positions) {
+      throw Error(ErrorCode::kInvalidArgument, "max_length " + std::to_string(max_length) +
+                                                   " is more than the model's " + std::to_string(m.max_positions) +
+                                                   " positions");
+    }
+    if (max_length <= static_cast<int64_t>(before + after)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "max_length " + std::to_string(max_length) + " leaves no room for the text: " +
+                      std::to_string(before + after) + " special tokens are added around it");
+    }
+    if (static_cast<int64_t>(e.size()) > max_length) keep(e, static_cast<size_t>(max_length) - after, after);
+  } else if (options.max_length) {
+    throw Error(ErrorCode::kInvalidArgument, "max_length is given without truncation (truncation=true cuts texts "
+                                             "to max_length tokens)");
+  }
   return e;
 }
+
+const Tokenizer& tokenizer_of(const Model::Impl& impl) {
+  if (!impl.tokenizer) {
+    throw Error(ErrorCode::kUnsupported, "model file '" + impl.path +
+                                             "' has no tokenizer.json, so it takes token ids only (export it from a "
+                                             "directory that has one, or add one with `attnprox set-tokenizer`)");
+  }
+  return *impl.tokenizer;
+}
 }  // namespace
+
+Encoding Model::encode(std::string_view text, const TextOptions& options) const {
+  return encode_for_model(tokenizer_of(*impl_), *impl_->manifest, text, options);
+}
+
+void Model::check_ids(const std::vector<int64_t>& ids) const {
+  attnprox::check_ids(*impl_->manifest, ids, "the input ");
+}
 
 Result Model::run_text(std::string_view text, const TextOptions& options) const {
   return std::move(run_texts({std::string(text)}, options).front());
 }
 
 std::vector<Result> Model::run_texts(const std::vector<std::string>& texts, const TextOptions& options) const {
-  if (!impl_->tokenizer) {
-    throw Error(ErrorCode::kUnsupported, "model file '" + impl_->path +
-                                             "' has no tokenizer.json, so it takes token ids only (export it from a "
-                                             "directory that has one)");
-  }
+  const Tokenizer& tokenizer = tokenizer_of(*impl_);
   if (texts.empty()) throw Error(ErrorCode::kInvalidArgument, "no texts given: there is nothing to run");
   std::vector<Encoding> encodings;
+  for (const std::string& text : texts) encodings.push_back(encode_for_model(tokenizer, *impl_->manifest, text, options));
+  return run_encoded(texts, std::move(encodings));
+}
+
+std::vector<Result> Model::run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings) const {
+  if (texts.size() != encodings.size()) {
+    throw Error(ErrorCode::kInvalidArgument, std::to_string(texts.size()) + " texts and " +
+                                                 std::to_string(encodings.size()) + " encodings given");
+  }
   std::vector<std::vector<int64_t>> batch;
-  for (const std::string& text : texts) {
-    encodings.push_back(encode_for_model(*impl_->tokenizer, *impl_->manifest, text, options));
-    batch.push_back(encodings.back().ids);
+  for (size_t k = 0; k < encodings.size(); ++k) {
+    const Encoding& e = encodings[k];
+    const size_t n = e.ids.size();
+    if (e.tokens.size() != n || e.offsets.size() != n || e.char_offsets.size() != n || e.special.size() != n) {
+      throw Error(ErrorCode::kInvalidArgument, "encoding " + std::to_string(k) +
+                                                   " is inconsistent: ids, tokens, offsets and special differ in "
+                                                   "length");
+    }
+    for (const auto& [start, end] : e.offsets) {
+      if (start > end || end > texts[k].size()) {
+        throw Error(ErrorCode::kInvalidArgument, "encoding " + std::to_string(k) + " has offsets [" +
+                                                     std::to_string(start) + ", " + std::to_string(end) +
+                                                     ") outside its text of " + std::to_string(texts[k].size()) +
+                                                     " bytes");
+      }
+    }
+    batch.push_back(e.ids);
   }
   std::vector<Result> results;
   std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch);

@@ -20,6 +20,7 @@ from .metrics import APE
 from .model import Model, Result, load
 from .studies import study
 from .tokenizer import Tokenizer
+from .windows import Windowed
 
 
 def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None) -> dict:
@@ -62,7 +63,8 @@ torch_version = _core.torch_version
 
 __all__ = [
     "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
-    "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "__version__", "export",
+    "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "Windowed", "__version__",
+    "export",
     "export_reference", "load",
     "metrics", "set_log_level", "study", "torch_version",
 ]

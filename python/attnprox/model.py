@@ -1,12 +1,13 @@
 """Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
 import json
 import math
-from typing import List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core
-from .errors import InvalidArgumentError
+from .batching import DEFAULT_TOKEN_BUDGET, micro_batches
+from .errors import Error, InvalidArgumentError
 from .metrics import APE, AttentionStats, policy_name
 from .tokenizer import Tokenizer
 
@@ -40,6 +41,48 @@ def _is_batch(ids) -> bool:
     return len(ids) > 0 and isinstance(ids[0], (list, tuple, np.ndarray))
 
 
+def _single(text, ids) -> bool:
+    """Whether run/stream got one input (a str, or one sequence of ids) rather than a list of them."""
+    if (text is None) == (ids is None):
+        raise InvalidArgumentError("give exactly one of text= or ids=")
+    if text is not None:
+        return isinstance(text, str)
+    return not _is_batch(ids)
+
+
+def _inputs(text, ids) -> list:
+    if text is not None:
+        if isinstance(text, str):
+            return [text]
+        if isinstance(text, bytes):
+            raise InvalidArgumentError("text must be a str or a list of str, not bytes")
+        texts = list(text)
+        if not texts:
+            raise InvalidArgumentError("no texts given: there is nothing to run")
+        return texts
+    if _is_batch(ids):
+        batch = list(ids)
+        return batch
+    return [ids]
+
+
+def _utf8_text(text: str) -> str:
+    """text, checked to be encodable as UTF-8 (a lone surrogate cannot be)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"text is not valid Unicode: {e.reason} at index {e.start}") from None
+    return text
+
+
+def _max_length(max_length) -> Optional[int]:
+    if max_length is None:
+        return None
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
+        raise InvalidArgumentError(f"max_length must be a positive number of tokens, found {max_length!r}")
+    return int(max_length)
+
+
 class Model:
     """A loaded model file: its manifest, and `run` to get a `Result` for token ids."""
 
@@ -69,23 +112,129 @@ class Model:
 
     def run(self, text: Optional[Union[str, Sequence[str]]] = None,
             ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None,
-            add_special_tokens: bool = True) -> Union["Result", List["Result"]]:
-        """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, run as
-        one padded batch). Texts go through the file's tokenizer with the model's special tokens
-        (`add_special_tokens=False` leaves them out)."""
-        if (text is None) == (ids is None):
-            raise InvalidArgumentError("give exactly one of text= or ids=")
-        if text is not None:
-            if isinstance(text, str):
-                return Result(self._core.run_texts([text], add_special_tokens)[0], self)
-            texts = list(text)
-            if not all(isinstance(t, str) for t in texts):
-                raise InvalidArgumentError("text must be a str or a list of str")
-            return [Result(r, self) for r in self._core.run_texts(texts, add_special_tokens)]
-        if _is_batch(ids):
-            batch = [_as_ids(seq, f"ids[{b}]") for b, seq in enumerate(ids)]
-            return [Result(r, self) for r in self._core.run_batch(batch)]
-        return Result(self._core.run_ids(_as_ids(ids, "ids")), self)
+            add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
+            token_budget: Optional[int] = None) -> Union["Result", List["Result"]]:
+        """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, in input
+        order). Texts go through the file's tokenizer with the model's special tokens (`add_special_tokens=False`
+        leaves them out); a text starting with a byte-order mark (U+FEFF) is tokenized without it.
+
+        truncation, max_length: Hugging Face's names and meaning: with `truncation=True` each tokenized input is
+            cut to `max_length` tokens, special tokens included (default: the model's max positions); the text's
+            last tokens are dropped. Without it, an input longer than the model's positions is an error (see
+            `run_windows` for a long text's every token).
+        token_budget: a list runs in micro-batches: each a padded batch of rows × longest tokens kept within the
+            budget (default `attnprox.batching.DEFAULT_TOKEN_BUDGET`, 1,024 padded tokens; an input longer than
+            the budget runs alone), inputs of similar length grouped together (see `attnprox.batching`). Memory is
+            then bounded by the budget, not by the list; raise it on a GPU for speed.
+        """
+        single = _single(text, ids)
+        results: list = []
+        for index, result in self.stream(text, ids, token_budget=token_budget, add_special_tokens=add_special_tokens,
+                                         truncation=truncation, max_length=max_length):
+            results.append((index, result))
+        results.sort(key=lambda pair: pair[0])
+        return results[0][1] if single else [result for _, result in results]
+
+    def stream(self, text: Optional[Union[str, Sequence[str]]] = None,
+               ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None, token_budget: Optional[int] = None,
+               add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
+               errors: str = "raise") -> Iterator[Tuple[int, "Result"]]:
+        """Runs inputs as `run` does and yields `(index, Result)` for each as soon as its micro-batch finishes:
+        for streaming output and progress bars over long lists. `index` is the input's position in the list (0 for
+        a single input); the order is the micro-batches' order (see `attnprox.batching`), not the input order.
+
+        Every input is tokenized and checked before the first runs: a bad input (no tokens, too long, an id outside
+        the vocabulary) raises at once, its message naming its index. With `errors="yield"` a bad input instead
+        yields `(index, error)` (an `attnprox.Error`) and the others run.
+        """
+        if errors not in ("raise", "yield"):
+            raise InvalidArgumentError(f"errors must be 'raise' or 'yield', found {errors!r}")
+        budget = DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget
+        single = _single(text, ids)
+        inputs = _inputs(text, ids)
+        prepared: List[Optional[tuple]] = [None] * len(inputs)
+        for index, item in enumerate(inputs):
+            label = None if single else f"{'text' if text is not None else 'ids'}[{index}]"
+            try:
+                prepared[index] = self._prepare(item, text is not None, add_special_tokens, truncation, max_length,
+                                                label)
+            except Error as e:
+                if errors == "raise":
+                    raise
+                yield index, e
+        runnable = [k for k in range(len(inputs)) if prepared[k] is not None]
+        lengths = [len(prepared[k][1]) for k in runnable]
+        for batch in micro_batches(lengths, budget):
+            members = [runnable[k] for k in batch]
+            results = None  # the previous batch's Results are the caller's now: hold none while this one runs
+            try:
+                results = self._run_prepared([prepared[k] for k in members])
+            except Error:
+                if errors == "raise" or len(members) == 1:
+                    raise
+                results = None
+            if results is not None:
+                yield from zip(members, results)
+                continue
+            for k in members:  # one input of the batch failed: run them one by one to name it
+                try:
+                    yield k, self._run_prepared([prepared[k]])[0]
+                except Error as e:
+                    yield k, e
+
+    def run_windows(self, text: Optional[str] = None, ids: Optional[Ids] = None, window: Optional[int] = None,
+                    stride: Optional[int] = None, add_special_tokens: bool = True,
+                    token_budget: Optional[int] = None) -> "Windowed":
+        """A text longer than the model's positions, read in overlapping windows (docs/long-texts.md).
+
+        The text is tokenized once; windows of its tokens, starting every `stride` tokens, each run as its own
+        sequence with the model's special tokens around it as around a text (none for ids). `window` is a window's
+        whole length, special tokens included (default: the model's max positions); `stride` counts text tokens
+        (default: half of a window's text tokens). The last window ends at the text's end. The `Windowed` it returns
+        holds every window's Result and the text's AP, AP_i, APE and iAPE_i gathered over them."""
+        from .windows import run_windows
+
+        return run_windows(self, text=text, ids=ids, window=window, stride=stride,
+                           add_special_tokens=add_special_tokens, token_budget=token_budget)
+
+    def encode(self, text: str, add_special_tokens: bool = True, truncation: bool = False,
+               max_length: Optional[int] = None) -> "_core.Encoding":
+        """The encoding `run(text=...)` runs: `.ids`, `.tokens`, `.offsets` (bytes), `.char_offsets`, `.special`."""
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"text must be a str, not {type(text).__name__}")
+        return self._core.encode(_utf8_text(text), add_special_tokens, truncation, _max_length(max_length))
+
+    def _prepare(self, item, is_text: bool, add_special_tokens: bool, truncation: bool, max_length, label):
+        """(text or None, ids, encoding or None) of one input, checked as the engine will check it."""
+        try:
+            if is_text:
+                if not isinstance(item, str):
+                    raise InvalidArgumentError(f"text must be a str or a list of str, found {type(item).__name__}")
+                encoding = self.encode(item, add_special_tokens, truncation, max_length)
+                ids = list(encoding.ids)
+            else:
+                encoding = None
+                ids = _as_ids(item, "ids" if label is None else label)
+                limit = _max_length(max_length)
+                if truncation:
+                    ids = ids[:self.max_positions if limit is None else limit]
+                elif limit is not None:
+                    raise InvalidArgumentError("max_length is given without truncation (truncation=True cuts inputs "
+                                               "to max_length tokens)")
+            self._core.check_ids(ids)
+        except Error as e:
+            if label is None:
+                raise
+            raise type(e)(f"{label}: {e}") from None
+        return (item if is_text else None), ids, encoding
+
+    def _run_prepared(self, prepared: list) -> List["Result"]:
+        """One padded batch of prepared inputs (all texts or all ids)."""
+        if prepared[0][2] is not None:
+            core = self._core.run_encoded([_utf8_text(p[0]) for p in prepared], [p[2] for p in prepared])
+        else:
+            core = self._core.run_batch([p[1] for p in prepared])
+        return [Result(r, self) for r in core]
 
     def __repr__(self) -> str:
         m = self.manifest

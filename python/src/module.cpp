@@ -135,6 +135,26 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("texts"), py::arg("add_special_tokens") = true)
       .def(
+          "encode",
+          [](const attnprox::Model& self, const std::string& text, bool add_special_tokens, bool truncation,
+             std::optional<int64_t> max_length) {
+            attnprox::TextOptions options;
+            options.add_special_tokens = add_special_tokens;
+            options.truncation = truncation;
+            options.max_length = max_length;
+            return released([&] { return self.encode(text, options); });
+          },
+          py::arg("text"), py::arg("add_special_tokens") = true, py::arg("truncation") = false,
+          py::arg("max_length") = py::none())
+      .def(
+          "run_encoded",
+          [](const attnprox::Model& self, const std::vector<std::string>& texts,
+             std::vector<attnprox::Encoding> encodings) {
+            return released([&] { return self.run_encoded(texts, std::move(encodings)); });
+          },
+          py::arg("texts"), py::arg("encodings"))
+      .def("check_ids", &attnprox::Model::check_ids, py::arg("ids"))
+      .def(
           "run_ids",
           [](const attnprox::Model& self, const std::vector<int64_t>& ids) {
             return released([&] { return self.run(ids); });
@@ -264,6 +284,13 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<attnprox::Encoding>(m, "Encoding")
+      .def(py::init([](std::vector<int64_t> ids, std::vector<std::string> tokens,
+                       std::vector<std::pair<size_t, size_t>> offsets,
+                       std::vector<std::pair<size_t, size_t>> char_offsets, std::vector<uint8_t> special) {
+             return attnprox::Encoding{std::move(ids), std::move(tokens), std::move(offsets), std::move(char_offsets),
+                                       std::move(special)};
+           }),
+           py::arg("ids"), py::arg("tokens"), py::arg("offsets"), py::arg("char_offsets"), py::arg("special"))
       .def_readonly("ids", &attnprox::Encoding::ids)
       .def_readonly("tokens", &attnprox::Encoding::tokens)
       .def_readonly("offsets", &attnprox::Encoding::offsets)

@@ -1,6 +1,7 @@
 /* The C ABI from C99: every call, its results checked against what the definitions give, and every error path
  * (null pointers, dead handles, wrong indices, small buffers, bad files). */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -310,6 +311,36 @@ static void running(apx_model* model) {
   CHECK(count == 2);
   CHECK_STATUS(apx_result_ap(r, -1, NULL), APX_ERROR_NULL_POINTER, "ap is NULL");
   apx_result_free(r);
+
+  /* truncation: [CLS] + the text's first tokens + [SEP], max_length in all */
+  tp = apx_text_default_params();
+  CHECK(tp.truncation == 0 && tp.max_length == 0);
+  CHECK_STATUS(apx_model_run_text(model, "the bank by the river", SIZE_MAX, NULL, &r), APX_OK, "");
+  apx_result_free(r);
+  tp.truncation = 1;
+  tp.max_length = 4;
+  CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, &tp, &r));
+  CHECK_OK(apx_result_encoding(r, &enc));
+  CHECK(enc && enc->count == 4 && enc->ids[0] == 4 && enc->ids[1] == 10 && enc->ids[2] == 12 && enc->ids[3] == 5);
+  apx_encoding_free(enc);
+  apx_result_free(r);
+  tp.max_length = -1;
+  CHECK_STATUS(apx_model_run_text(model, "the bank", SIZE_MAX, &tp, &r), APX_ERROR_INVALID_ARGUMENT,
+               "max_length must be 0");
+  {
+    /* A caller compiled against the first header passes the first, smaller struct: its fields only are read. */
+    apx_text_params old_caller = apx_text_default_params();
+    old_caller.truncation = 1;  /* beyond the old size: never read */
+    old_caller.max_length = 2;
+    old_caller.struct_size = offsetof(apx_text_params, add_special_tokens) + sizeof(int32_t);
+    CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, &old_caller, &r));
+    CHECK_OK(apx_result_num_tokens(r, &count));
+    CHECK(count == 7);
+    apx_result_free(r);
+    old_caller.struct_size = 4;
+    CHECK_STATUS(apx_model_run_text(model, "the bank", SIZE_MAX, &old_caller, &r), APX_ERROR_INVALID_ARGUMENT,
+                 "struct_size is 4");
+  }
   const int64_t first[] = {10, 12, 13}, second[] = {14, 15};
   const int64_t* batch[] = {first, second};
   const size_t counts[] = {3, 2};

@@ -253,5 +253,57 @@ TEST(ModelText, ClearErrors) {
                [&] { model.run_text(long_text); });
 }
 
+TEST(ModelText, TruncationKeepsTheSpecialTokensAndTheTextsStart) {
+  Model model = Model::load(model_path("bert-text.apx"));  // 32 positions, [CLS] … [SEP]
+  std::string long_text;
+  for (int k = 0; k < 38; ++k) long_text += k % 2 ? "river " : "bank ";  // 38 words: 40 tokens with [CLS], [SEP]
+  TextOptions cut;
+  cut.truncation = true;
+  Result r = model.run_text(long_text, cut);
+  ASSERT_EQ(r.num_tokens(), 32);  // the model's positions, [CLS] and [SEP] included
+  std::vector<int64_t> want{4};
+  for (int k = 0; k < 30; ++k) want.push_back(k % 2 ? 14 : 12);  // bank 12, river 14
+  want.push_back(5);
+  EXPECT_EQ(r.ids(), want);
+  EXPECT_EQ(r.text(), long_text);
+  EXPECT_EQ(r.offsets()[30], std::make_pair(size_t{159}, size_t{164}));  // word 29, "river": 15·5 + 14·6 bytes in
+  cut.max_length = 5;
+  EXPECT_EQ(model.encode(long_text, cut).ids, (std::vector<int64_t>{4, 12, 14, 12, 5}));
+  // A text that fits is not changed.
+  EXPECT_EQ(model.encode("the bank", cut).ids, (std::vector<int64_t>{4, 10, 12, 5}));
+  cut.max_length = 2;
+  expect_error(ErrorCode::kInvalidArgument, "max_length 2 leaves no room for the text: 2 special tokens",
+               [&] { model.encode(long_text, cut); });
+  cut.max_length = 33;
+  expect_error(ErrorCode::kInvalidArgument, "max_length 33 is more than the model's 32 positions",
+               [&] { model.encode(long_text, cut); });
+  TextOptions no_truncation;
+  no_truncation.max_length = 5;
+  expect_error(ErrorCode::kInvalidArgument, "max_length is given without truncation",
+               [&] { model.encode(long_text, no_truncation); });
+}
+
+TEST(ModelText, RunEncodedIsRunText) {
+  Model model = Model::load(model_path("bert-text.apx"));
+  const std::vector<std::string> texts{"the sky is blue", "the bank by the river was steep ."};
+  std::vector<Encoding> encodings{model.encode(texts[0]), model.encode(texts[1])};
+  std::vector<Result> encoded = model.run_encoded(texts, encodings);
+  for (size_t k = 0; k < texts.size(); ++k) {
+    Result alone = model.run_text(texts[k]);
+    EXPECT_EQ(encoded[k].ids(), alone.ids());
+    EXPECT_EQ(encoded[k].offsets(), alone.offsets());
+    EXPECT_EQ(encoded[k].text(), texts[k]);
+    EXPECT_LT((encoded[k].attention(-1) - alone.attention(-1)).abs().max().item<double>(), 1e-5);
+  }
+  encodings[0].offsets[1] = {0, 99};
+  expect_error(ErrorCode::kInvalidArgument, "encoding 0 has offsets [0, 99) outside its text of 15 bytes",
+               [&] { model.run_encoded(texts, encodings); });
+  encodings[0].tokens.pop_back();
+  expect_error(ErrorCode::kInvalidArgument, "encoding 0 is inconsistent", [&] { model.run_encoded(texts, encodings); });
+  expect_error(ErrorCode::kInvalidArgument, "has 33 tokens, the model has 32 positions",
+               [&] { model.check_ids(std::vector<int64_t>(33, 10)); });
+  model.check_ids(std::vector<int64_t>(32, 10));
+}
+
 }  // namespace
 }  // namespace attnprox

@@ -96,3 +96,27 @@ def rewrite_model_file(src, dst, manifest=None, code=None):
                 data = code(item.filename, data.decode()).encode()
             zout.writestr(item, data)
     return dst
+
+
+@pytest.fixture(scope="session")
+def text_models(tmp_path_factory):
+    """Small random-weight GPT-2 and BERT model files (64 positions) with the real GPT-2 and BERT tokenizers of the
+    shared data: {"gpt2": path, "bert": path}."""
+    import attnprox
+    from attnprox.reference.random_model import write_random_model
+    from attnprox.reference.tokenizer_files import write_tokenizer_json
+
+    out = tmp_path_factory.mktemp("text-models")
+    gpt2_dir = write_random_model({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 64, "n_embd": 16,
+                                   "n_layer": 2, "n_head": 2}, str(out / "gpt2"), seed=1, std=0.2)
+    write_tokenizer_json("gpt2", data_path("tokenizers", "gpt2"), gpt2_dir)
+    bert_dir = write_random_model({"model_type": "bert", "vocab_size": 30522, "hidden_size": 16,
+                                   "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+                                   "max_position_embeddings": 64, "pad_token_id": 0}, str(out / "bert"), seed=2,
+                                  std=0.2)
+    write_tokenizer_json("bert", data_path("tokenizers", "bert-base-uncased"), bert_dir)
+    paths = {}
+    for name, hf_dir in (("gpt2", gpt2_dir), ("bert", bert_dir)):
+        paths[name] = str(out / f"{name}.apx")
+        attnprox.export_reference(hf_dir, paths[name])
+    return paths
