@@ -93,7 +93,8 @@ def test_onestopenglish_preset_forms_triplets_and_reports_what_it_drops(tmp_path
     assert set(left_out) == {missing, empty, "Extra"}
     assert left_out[missing] == f"{missing}-int: missing: Int-Txt/Int-Txt/{missing}-int.txt"
     assert "empty" in left_out[empty] and f"{empty}-adv" in left_out[empty]
-    assert left_out["Extra"] == "Extra-ele: missing: Ele-Txt/Extra-ele.txt; Extra-int: missing: Int-Txt/Int-Txt/Extra-int.txt"
+    assert left_out["Extra"] == ("Extra-ele: missing: Ele-Txt/Extra-ele.txt; "
+                                 "Extra-int: missing: Int-Txt/Int-Txt/Extra-int.txt")
     compared = {r["match"] for r in result.rows}
     assert compared == {articles[k][0] for k in (0, 3, 4)}
     assert all(s.n == 3 for s in result.comparison("ap").summaries)
