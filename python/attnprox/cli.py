@@ -215,7 +215,7 @@ def _count(minimum: int):
 def _cmd_study(args) -> int:
     from .studies import from_sources, study
     from .studies.figure import LABELS
-    from .studies.run import COMPARED
+    from .studies.run import COMPARED, DEFAULT_TOKEN_BUDGET
 
     measures = [m.strip() for m in args.figure.split(",") if m.strip()]
     unknown = [m for m in measures if m not in COMPARED]
@@ -228,7 +228,8 @@ def _cmd_study(args) -> int:
                    policy=args.policy, per_token=args.tokens, window=args.window, stride=args.stride,
                    device=args.device, dtype=args.dtype, workers=args.workers, threads=args.threads,
                    workers_per_gpu=args.workers_per_gpu,
-                   scheduler=args.scheduler, token_budget=args.token_budget, new_run=args.new_run,
+                   scheduler=args.scheduler, token_budget=args.token_budget or DEFAULT_TOKEN_BUDGET,
+                   new_run=args.new_run,
                    progress=not args.quiet, figure_measures=measures, figure_style=args.figure_style)
     compared = len({r["text_id"] for r in result.rows})
     print(f"run {result.run_id} in {result.store}: {compared} texts compared, {len(result.quality)} "
@@ -350,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--threads", type=_count(0), default=None,
                     help="libtorch threads per worker (default: cores / workers)")
     st.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to send the work to")
-    st.add_argument("--token-budget", type=_count(1), default=8192, help="padded tokens per batch (default 8192)")
+    st.add_argument("--token-budget", type=_count(1), default=None,
+                    help="padded tokens per batch (default: attnprox.batching's, 1,024; raise it on a GPU)")
     st.add_argument("--new-run", action="store_true",
                     help="start a new run beside the store's runs when the configuration changed (else refused)")
     st.add_argument("--groups", default=None, help="comma-separated groups to compare, in this order")

@@ -206,6 +206,89 @@ def test_rows_hold_each_texts_own_values(tmp_path, model_path):
     assert os.path.exists(os.path.join(tmp_path, "out", "figure-layer0.svg"))
 
 
+@pytest.fixture(scope="module")
+def short_model_path(tmp_path_factory):
+    """The same shape with 64 positions: most real texts are longer and run in windows."""
+    out = tmp_path_factory.mktemp("study-short-model")
+    hf = write_random_model({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 64, "n_embd": 16,
+                             "n_layer": 2, "n_head": 2}, str(out / "gpt2"), seed=4, std=0.2)
+    write_tokenizer_json("gpt2", data_path("tokenizers", "gpt2"), hf)
+    path = str(out / "gpt2-64.apx")
+    attnprox.export_reference(hf, path)
+    return path
+
+
+def test_texts_longer_than_the_positions_run_in_windows(tmp_path, short_model_path):
+    articles = [(name, {k: t[:t.rfind(" ", 0, 200 + 150 * j)] for k, t in texts.items()})
+                for j, (name, texts) in enumerate(real_texts(3, chars=100_000))]
+    articles.append(("Short", {"ele": "A short text.", "int": "A short text, a bit longer.",
+                               "adv": "A short text, a little bit longer than that."}))
+    root = write_onestopenglish(tmp_path / "ose", articles)
+    result = studies.study(["onestopenglish", root], model=short_model_path, out=str(tmp_path / "out"), stride=16,
+                           layers="all", per_token=True, workers=0, progress=False)
+    model = attnprox.load(short_model_path)
+    rows = studies.Store(result.store).rows(result.run_id, per_token=True)
+    windowed = 0
+    for name, texts in articles:
+        for suffix, text in texts.items():
+            n = len(model.encode(text).ids)
+            for layer in (0, 1):
+                row = next(r for r in rows if r["text_id"] == f"{name}-{suffix}" and r["layer"] == layer)
+                assert row["n"] == n and row["error"] is None
+                if n <= 64:
+                    assert row["windows"] == 1
+                    assert row["ap"] == pytest.approx(model.run(text=text).ap(layer), rel=1e-4, abs=1e-6)
+                    continue
+                w = model.run_windows(text=text, stride=16)
+                assert row["windows"] == len(w.windows) > 1
+                assert row["ap"] == pytest.approx(w.ap(layer), rel=1e-6)
+                assert row["ape_normalized"] == pytest.approx(w.ape(layer).normalized, rel=1e-6)
+                # mean attention entropy: every query of every window once
+                queries = [(len(r), r.attention_stats(layer).mean_entropy) for _, r in w.windows]
+                expected = sum(k * e for k, e in queries) / sum(k for k, _ in queries)
+                assert row["mean_entropy"] == pytest.approx(expected, rel=1e-6)
+                assert len(row["ap_tokens"]) == len(row["tokens"]) == w.n
+                # GPT-2 adds no special tokens: the text tokens are the whole encoding's
+                assert row["tokens"] == [text[a:b] for a, b in model.encode(text).char_offsets]
+                windowed += layer == 0
+    assert windowed >= 5 and len(result.windowed) == windowed
+    report = open(result.files["report"], encoding="utf-8").read()
+    assert f"{windowed} text(s) ran in windows" in report and "stride 16" in report
+    assert result.config["windowing"] == {"strategy": "run_windows", "window": None, "stride": 16}
+
+
+def test_a_text_that_fails_to_run_gets_an_error_row_and_drops_its_set(model_path):
+    from attnprox.studies.corpus import Corpus, Item
+    from attnprox.studies.quality import after_scoring
+    from attnprox.studies.scoring import Batch, Scoring, score_batch
+
+    scoring = Scoring(model_path, "cpu", None, 0, (1,), "shift", False, None, None, 1024)
+    good = "A text that runs well enough."
+    rows = score_batch(scoring, Batch((("g", good), ("b", "")), (7, 1)))   # "" gives no tokens: it cannot run
+    by_id = {r["text_id"]: r for r in rows}
+    assert by_id["g"]["error"] is None and by_id["g"]["ap"] is not None
+    assert "no tokens" in by_id["b"]["error"] and by_id["b"]["ap"] is None
+    items = [Item("g1", "A", "m1", good, ""), Item("g2", "B", "m1", good, ""), Item("g3", "A", "m2", good, ""),
+             Item("g4", "B", "m2", good, "")]
+    kept, dropped = after_scoring(Corpus(items, ["A", "B"]), items, {"g2": "ComputeError: boom"})
+    assert [i.id for i in kept] == ["g3", "g4"]
+    assert [(d.id, d.reason) for d in dropped] == [("m1", "g2: scoring failed: ComputeError: boom")]
+
+
+def test_the_planner_counts_tokens_as_the_model_encodes(tmp_path, model_path):
+    from attnprox.studies.model_file import ModelFile
+    from conftest import rewrite_model_file
+
+    texts = ["Hello world.", BOM + "A byte-order mark first.", "<|endoftext|> inside a text", " \n x"]
+    with_bos = rewrite_model_file(model_path, str(tmp_path / "bos.apx"), manifest=lambda m: m["tokenizer"].update(
+        bos_id=50256, add_bos=True))
+    for path in (model_path, with_bos):
+        planner, model = ModelFile.read(path), attnprox.load(path)
+        for text in texts:
+            assert planner.count_tokens(text) == len(model.encode(text).ids), (path, text)
+    assert ModelFile.read(with_bos).count_tokens("Hello") == 2   # BOS + "Hello"
+
+
 def test_layers_outside_the_model_are_refused(tmp_path, model_path):
     root = write_onestopenglish(tmp_path / "ose", real_texts(1, chars=200))
     with pytest.raises(attnprox.OutOfRangeError, match="layer 5 requested, the model file captures layers 0,1"):

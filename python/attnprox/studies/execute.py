@@ -128,7 +128,8 @@ def run_batches(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch
 
 
 def _cost(batch: Batch) -> int:
-    return len(batch.texts) * max(len(text) for _, text in batch.texts) ** 2
+    """Roughly the work of a batch: attention is quadratic in the length."""
+    return len(batch.tokens) * max(batch.tokens) ** 2
 
 
 def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batch: OnBatch, bar,

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
 
+from .. import batching
 from ..errors import InvalidArgumentError, ModelNotFoundError
 from ..metrics import policy_name
 from . import corpus as corpora
@@ -29,7 +30,7 @@ from .scoring import Batch, Scoring, batches_of
 from .stats import Comparison, compare
 from .store import Store
 
-DEFAULT_TOKEN_BUDGET = 8192
+DEFAULT_TOKEN_BUDGET = batching.DEFAULT_TOKEN_BUDGET
 COMPARED = ("n", "ap", "ape", "ape_normalized", "mean_entropy", "mean_normalized_entropy")
 FIGURE_MEASURES = ("ap", "ape_normalized")
 
@@ -105,12 +106,13 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
     layers: "last" (default), "all", a layer number or a list; policy: the APE policy (default shift);
     per_token: also store AP_i, iAPE_i and the tokens of every text; window, stride: `Model.run_windows` for texts
         longer than the model's positions.
-    device, dtype: where and how the model runs. workers: Dask worker processes (default one per core, or one per
-        GPU with device="cuda"; 0: in this process, without Dask); threads: libtorch threads per worker (default cores / workers;
-        in this process, libtorch's default); workers_per_gpu: with device="cuda", workers sharing each GPU
-        (default 1); scheduler: the address of an existing Dask cluster instead of a local one.
-    token_budget: padded tokens per batch. new_run: start a new run beside the store's runs of other
-        configurations instead of refusing.
+    device, dtype: where and how the model runs.
+    workers: Dask worker processes (default one per core, or one per GPU with device="cuda"; 0: in this process,
+        without Dask); threads: libtorch threads per worker (default cores / workers; in this process, libtorch's
+        default); workers_per_gpu: with device="cuda", workers sharing each GPU (default 1); scheduler: the address
+        of an existing Dask cluster instead of a local one.
+    token_budget: padded tokens per batch (default attnprox.batching's). new_run: start a new run beside the
+        store's runs of other configurations instead of refusing.
     """
     import attnprox
 
@@ -131,7 +133,7 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
     plan = Plan(device=device, workers=workers, threads=threads, scheduler=scheduler,
                 workers_per_gpu=workers_per_gpu)
     scoring = Scoring(model_file.path, "cuda" if plan.gpus else device, dtype, plan.threads, tuple(chosen_layers),
-                      policy_name(policy), bool(per_token), window, stride)
+                      policy_name(policy), bool(per_token), window, stride, token_budget)
     config = {"model_sha256": model_file.sha256, "attnprox_version": attnprox.__version__,
               "policy": scoring.policy, "layers": chosen_layers,
               "windowing": {"strategy": "run_windows", "window": window, "stride": stride},

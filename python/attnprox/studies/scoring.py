@@ -36,18 +36,25 @@ class Scoring:
     per_token: bool
     window: Optional[int]        # run_windows' window and stride (None: its defaults)
     stride: Optional[int]
+    token_budget: int            # padded tokens of a windowed text's micro-batches of windows
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Texts run together: (text id, text) pairs; `windowed` for one text longer than the model's positions."""
+    """Texts run together as one padded batch: (text id, text) pairs and their token counts; `windowed` for one text
+    longer than the model's positions."""
 
     texts: Tuple[Tuple[str, str], ...]
+    tokens: Tuple[int, ...]
     windowed: bool = False
 
     @property
     def ids(self) -> List[str]:
         return [ident for ident, _ in self.texts]
+
+    @property
+    def padded_tokens(self) -> int:
+        return len(self.tokens) * max(self.tokens)
 
 
 _models: Dict[tuple, object] = {}
@@ -67,23 +74,21 @@ def model_for(scoring: Scoring):
 
 
 def score_batch(scoring: Scoring, batch: Batch) -> List[dict]:
-    """The rows of a batch: one per text and layer, in the batch's order."""
+    """The rows of a batch: one per text and layer. A text that cannot be run gets rows holding the error."""
     import attnprox
 
     model = model_for(scoring)
     if batch.windowed:
         return [row for ident, text in batch.texts for row in _score_windowed(model, scoring, ident, text)]
-    texts = [text for _, text in batch.texts]
-    try:
-        results = model.run(text=texts)
-    except attnprox.Error as e:
-        if len(texts) == 1:
-            return _error_rows(scoring, batch.texts[0][0], e)
-        # One text spoils the batch: each alone, so that only that one gets an error.
-        return [row for pair in batch.texts for row in score_batch(scoring, Batch((pair,)))]
     rows = []
-    for (ident, _), result in zip(batch.texts, results):
-        rows += _rows(scoring, ident, result, windows=1)
+    # The batch is one micro-batch (its padded size is its budget); a text that fails is run alone to name it.
+    for index, outcome in model.stream(text=[text for _, text in batch.texts], token_budget=batch.padded_tokens,
+                                       errors="yield"):
+        ident = batch.texts[index][0]
+        if isinstance(outcome, attnprox.Error):
+            rows += _error_rows(scoring, ident, outcome)
+        else:
+            rows += _rows(scoring, ident, outcome, windows=1)
     return rows
 
 
@@ -91,28 +96,31 @@ def _score_windowed(model, scoring: Scoring, ident: str, text: str) -> List[dict
     import attnprox
 
     try:
-        windowed = model.run_windows(text=text, window=scoring.window, stride=scoring.stride)
+        windowed = model.run_windows(text=text, window=scoring.window, stride=scoring.stride,
+                                     token_budget=scoring.token_budget)
+        length = len(model.encode(text).ids)
     except attnprox.Error as e:
         return _error_rows(scoring, ident, e)
-    return _rows(scoring, ident, windowed, windows=len(windowed.windows))
+    return _rows(scoring, ident, windowed, windows=len(windowed.windows), length=length)
 
 
-def _rows(scoring: Scoring, ident: str, result, windows: int) -> List[dict]:
+def _rows(scoring: Scoring, ident: str, result, windows: int, length: Optional[int] = None) -> List[dict]:
+    """length: the text's tokens as a plain run counts them (special tokens included); default len(result)."""
     import attnprox
 
     rows = []
     for layer in scoring.layers:
         try:
-            rows.append(_measure(scoring, ident, result, layer, windows))
+            rows.append(_measure(scoring, ident, result, layer, windows, len(result) if length is None else length))
         except attnprox.Error as e:
             rows += [r for r in _error_rows(scoring, ident, e) if r["layer"] == layer]
     return rows
 
 
-def _measure(scoring: Scoring, ident: str, result, layer: int, windows: int) -> dict:
+def _measure(scoring: Scoring, ident: str, result, layer: int, windows: int, length: int) -> dict:
     ape = result.ape(layer, scoring.policy)
     entropy, normalized_entropy = _mean_entropies(result, layer)
-    row = {"text_id": ident, "layer": layer, "n": _length(result), "windows": windows, "ap": float(result.ap(layer)),
+    row = {"text_id": ident, "layer": layer, "n": length, "windows": windows, "ap": float(result.ap(layer)),
            "ape": None if math.isnan(ape) else float(ape), "ape_normalized": ape.normalized,
            "ape_undefined_rows": ape.undefined_rows, "mean_entropy": entropy,
            "mean_normalized_entropy": normalized_entropy, "error": None}
@@ -123,20 +131,15 @@ def _measure(scoring: Scoring, ident: str, result, layer: int, windows: int) -> 
     return row
 
 
-def _length(result) -> int:
-    n = getattr(result, "n", None)
-    return int(n) if n is not None else len(result)
-
-
 def _mean_entropies(result, layer: int) -> Tuple[float, float]:
-    """Mean attention entropy (raw and normalised) of a Result; of a windowed run, the mean over its windows'
-    queries (every query of every window counts once)."""
-    parts = getattr(result, "windows", None)
-    if parts is None:
+    """Mean attention entropy (raw and normalised) of a Result; of a windowed text, the mean over every query of
+    every window (each window weighted by its length N_w, as `Windowed.ap()` weighs the windows' APs)."""
+    windows = getattr(result, "windows", None)
+    if windows is None:
         stats = result.attention_stats(layer)
         return float(stats.mean_entropy), float(stats.mean_normalized_entropy)
     total, total_normalized, count = 0.0, 0.0, 0
-    for part in parts:
+    for _, part in windows:
         stats = part.attention_stats(layer)
         total += float(stats.mean_entropy) * len(part)
         total_normalized += float(stats.mean_normalized_entropy) * len(part)
@@ -145,10 +148,11 @@ def _mean_entropies(result, layer: int) -> Tuple[float, float]:
 
 
 def _token_labels(result) -> Optional[List[str]]:
-    labels = getattr(result, "token_texts", None)
-    if labels is None and hasattr(result, "windows"):
-        labels = getattr(result, "tokens", None)
-    return None if labels is None else list(labels)
+    """The piece of text each value of ap_tokens/ape_tokens belongs to: every token of a Result (special tokens
+    included), the text tokens of a windowed text."""
+    if hasattr(result, "windows"):
+        return None if result.offsets is None else [result.text[a:b] for a, b in result.offsets]
+    return result.token_texts
 
 
 def _error_rows(scoring: Scoring, ident: str, error: Exception) -> List[dict]:
@@ -158,25 +162,28 @@ def _error_rows(scoring: Scoring, ident: str, error: Exception) -> List[dict]:
 
 def batches_of(texts: Sequence[Tuple[str, str, int]], token_budget: int, max_positions: int) -> List[Batch]:
     """Deterministic batches of (id, text, tokens): sorted by length (then id), packed while the padded size
-    (longest × count) stays within the token budget; a text longer than the model's positions alone, windowed.
-    The same texts always give the same batches, so that a resumed run computes every text as a run from the
-    start does."""
-    if token_budget < 1:
+    (longest × count) stays within the token budget (a text longer than the budget alone); a text longer than the
+    model's positions alone, windowed. The same texts always give the same batches, so that a resumed run computes
+    every text as a run from the start does."""
+    if isinstance(token_budget, bool) or not isinstance(token_budget, int) or token_budget < 1:
         from ..errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"token budget {token_budget}: expected a positive number of tokens")
+        raise InvalidArgumentError(f"token budget {token_budget!r}: expected a positive number of padded tokens")
     batches: List[Batch] = []
-    current: List[Tuple[str, str]] = []
-    longest = 0
+    current: List[Tuple[str, str, int]] = []
+
+    def flush():
+        if current:
+            batches.append(Batch(tuple((i, t) for i, t, _ in current), tuple(c for _, _, c in current)))
+            current.clear()
+
     for ident, text, count in sorted(texts, key=lambda t: (t[2], t[0])):
         if count > max_positions:
-            batches.append(Batch(((ident, text),), windowed=True))
+            batches.append(Batch(((ident, text),), (count,), windowed=True))
             continue
-        if current and max(longest, count) * (len(current) + 1) > token_budget:
-            batches.append(Batch(tuple(current)))
-            current, longest = [], 0
-        current.append((ident, text))
-        longest = max(longest, count)
-    if current:
-        batches.append(Batch(tuple(current)))
+        # Ascending lengths: the text added is the batch's longest.
+        if current and count * (len(current) + 1) > token_budget:
+            flush()
+        current.append((ident, text, count))
+    flush()
     return batches
