@@ -140,6 +140,22 @@ def test_folders_glob_and_tables_read_the_same_corpus(tmp_path):
     assert [(i.id, i.group, i.match) for i in jsonl.items] == [("b", "easy", None), ("x", "hard", None)]
 
 
+def test_unmatched_groups_are_compared_with_unpaired_tests(tmp_path, model_path):
+    articles = real_texts(4, chars=100_000)
+    for level in ("ele", "adv"):
+        os.makedirs(tmp_path / level)
+        for name, texts in articles:
+            (tmp_path / level / f"{name}.txt").write_text(texts[level], encoding="utf-8")
+    corpus = studies.folders({"easy": str(tmp_path / "ele"), "hard": str(tmp_path / "adv")}, match=None)
+    result = studies.study(corpus, model=model_path, out=str(tmp_path / "out"), workers=0, progress=False)
+    assert not result.matched and result.quality == []
+    pair = result.comparison("n").pairs[0]
+    assert pair.test == "Mann-Whitney U" and pair.n == 8 and (pair.group_a, pair.group_b) == ("easy", "hard")
+    assert pair.direction == "hard > easy" and pair.rank_biserial == 1.0   # every advanced text is the longer
+    report = open(result.files["report"], encoding="utf-8").read()
+    assert "Mann-Whitney U tests" in report and "Kruskal-Wallis test needs three or more groups" in report
+
+
 @pytest.mark.parametrize("rows, message", [
     ([{"id": "a", "group": "g", "text": "x"}, {"id": "a", "group": "h", "text": "y"}], "appears twice"),
     ([{"group": "g", "text": "x", "path": "p.txt"}], "exactly one of path and text"),
@@ -404,6 +420,25 @@ def test_dask_workers_give_the_in_process_table(tmp_path, triplets, model_path, 
     store_path = os.path.join(out, "study.sqlite")
     assert table_of(store_path) == table_of(os.path.join(uninterrupted, "study.sqlite"))
     assert studies.Store(store_path).sessions(1)[0]["workers"] == "2 Dask worker processes × 1 thread(s)"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_an_existing_dask_cluster_takes_the_work(tmp_path, model_path):
+    from distributed import LocalCluster
+
+    root = write_onestopenglish(tmp_path / "ose", real_texts(2, chars=400))
+    reference = studies.study(["onestopenglish", root], model=model_path, out=str(tmp_path / "here"), workers=0,
+                              progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = studies.study(["onestopenglish", root], model=model_path, out=str(tmp_path / "there"),
+                               scheduler=cluster.scheduler_address, progress=False)
+    assert remote.scored == 6
+    assert studies.Store(remote.store).sessions(1)[0]["workers"] == f"Dask cluster at {cluster.scheduler_address}"
+    # another process, maybe another BLAS thread count: equal to float32 rounding
+    for here, there in zip(reference.rows, remote.rows):
+        assert (here["text_id"], here["n"], here["windows"]) == (there["text_id"], there["n"], there["windows"])
+        for key in ("ap", "ape", "ape_normalized", "mean_entropy"):
+            assert there[key] == pytest.approx(here[key], rel=1e-5, abs=1e-7)
 
 
 # ---------------------------------------------------------------------------------------------------------------
