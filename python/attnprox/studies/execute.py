@@ -84,7 +84,8 @@ class Plan:
         if self.in_process:
             return f"in-process, {self.threads or 'default'} thread(s)"
         where = f", GPUs {','.join(self.gpus)}" if self.gpus else ""
-        return f"{self.workers} Dask worker processes × {self.threads} thread(s){where}"
+        return (f"{self.workers} Dask worker process{'es' if self.workers > 1 else ''} × {self.threads} "
+                f"thread(s){where}")
 
 
 @dataclass

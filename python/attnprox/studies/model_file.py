@@ -28,7 +28,8 @@ def sha256_of(path: str) -> str:
 class ModelFile:
     """A model file as a study plans with it."""
 
-    path: str
+    path: str          # absolute: what workers load
+    given: str         # as the caller named it: what reports show
     sha256: str
     manifest: dict
     tokenizer: Optional[Tokenizer]
@@ -47,7 +48,7 @@ class ModelFile:
         except zipfile.BadZipFile:
             raise InvalidModelError(f"'{path}' is not a TorchScript archive (not a zip file)") from None
         tokenizer = Tokenizer.from_json(tokenizer_json) if tokenizer_json.strip() else None
-        return cls(os.path.abspath(path), sha256_of(path), manifest, tokenizer)
+        return cls(os.path.abspath(path), str(path), sha256_of(path), manifest, tokenizer)
 
     @property
     def captured_layers(self) -> List[int]:

@@ -127,6 +127,8 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
     if isinstance(model, attnprox.Model):
         model = model.path
     model_file = ModelFile.read(default_model_path() if model is None else str(model))
+    if model is None:
+        model_file.given = f"attnprox's default model ({os.path.basename(model_file.path)})"
     if model_file.tokenizer is None:
         raise InvalidArgumentError(f"model file '{model_file.path}' has no tokenizer.json: a study runs texts")
     chosen_layers = model_file.resolve_layers(layers)
@@ -139,7 +141,7 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
               "windowing": {"strategy": "run_windows", "window": window, "stride": stride},
               "per_token": scoring.per_token, "dtype": dtype or model_file.manifest.get("dtype"),
               "device": "cuda" if device.startswith("cuda") else device}
-    about = {"model_file": model_file.path, "family": model_file.manifest.get("family"),
+    about = {"model_file": model_file.given, "family": model_file.manifest.get("family"),
              "captured_layers": model_file.captured_layers, "max_positions": model_file.max_positions,
              "corpus": corpus.name}
 
@@ -251,7 +253,7 @@ def _write_outputs(out: str, db: Store, result: Study, model_file: ModelFile, co
     config = result.config
     windowing = config["windowing"]
     facts = {
-        "model file": f"{model_file.path} (SHA-256 {model_file.sha256[:16]}…, {model_file.manifest.get('family')}, "
+        "model file": f"{model_file.given} (SHA-256 {model_file.sha256[:16]}…, {model_file.manifest.get('family')}, "
                       f"layers {','.join(map(str, model_file.captured_layers))} captured, "
                       f"{model_file.max_positions} positions)",
         "attnprox": config["attnprox_version"],
