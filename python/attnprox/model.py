@@ -154,7 +154,8 @@ class Model:
         inputs = _inputs(text, ids)
         prepared: List[Optional[tuple]] = [None] * len(inputs)
         for index, item in enumerate(inputs):
-            label = None if single else f"{'text' if text is not None else 'ids'}[{index}]"
+            # A raised error names its input; a yielded one comes with its index.
+            label = None if single or errors == "yield" else f"{'text' if text is not None else 'ids'}[{index}]"
             try:
                 prepared[index] = self._prepare(item, text is not None, add_special_tokens, truncation, max_length,
                                                 label)

@@ -115,7 +115,7 @@ def test_score_reports_ape(exported_text):
 
     done = run_cli("score", exported_text, "--text", TEXT, "--policy", "softmax", "--tokens", "--json")
     assert done.returncode == 0, done.stderr
-    row = json.loads(done.stdout)
+    (row,) = json.loads(done.stdout)  # one object per input, always in a list
     r = attnprox.load(exported_text).run(text=TEXT)
     ape = r.ape(policy="softmax")
     assert row["ape"] == pytest.approx(float(ape)) and row["ape_normalized"] == pytest.approx(ape.normalized)
