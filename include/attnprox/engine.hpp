@@ -39,6 +39,8 @@ struct LoadOptions {
   int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default
 };
 
+/// How run_text reads a text. A byte-order mark (U+FEFF) at the start of a text is not tokenized, as editors do
+/// not show it; the offsets still index the text as given (its first token starts after the mark).
 struct TextOptions {
   /// Add what the tokenizer's post-processor adds around a text ([CLS] … [SEP], a BOS token), and the BOS token
   /// when the manifest says the model expects one and the tokenizer did not add it.

@@ -75,7 +75,7 @@ def _read_inputs(args) -> List[Input]:
     counts = {"text": 0, "ids": 0}
     for kind, value in args.inputs or []:
         if kind == "file":
-            with open(value, encoding="utf-8") as f:
+            with open(value, encoding="utf-8-sig") as f:  # without the byte-order mark editors may write
                 inputs.append(Input({"file": value}, text=f.read()))
         elif kind == "text":
             inputs.append(Input({"text": counts["text"]}, text=value))
