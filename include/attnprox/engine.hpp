@@ -91,9 +91,13 @@ struct AttentionStatistics {
   at::Tensor entropy;             // [N] per query, nats
   at::Tensor normalized_entropy;  // [N] entropy / log(visible keys); 0 where a single key is visible
   double mean_entropy = 0, mean_normalized_entropy = 0;
+  // The largest weight and where, over the queries that see at least two keys (a query seeing one key gives it
+  // weight 1, as causal models' first token does); over every query when none sees two (N = 1).
   double max_weight = 0;
   int64_t max_query = 0, max_key = 0;
-  at::Tensor received;  // [N] attention each token receives (column sums)
+  at::Tensor max_weights;  // [N] float64: each query's largest weight
+  at::Tensor argmax_keys;  // [N] int64: the key it goes to (the first on ties)
+  at::Tensor received;     // [N] attention each token receives (column sums)
   int64_t most_attended = 0;
 };
 
@@ -201,7 +205,8 @@ class Result {
   /// Statistics of one head's weights, or of the mean of the layer's heads when `head` is empty.
   AttentionStatistics attention_stats(int layer = -1, std::optional<int> head = {},
                                       const AttentionOptions& options = {}) const;
-  /// The k strongest arcs of a query token, largest first (one head, or the mean of the layer's heads).
+  /// The k strongest arcs of a query token to the keys it sees, largest first (one head, or the mean of the
+  /// layer's heads); fewer than k when it sees fewer keys (causal models: keys after the query are masked).
   std::vector<metrics::Arc> top_arcs(int64_t query, int64_t k, int layer = -1, std::optional<int> head = {},
                                      const AttentionOptions& options = {}) const;
   /// Every captured (layer, head) ranked by max(P[a, b], P[b, a]), strongest first.
