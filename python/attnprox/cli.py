@@ -244,6 +244,9 @@ def _cmd_heatmap(args) -> int:
     extension = os.path.splitext(args.out)[1].lower()
     if extension not in (".png", ".svg", ".html"):
         raise UsageError(f"--out {args.out}: the picture is written as .png, .svg or .html")
+    if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
+        raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
+                         "select them)")
     model = attnprox.load(args.model, device=args.device)
     _, result = _run_one(model, args)
     if extension == ".html":
