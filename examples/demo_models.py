@@ -38,7 +38,7 @@ def data_file(*parts: str) -> str:
 
 def prompts():
     """The example prompts of the shared prompts.txt."""
-    with open(data_file("prompts.txt"), encoding="utf-8") as f:
+    with open(data_file("prompts.txt"), encoding="utf-8-sig") as f:
         return [line.strip() for line in f if line.strip()]
 
 

@@ -221,6 +221,8 @@ typedef struct apx_attention_stats {
   size_t struct_size; /* set by the caller: sizeof(apx_attention_stats) */
   double mean_entropy;
   double mean_normalized_entropy;
+  /* The largest weight, at (max_query, max_key), over the queries that see at least two keys (a query that sees
+   * one key gives it weight 1, as a causal model's first token does); over every query when none sees two. */
   double max_weight;
   int64_t max_query, max_key;
   int64_t most_attended; /* the token receiving the most attention (column sums) */
@@ -228,8 +230,14 @@ typedef struct apx_attention_stats {
 /* Statistics of one head's weights, or of the mean of the layer's heads (head -1). */
 APX_API apx_status apx_result_attention_stats(const apx_result* result, int32_t layer, int32_t head,
                                               double temperature, apx_attention_stats* stats);
-/* The k strongest arcs of a query token, strongest first: keys[i], weights[i] (one head, or the mean for head -1).
- * Caller-allocated (both arrays capacity ≥ min(k, N)). */
+/* Each query's largest weight max_weights[i] over the keys it sees, and that key argmax_keys[i] (the first on
+ * ties), [N] each (one head, or the mean for head -1). Caller-allocated (both arrays capacity ≥ N). Since 0.2. */
+APX_API apx_status apx_result_attention_maxima(const apx_result* result, int32_t layer, int32_t head,
+                                               double temperature, double* max_weights, int64_t* argmax_keys,
+                                               size_t capacity, size_t* needed);
+/* The k strongest arcs of a query token to the keys it sees, strongest first: keys[i], weights[i] (one head, or the
+ * mean for head -1); fewer than k when it sees fewer (causal models: keys 0..query). Caller-allocated (both
+ * arrays capacity ≥ min(k, visible keys)). */
 APX_API apx_status apx_result_top_arcs(const apx_result* result, int32_t layer, int32_t head, int64_t query,
                                        int64_t k, double temperature, int64_t* keys, double* weights,
                                        size_t capacity, size_t* needed);
@@ -310,6 +318,11 @@ APX_API apx_status apx_metrics_ape_of(const double* a, int64_t n, apx_ape_policy
 APX_API apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t keys, int32_t causal,
                                                int64_t sliding_window, apx_attention_stats* stats, double* entropy,
                                                double* normalized_entropy, size_t capacity);
+/* Each query's largest weight over the keys it sees and that key, [n] each (as apx_result_attention_maxima).
+ * Caller-allocated. Since 0.2. */
+APX_API apx_status apx_metrics_attention_maxima(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                                int64_t sliding_window, double* max_weights, int64_t* argmax_keys,
+                                                size_t capacity, size_t* needed);
 
 #ifdef __cplusplus
 }

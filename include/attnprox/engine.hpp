@@ -39,6 +39,8 @@ struct LoadOptions {
   int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default
 };
 
+/// How run_text reads a text. A byte-order mark (U+FEFF) at the start of a text is not tokenized, as editors do
+/// not show it; the offsets still index the text as given (its first token starts after the mark).
 struct TextOptions {
   /// Add what the tokenizer's post-processor adds around a text ([CLS] … [SEP], a BOS token), and the BOS token
   /// when the manifest says the model expects one and the tokenizer did not add it.
@@ -89,9 +91,13 @@ struct AttentionStatistics {
   at::Tensor entropy;             // [N] per query, nats
   at::Tensor normalized_entropy;  // [N] entropy / log(visible keys); 0 where a single key is visible
   double mean_entropy = 0, mean_normalized_entropy = 0;
+  // The largest weight and where, over the queries that see at least two keys (a query seeing one key gives it
+  // weight 1, as causal models' first token does); over every query when none sees two (N = 1).
   double max_weight = 0;
   int64_t max_query = 0, max_key = 0;
-  at::Tensor received;  // [N] attention each token receives (column sums)
+  at::Tensor max_weights;  // [N] float64: each query's largest weight
+  at::Tensor argmax_keys;  // [N] int64: the key it goes to (the first on ties)
+  at::Tensor received;     // [N] attention each token receives (column sums)
   int64_t most_attended = 0;
 };
 
@@ -199,7 +205,8 @@ class Result {
   /// Statistics of one head's weights, or of the mean of the layer's heads when `head` is empty.
   AttentionStatistics attention_stats(int layer = -1, std::optional<int> head = {},
                                       const AttentionOptions& options = {}) const;
-  /// The k strongest arcs of a query token, largest first (one head, or the mean of the layer's heads).
+  /// The k strongest arcs of a query token to the keys it sees, largest first (one head, or the mean of the
+  /// layer's heads); fewer than k when it sees fewer keys (causal models: keys after the query are masked).
   std::vector<metrics::Arc> top_arcs(int64_t query, int64_t k, int layer = -1, std::optional<int> head = {},
                                      const AttentionOptions& options = {}) const;
   /// Every captured (layer, head) ranked by max(P[a, b], P[b, a]), strongest first.

@@ -86,14 +86,21 @@ struct Visibility {
   bool causal = false;
   std::optional<int64_t> sliding_window;
   int64_t visible_keys(int64_t query, int64_t keys) const;
+  /// Whether `query` may see `key`: causal, key ≤ query and (window W) query − key < W; bidirectional with a
+  /// window, |query − key| ≤ W.
+  bool sees(int64_t query, int64_t key) const;
 };
 
 struct AttentionStats {
   Eigen::VectorXd entropy;             // per query: −Σ_j P_ij log P_ij
   Eigen::VectorXd normalized_entropy;  // per query: entropy / log(visible keys); 0 for a single visible key
   double mean_entropy = 0, mean_normalized_entropy = 0;
-  double max_weight = 0;  // the largest weight, and where
+  // The largest weight, and where, over the queries that see at least two keys (a query that sees one key gives it
+  // weight 1: causal models' first token); over every query when none sees two.
+  double max_weight = 0;
   int64_t max_query = 0, max_key = 0;
+  Eigen::VectorXd max_weights;                          // per query: its largest weight over the keys it sees
+  Eigen::Matrix<int64_t, Eigen::Dynamic, 1> argmax_keys;  // per query: that key (the first on ties)
   Eigen::VectorXd received;   // per key: Σ_i P_ij, the attention it receives
   int64_t most_attended = 0;  // argmax of `received` (the first on ties)
 };
@@ -103,8 +110,10 @@ struct Arc {
   int64_t key;
   double weight;
 };
-/// The k largest weights of one query's row, largest first (ties: the lower key first).
-std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int64_t query, int64_t k);
+/// The k largest weights of one query's row over the keys it sees, largest first (ties: the lower key first);
+/// fewer than k when it sees fewer keys.
+std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int64_t query, int64_t k,
+                          const Visibility& visibility = {});
 
 /// One (layer, head) and how strongly it links two tokens a and b: max(P[a, b], P[b, a]).
 struct Link {

@@ -638,6 +638,20 @@ apx_status apx_result_top_arcs(const apx_result* result, int32_t layer, int32_t 
   });
 }
 
+apx_status apx_result_attention_maxima(const apx_result* result, int32_t layer, int32_t head, double temperature,
+                                       double* max_weights, int64_t* argmax_keys, size_t capacity, size_t* needed) {
+  return call([&] {
+    const attnprox::Result& r = live(results(), result, "result").result;
+    if (max_weights || argmax_keys) {
+      need(max_weights, "max_weights");
+      need(argmax_keys, "argmax_keys");
+    }
+    const attnprox::AttentionStatistics s = r.attention_stats(layer, head_arg(head), {temperature});
+    deliver(s.max_weights, at::kDouble, max_weights, capacity, needed);
+    deliver(s.argmax_keys, at::kLong, argmax_keys, capacity, needed);
+  });
+}
+
 apx_status apx_result_linking_heads(const apx_result* result, int64_t a, int64_t b, double temperature,
                                     apx_head_link* out, size_t capacity, size_t* needed) {
   return call([&] {
@@ -847,6 +861,24 @@ apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t
     stats->max_query = s.max_query;
     stats->max_key = s.max_key;
     stats->most_attended = s.most_attended;
+  });
+}
+
+apx_status apx_metrics_attention_maxima(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                        int64_t sliding_window, double* max_weights, int64_t* argmax_keys,
+                                        size_t capacity, size_t* needed) {
+  return call([&] {
+    if (max_weights || argmax_keys) {
+      need(max_weights, "max_weights");
+      need(argmax_keys, "argmax_keys");
+    }
+    attnprox::metrics::Visibility visibility;
+    visibility.causal = causal != 0;
+    if (sliding_window > 0) visibility.sliding_window = sliding_window;
+    const attnprox::metrics::AttentionStats s =
+        attnprox::metrics::attention_stats(Eigen::MatrixXd(matrix(weights, n, keys)), visibility);
+    deliver(s.max_weights.data(), static_cast<size_t>(s.max_weights.size()), max_weights, capacity, needed);
+    deliver(s.argmax_keys.data(), static_cast<size_t>(s.argmax_keys.size()), argmax_keys, capacity, needed);
   });
 }
 

@@ -422,7 +422,20 @@ void keep(Encoding& e, size_t length, size_t tail) {
 /// tokens dropped, as Hugging Face truncates).
 Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::string_view text,
                           const TextOptions& options) {
-  Encoding e = tokenizer.encode(text, options.add_special_tokens);
+  // A byte-order mark at the start (every file saved by some editors starts with one) is not part of the text, as
+  // editors treat it: the rest is tokenized, and the offsets moved past it so that they index the text given.
+  constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+  const bool marked = text.substr(0, kByteOrderMark.size()) == kByteOrderMark;
+  Encoding e = tokenizer.encode(marked ? text.substr(kByteOrderMark.size()) : text, options.add_special_tokens);
+  if (marked) {
+    for (size_t i = 0; i < e.size(); ++i) {
+      if (e.offsets[i] == std::pair<size_t, size_t>{0, 0}) continue;  // added around the text: covers nothing
+      e.offsets[i].first += kByteOrderMark.size();
+      e.offsets[i].second += kByteOrderMark.size();
+      e.char_offsets[i].first += 1;
+      e.char_offsets[i].second += 1;
+    }
+  }
   const auto& bos = m.tokenizer.bos_id;
   if (options.add_special_tokens && m.tokenizer.add_bos && bos && (e.ids.empty() || e.ids.front() != *bos)) {
     e.ids.insert(e.ids.begin(), *bos);

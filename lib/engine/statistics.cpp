@@ -84,7 +84,8 @@ AttentionStatistics Result::attention_stats(int layer, std::optional<int> head, 
     s.entropy = at::empty({n}, q.options().dtype(at::kDouble));
     s.normalized_entropy = at::empty({n}, q.options().dtype(at::kDouble));
     s.received = at::zeros({nk}, q.options().dtype(at::kDouble));
-    s.max_weight = -1;
+    s.max_weights = at::empty({n}, q.options().dtype(at::kDouble));
+    s.argmax_keys = at::empty({n}, q.options().dtype(at::kLong));
     const int64_t tile = tile_rows(q.size(0), nk);
     for (int64_t first = 0; first < n; first += tile) {
       const int64_t rows = std::min(tile, n - first);
@@ -93,14 +94,18 @@ AttentionStatistics Result::attention_stats(int layer, std::optional<int> head, 
       s.entropy.narrow(0, first, rows).copy_(h);
       s.normalized_entropy.narrow(0, first, rows).copy_(hn);
       s.received.add_(p.to(at::kDouble).sum(0));
-      const at::Tensor flat_index = p.reshape({-1}).argmax();
-      const double value = p.reshape({-1})[flat_index.item<int64_t>()].item<double>();
-      if (value > s.max_weight) {
-        s.max_weight = value;
-        s.max_query = first + flat_index.item<int64_t>() / nk;
-        s.max_key = flat_index.item<int64_t>() % nk;
-      }
+      // Masked keys have weight 0: each row's largest weight is over the keys it sees.
+      const auto [largest, key] = p.max(-1);
+      s.max_weights.narrow(0, first, rows).copy_(largest);
+      s.argmax_keys.narrow(0, first, rows).copy_(key);
     }
+    // The largest weight over the queries that see two keys or more (every query when none does).
+    const at::Tensor seen = visible_keys(0, n, nk, spec, q.options()).ge(2.0);
+    const at::Tensor candidates = seen.any().item<bool>() ? seen : at::ones_like(seen);
+    const at::Tensor masked = at::where(candidates, s.max_weights, at::full_like(s.max_weights, -1.0));
+    s.max_query = masked.argmax().item<int64_t>();
+    s.max_weight = s.max_weights[s.max_query].item<double>();
+    s.max_key = s.argmax_keys[s.max_query].item<int64_t>();
     s.mean_entropy = s.entropy.mean().item<double>();
     s.mean_normalized_entropy = s.normalized_entropy.mean().item<double>();
     s.most_attended = s.received.argmax().item<int64_t>();
@@ -127,8 +132,11 @@ std::vector<metrics::Arc> Result::top_arcs(int64_t query, int64_t k, int layer, 
     return p.reshape({-1}).to(at::kCPU, at::kDouble).contiguous();
   });
   const double* w = row.data_ptr<double>();
+  const metrics::Visibility visibility{spec.causal, spec.sliding_window};
   std::vector<metrics::Arc> arcs;
-  for (int64_t j = 0; j < row.numel(); ++j) arcs.push_back({j, w[j]});
+  for (int64_t j = 0; j < row.numel(); ++j) {
+    if (visibility.sees(query, j)) arcs.push_back({j, w[j]});
+  }
   std::stable_sort(arcs.begin(), arcs.end(), [](const auto& x, const auto& y) { return x.weight > y.weight; });
   arcs.resize(std::min<size_t>(arcs.size(), static_cast<size_t>(k)));
   return arcs;

@@ -22,6 +22,11 @@ int64_t Visibility::visible_keys(int64_t query, int64_t keys) const {
   return std::max<int64_t>(0, last - first + 1);
 }
 
+bool Visibility::sees(int64_t query, int64_t key) const {
+  if (causal) return key <= query && (!sliding_window || query - key < *sliding_window);
+  return !sliding_window || std::abs(query - key) <= *sliding_window;
+}
+
 AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights, const Visibility& visibility) {
   const int64_t n = weights.rows(), nk = weights.cols();
   if (n == 0 || nk == 0)
@@ -41,10 +46,29 @@ AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights,
   }
   s.mean_entropy = s.entropy.mean();
   s.mean_normalized_entropy = s.normalized_entropy.mean();
-  Eigen::Index row = 0, col = 0;
-  s.max_weight = weights.maxCoeff(&row, &col);
-  s.max_query = row;
-  s.max_key = col;
+  // Each query's largest weight over the keys it sees; then the largest of those over the queries seeing two keys.
+  s.max_weights.resize(n);
+  s.argmax_keys.resize(n);
+  bool any_two = false;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best_key = -1;
+    for (int64_t j = 0; j < nk; ++j) {
+      if (visibility.sees(i, j) && (best_key < 0 || weights(i, j) > weights(i, best_key))) best_key = j;
+    }
+    if (best_key < 0) best_key = 0;  // a query that sees no key (a window beyond the keys): its first weight
+    s.max_weights[i] = weights(i, best_key);
+    s.argmax_keys[i] = best_key;
+    any_two = any_two || visibility.visible_keys(i, nk) >= 2;
+  }
+  s.max_query = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (any_two && visibility.visible_keys(i, nk) < 2) continue;
+    if (s.max_query < 0 || s.max_weights[i] > s.max_weight) {
+      s.max_query = i;
+      s.max_weight = s.max_weights[i];
+    }
+  }
+  s.max_key = s.argmax_keys[s.max_query];
   s.received = weights.colwise().sum().transpose();
   Eigen::Index best = 0;
   s.received.maxCoeff(&best);
@@ -52,14 +76,17 @@ AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights,
   return s;
 }
 
-std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int64_t query, int64_t k) {
+std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int64_t query, int64_t k,
+                          const Visibility& visibility) {
   if (query < 0 || query >= weights.rows()) {
     throw Error(ErrorCode::kOutOfRange, "query token " + std::to_string(query) + " requested, the text has " +
                                             std::to_string(weights.rows()) + " tokens");
   }
   if (k < 1) throw Error(ErrorCode::kInvalidArgument, "k must be at least 1");
   std::vector<Arc> arcs;
-  for (int64_t j = 0; j < weights.cols(); ++j) arcs.push_back({j, weights(query, j)});
+  for (int64_t j = 0; j < weights.cols(); ++j) {
+    if (visibility.sees(query, j)) arcs.push_back({j, weights(query, j)});
+  }
   std::stable_sort(arcs.begin(), arcs.end(), [](const Arc& x, const Arc& y) { return x.weight > y.weight; });
   arcs.resize(std::min<size_t>(arcs.size(), static_cast<size_t>(k)));
   return arcs;

@@ -30,12 +30,21 @@ def _ids(text: str) -> List[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integer token ids") from None
 
 
+class _Input(argparse.Action):
+    """--text, --file and --ids append (kind, value) to one list, so that inputs keep their command-line order."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        inputs = getattr(namespace, "inputs", None) or []
+        inputs.append((self.dest, value))
+        setattr(namespace, "inputs", inputs)
+
+
 def _add_inputs(parser: argparse.ArgumentParser, many: bool) -> None:
-    action = "append" if many else "store"
     more = "; repeat for several" if many else ""
-    parser.add_argument("--text", action=action, help=f"a text{more}")
-    parser.add_argument("--file", action=action, help=f"a UTF-8 text file, read as one text{more}")
-    parser.add_argument("--ids", type=_ids, action=action, help=f"comma-separated token ids{more}")
+    parser.set_defaults(inputs=None)
+    parser.add_argument("--text", action=_Input, help=f"a text{more}")
+    parser.add_argument("--file", action=_Input, help=f"a UTF-8 text file, read as one text{more}")
+    parser.add_argument("--ids", type=_ids, action=_Input, help=f"comma-separated token ids{more}")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -48,26 +57,71 @@ class UsageError(Exception):
     """Wrong use of the command line (exit code 2)."""
 
 
-def _run_inputs(model, args) -> list:
-    """(label, Result) for every --text, --file and --ids given."""
-    def listed(value):
-        return [] if value is None else value if isinstance(value, list) else [value]
+class Input:
+    """One input of the command line: a text (given, or read from a file) or token ids, and how to name it."""
 
-    texts = listed(args.text)
-    for path in listed(args.file):
-        with open(path, encoding="utf-8") as f:
-            texts.append(f.read())
-    ids = listed(args.ids)
-    if ids and not isinstance(ids[0], list):
-        ids = [ids]
-    if not texts and not ids:
+    def __init__(self, label: dict, text: Optional[str] = None, ids: Optional[List[int]] = None):
+        self.label, self.text, self.ids = label, text, ids
+
+    def shown(self) -> str:
+        """A short name for tables: the file, or the start of the text, or of the ids."""
+        if "file" in self.label:
+            return self.label["file"]
+        shown = " ".join(self.text.split()) if self.text is not None else ",".join(map(str, self.ids))
+        return shown if len(shown) < 50 else shown[:47] + "..."
+
+
+def _read_inputs(args) -> List[Input]:
+    """Every --text, --file and --ids given, in their order."""
+    inputs = []
+    counts = {"text": 0, "ids": 0}
+    for kind, value in args.inputs or []:
+        if kind == "file":
+            with open(value, encoding="utf-8-sig") as f:  # without the byte-order mark editors may write
+                inputs.append(Input({"file": value}, text=f.read()))
+        elif kind == "text":
+            inputs.append(Input({"text": counts["text"]}, text=value))
+        else:
+            inputs.append(Input({"ids": counts["ids"]}, ids=value))
+        if kind in counts:
+            counts[kind] += 1
+    if not inputs:
         raise UsageError("give --text, --file or --ids")
-    runs = []
+    return inputs
+
+
+def _run_inputs(model, inputs: List[Input], **options):
+    """Yields (index, Result or attnprox.Error) for every input as its micro-batch finishes (texts, then ids)."""
+    texts = [k for k, item in enumerate(inputs) if item.text is not None]
+    ids = [k for k, item in enumerate(inputs) if item.text is None]
     if texts:
-        runs += list(zip(texts, model.run(text=texts)))
+        for k, result in model.stream(text=[inputs[k].text for k in texts], errors="yield", **options):
+            yield texts[k], result
     if ids:
-        runs += [(",".join(map(str, i)), r) for i, r in zip(ids, model.run(ids=ids))]
-    return runs
+        for k, result in model.stream(ids=[inputs[k].ids for k in ids], errors="yield", **options):
+            yield ids[k], result
+
+
+def _run_one(model, args) -> tuple:
+    """(Input, Result) of the one input a picture shows."""
+    inputs = _read_inputs(args)
+    if len(inputs) != 1:
+        raise UsageError("a picture shows one text: give one of --text, --file, --ids")
+    item = inputs[0]
+    return item, model.run(text=item.text) if item.text is not None else model.run(ids=item.ids)
+
+
+class InOrder:
+    """Hands rows to `emit` in input order: row k as soon as rows 0..k-1 have been handed on."""
+
+    def __init__(self, emit):
+        self.emit, self.waiting, self.next = emit, {}, 0
+
+    def add(self, index: int, row) -> None:
+        self.waiting[index] = row
+        while self.next in self.waiting:
+            self.emit(self.next, self.waiting.pop(self.next))
+            self.next += 1
 
 
 def _cmd_info(args) -> int:
@@ -95,37 +149,94 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _score_row(item: Input, result, args) -> dict:
+    """The scores of one input (a Result, or a Windowed with --windows)."""
+    import attnprox
+
+    row = {"input": item.label}
+    if isinstance(result, attnprox.Windowed):
+        ape = result.ape(args.layer, args.policy)
+        row.update({"n": result.n, "windows": len(result.windows), "ap": result.ap(args.layer),
+                    "ape": None if ape != ape else float(ape), "ape_normalized": ape.normalized,
+                    "ape_undefined_rows": ape.undefined_rows})
+        tokens = result.tokens or [str(i) for i in result.ids]
+    else:
+        row.update(result.summary(args.layer, args.policy))
+        tokens = result.token_texts or [str(i) for i in result.ids]
+    row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
+    if args.tokens:
+        row["tokens"] = tokens
+        row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
+        row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
+    return row
+
+
+def _print_row(row: dict, args) -> None:
+    if "error" in row:
+        print(f"{'-':>6}  {'failed':>10}  {'':>10}  {'':>12}  {row['shown']}", flush=True)
+        return
+    ape = "undefined" if row["ape"] is None else f"{row['ape']:.6f}"
+    normalized = "-" if row["ape_normalized"] is None else f"{row['ape_normalized']:.6f}"
+    windows = f"  ({row['windows']} windows)" if "windows" in row else ""
+    print(f"{row['n']:>6}  {row['ap']:>10.6f}  {ape:>10}  {normalized:>12}  {row['shown']}{windows}")
+    if row["ape_undefined_rows"]:
+        print(f"        ({row['ape_undefined_rows']} rows undefined under the {row['policy']} policy)")
+    if args.tokens:
+        for index, (t, ap, ape_i) in enumerate(zip(row["tokens"], row["ap_tokens"], row["ape_tokens"])):
+            print(f"        {index:>5}  {t.strip() or repr(t):>16}  AP_i {ap:+.4f}  iAPE_i "
+                  f"{'undefined' if ape_i is None else f'{ape_i:.4f}'}")
+    sys.stdout.flush()
+
+
 def _cmd_score(args) -> int:
     import attnprox
 
+    if args.max_length is not None and not args.truncate:
+        raise UsageError("--max-length needs --truncate")
+    if (args.window is not None or args.stride is not None) and not args.windows:
+        raise UsageError("--window and --stride need --windows")
+    if args.windows and args.truncate:
+        raise UsageError("--truncate and --windows are two ways of reading a long text: choose one")
+    inputs = _read_inputs(args)
     model = attnprox.load(args.model, device=args.device)
-    rows = []
-    for label, result in _run_inputs(model, args):
-        row = {"input": label}
-        row.update(result.summary(args.layer, args.policy))
-        row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
-        if args.tokens:
-            row["tokens"] = result.token_texts or [str(i) for i in result.ids]
-            row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
-            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
-        rows.append(row)
+    if args.windows:
+        def results():
+            for k, item in enumerate(inputs):
+                try:
+                    yield k, model.run_windows(text=item.text, ids=item.ids, window=args.window, stride=args.stride,
+                                               token_budget=args.token_budget)
+                except attnprox.Error as e:
+                    yield k, e
+    else:
+        def results():
+            yield from _run_inputs(model, inputs, token_budget=args.token_budget, truncation=args.truncate,
+                                   max_length=args.max_length)
+
+    failed = 0
+
+    def emit(index: int, row: dict) -> None:
+        if args.json:
+            row.pop("shown")
+            print(("[" if index == 0 else ",") + json.dumps(row, ensure_ascii=False), flush=True)
+        else:
+            _print_row(row, args)
+
+    if not args.json:
+        print(f"{'N':>6}  {'AP':>10}  {'APE':>10}  {'APE/log(N-1)':>12}  input", flush=True)
+    printer = InOrder(emit)
+    for index, result in results():
+        item = inputs[index]
+        if isinstance(result, attnprox.Error):
+            failed += 1
+            print(f"attnprox score: error: {item.shown()}: {result}", file=sys.stderr, flush=True)
+            row = {"input": item.label, "error": str(result)}
+        else:
+            row = _score_row(item, result, args)
+        row["shown"] = item.shown()
+        printer.add(index, row)
     if args.json:
-        print(json.dumps(rows if len(rows) > 1 else rows[0], ensure_ascii=False))
-        return 0
-    print(f"{'N':>6}  {'AP':>10}  {'APE':>10}  {'APE/log(N-1)':>12}  input")
-    for row in rows:
-        shown = " ".join(row["input"].split())
-        ape = "undefined" if row["ape"] is None else f"{row['ape']:.6f}"
-        normalized = "-" if row["ape_normalized"] is None else f"{row['ape_normalized']:.6f}"
-        print(f"{row['n']:>6}  {row['ap']:>10.6f}  {ape:>10}  {normalized:>12}  "
-              f"{shown if len(shown) < 50 else shown[:47] + '...'}")
-        if row["ape_undefined_rows"]:
-            print(f"        ({row['ape_undefined_rows']} rows undefined under the {row['policy']} policy)")
-        if args.tokens:
-            for t, ap, ape_i in zip(row["tokens"], row["ap_tokens"], row["ape_tokens"]):
-                print(f"        {t.strip() or repr(t):>16}  AP_i {ap:+.4f}  iAPE_i "
-                      f"{'undefined' if ape_i is None else f'{ape_i:.4f}'}")
-    return 0
+        print("]", flush=True)
+    return 1 if failed else 0
 
 
 def _cmd_heatmap(args) -> int:
@@ -135,11 +246,11 @@ def _cmd_heatmap(args) -> int:
     extension = os.path.splitext(args.out)[1].lower()
     if extension not in (".png", ".svg", ".html"):
         raise UsageError(f"--out {args.out}: the picture is written as .png, .svg or .html")
+    if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
+        raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
+                         "select them)")
     model = attnprox.load(args.model, device=args.device)
-    runs = _run_inputs(model, args)
-    if len(runs) != 1:
-        raise UsageError("a picture shows one text: give one of --text, --file, --ids")
-    result = runs[0][1]
+    _, result = _run_one(model, args)
     if extension == ".html":
         result.view(args.layer, temperature=args.temperature).save(args.out)
         print(f"wrote {args.out} (interactive view, layer {args.layer})")
@@ -270,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how APE treats negative proximity entries (default shift)")
     score.add_argument("--tokens", action="store_true", help="also per-token AP_i and iAPE_i")
     score.add_argument("--json", action="store_true", help="JSON output")
+    long = score.add_argument_group("texts longer than the model's positions (docs/long-texts.md)")
+    long.add_argument("--truncate", action="store_true",
+                      help="cut each input to --max-length tokens, special tokens included (its beginning)")
+    long.add_argument("--max-length", type=int, help="with --truncate: tokens kept (default: the model's positions)")
+    long.add_argument("--windows", action="store_true",
+                      help="read each input in overlapping windows; AP, APE gathered over them")
+    long.add_argument("--window", type=int, help="with --windows: tokens of a window, special tokens included "
+                      "(default: the model's positions)")
+    long.add_argument("--stride", type=int, help="with --windows: tokens between window starts (default: half a "
+                      "window)")
+    score.add_argument("--token-budget", type=int, default=None,
+                       help="most padded tokens run at once (rows × longest; default 1024)")
     score.set_defaults(run=_cmd_score)
 
     heatmap = sub.add_parser("heatmap", help="pictures of attention and proximity (.png, .svg, .html)",

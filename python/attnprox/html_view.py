@@ -19,6 +19,8 @@ The payload (validated; a malformed one raises ValueError naming what is wrong):
      "proximity": [[float] * N] * N,      the symmetric proximity matrix A
      "ap_tokens": [float] * N,            AP_i
      "attention": [[float] * N] * N,      attention weights averaged over the heads; row i (query i) sums to 1
+     "causal": bool,                      optional (default false): query i sees keys j <= i only
+     "sliding_window": int | None,        optional: causal, i - j < W; bidirectional, |i - j| <= W
      "stats": {"tokens": int, "ap": float, "ape": float | None, "ape_normalized": float | None,
                "ape_undefined_rows": int, "mean_entropy": float, "mean_normalized_entropy": float,
                "max_weight": float, "max_query": int, "max_key": int, "most_attended": int,
@@ -46,8 +48,9 @@ What the view shows and how it reacts:
   dragging a handle (or pressing on the bar, or an arrow key on a focused handle) sets that end by hand,
   selections then keep the range, and values beyond it take the end colours (how many is shown). "reset" fits
   the range again.
-- The top 5 attention arcs ("key token - weight", largest first, ties by position) of the focused token: the
-  most recently added token of S. Hovering an arc outlines its key token in the text.
+- The top 5 attention arcs ("key token - weight", largest first, ties by position) of the focused token, the
+  most recently added token of S, to the keys it sees ("causal", "sliding_window"): fewer when it sees fewer.
+  Hovering an arc outlines its key token in the text.
 - The statistics of the payload: tokens, AP, APE (or "undefined", with the number of undefined rows),
   length-corrected APE, mean attention entropy and its normalised form, the largest weight with its query and
   key, the most attended token, the layer and the temperature.
@@ -179,6 +182,21 @@ def _validated(payload: Any) -> dict:
         raise ValueError(f"payload['attention'] rows must sum to 1 (rows are queries): row {worst} sums to "
                          f"{row_sums[worst]:.6g}")
 
+    causal = payload.get("causal", False)
+    if not isinstance(causal, bool):
+        raise ValueError(f"payload['causal'] must be true or false, got {causal!r}")
+    window = payload.get("sliding_window")
+    if window is not None and (not isinstance(window, numbers.Integral) or isinstance(window, bool) or window < 1):
+        raise ValueError(f"payload['sliding_window'] must be a positive int or None, got {window!r}")
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    if causal:
+        hidden = (j > i) | ((i - j >= window) if window else False)
+    else:
+        hidden = (np.abs(i - j) > window) if window else np.zeros((n, n), bool)
+    if (attention[hidden] != 0).any():
+        q, k = np.argwhere(hidden & (attention != 0))[0]
+        raise ValueError(f"payload['attention'] gives query {q} weight on key {k}, which it cannot see")
+
     ap_tokens = _numbers("ap_tokens", payload["ap_tokens"], (n,))
     return {
         "title": payload["title"],
@@ -186,6 +204,8 @@ def _validated(payload: Any) -> dict:
         "proximity": proximity.tolist(),
         "ap_tokens": ap_tokens.tolist(),
         "attention": attention.tolist(),
+        "causal": causal,
+        "sliding_window": None if window is None else int(window),
         "stats": _validated_stats(payload["stats"], n),
     }
 

@@ -50,7 +50,11 @@ class APE(float):
 
 class AttentionStats(dict):
     """Statistics of attention weights, as a dict with attribute access: entropy [N], normalized_entropy [N],
-    mean_entropy, mean_normalized_entropy, max_weight, max_query, max_key, received [N], most_attended."""
+    mean_entropy, mean_normalized_entropy; max_weights [N] (each query's largest weight over the keys it sees) and
+    argmax_keys [N] (that key, the first on ties); max_weight, the largest of max_weights over the queries that see
+    at least two keys (a query that sees one gives it weight 1, as a causal model's first token does; over every
+    query when none sees two), at (max_query, max_key); received [N] (the attention each token receives) and
+    most_attended (its argmax)."""
 
     __getattr__ = dict.__getitem__
 
@@ -128,9 +132,11 @@ def attention_stats(weights, causal: bool = False, sliding_window: Optional[int]
                                                         sliding_window))
 
 
-def top_arcs(weights, query: int, k: int = 5) -> List[Tuple[int, float]]:
-    """The k strongest (key, weight) arcs of a query's row, strongest first."""
-    return _core.metrics_top_arcs(np.asarray(weights, dtype=np.float64), int(query), int(k))
+def top_arcs(weights, query: int, k: int = 5, causal: bool = False,
+             sliding_window: Optional[int] = None) -> List[Tuple[int, float]]:
+    """The k strongest (key, weight) arcs of a query's row over the keys it sees (causal / sliding window as the
+    model's attention), strongest first; fewer than k when it sees fewer keys."""
+    return _core.metrics_top_arcs(np.asarray(weights, dtype=np.float64), int(query), int(k), causal, sliding_window)
 
 
 def rank_links(weights_list: Sequence, a: int, b: int) -> List[Tuple[int, float]]:

@@ -154,7 +154,8 @@ class Model:
         inputs = _inputs(text, ids)
         prepared: List[Optional[tuple]] = [None] * len(inputs)
         for index, item in enumerate(inputs):
-            label = None if single else f"{'text' if text is not None else 'ids'}[{index}]"
+            # A raised error names its input; a yielded one comes with its index.
+            label = None if single or errors == "yield" else f"{'text' if text is not None else 'ids'}[{index}]"
             try:
                 prepared[index] = self._prepare(item, text is not None, add_special_tokens, truncation, max_length,
                                                 label)
@@ -358,12 +359,15 @@ class Result:
 
     def attention_stats(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> AttentionStats:
         """Statistics of one head's attention, or of the mean of the layer's heads: entropy and normalized_entropy
-        per query and their means, max_weight (at max_query, max_key), received per token and most_attended."""
+        per query and their means; max_weights and argmax_keys per query (its largest weight and that key);
+        max_weight (at max_query, max_key), the largest over the queries that see at least two keys (on a causal
+        model the first token gives its only key weight 1); received per token and most_attended."""
         return AttentionStats(self._core.attention_stats(layer, head, temperature))
 
     def top_arcs(self, query: int, k: int = 5, layer: int = -1, head: Optional[int] = None,
                  temperature: float = 1.0) -> List[tuple]:
-        """The k strongest arcs (key, weight) of a query token, strongest first (one head, or the heads' mean)."""
+        """The k strongest arcs (key, weight) of a query token, strongest first (one head, or the heads' mean), to the
+        keys it sees: fewer than k when it sees fewer (on a causal model, token i sees keys 0..i)."""
         return [tuple(a) for a in self._core.top_arcs(int(query), int(k), layer, head, temperature)]
 
     def linking_heads(self, a: int, b: int, top: Optional[int] = None, temperature: float = 1.0) -> List[tuple]:

@@ -168,6 +168,8 @@ def proximity(result, layer: int = -1, subset: Optional[Sequence[int]] = None, c
         bound = float(np.abs(a).max()) or 1.0
         vmin, vmax = -bound, bound
     default = f"proximity A, layer {_layer_number(result, layer)}, AP = {result.ap(layer):.4f}"
+    if subset is not None:
+        result.subset_proximity(subset, layer)  # the engine's check: positions in the text, S not empty
     fig = _matrix(a, labels(result), title or default, cmap, vmin, vmax, max_labels, ax, xlabel="token j",
                   ylabel="token i")
     if subset:
@@ -224,7 +226,7 @@ def token_values(tokens: Sequence[str], values: Sequence[float], title: str = ""
 
 def ap_text(result, layer: int = -1, subset: Optional[Sequence[int]] = None, **kwargs):
     """The text coloured by per-token AP_i, or by AP^(S) when a subset S is given (S boxed)."""
-    if subset:
+    if subset is not None:
         values = result.subset_proximity(subset, layer)
         title = f"proximity to tokens {_listed(subset)} (layer {_layer_number(result, layer)})"
     else:

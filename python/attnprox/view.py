@@ -13,6 +13,7 @@ def payload(result, layer: int = -1, temperature: float = 1.0, policy: Optional[
     n = len(result)
     layer_number = result.model.captured_layers[layer] if layer < 0 else layer
     stats = result.attention_stats(layer, temperature=temperature)
+    entry = result.model.manifest["layers"][result.model.captured_layers.index(layer_number)]
     ape = result.ape(layer, policy) if n >= 2 else None
     round_matrix = lambda m: np.round(np.asarray(m, dtype=np.float64), 6).tolist()  # noqa: E731
     return {
@@ -21,6 +22,8 @@ def payload(result, layer: int = -1, temperature: float = 1.0, policy: Optional[
         "proximity": round_matrix(result.proximity(layer)),
         "ap_tokens": round_matrix(result.ap_tokens(layer)) if n >= 2 else [0.0] * n,
         "attention": round_matrix(result.attention(layer, temperature=temperature).mean(0)),
+        "causal": bool(entry.get("causal", result.model.causal)),
+        "sliding_window": entry.get("sliding_window") or None,
         "stats": {
             "tokens": n,
             "ap": result.ap(layer) if n >= 2 else 0.0,

@@ -113,15 +113,20 @@ void bind_metrics(py::module_& m) {
     d["max_weight"] = s.max_weight;
     d["max_query"] = s.max_query;
     d["max_key"] = s.max_key;
+    d["max_weights"] = py::cast(s.max_weights);
+    d["argmax_keys"] = py::cast(s.argmax_keys);
     d["received"] = py::cast(s.received);
     d["most_attended"] = s.most_attended;
     return d;
   });
-  m.def("metrics_top_arcs", [](const Matrix& weights, int64_t query, int64_t k) {
-    std::vector<std::pair<int64_t, double>> out;
-    for (const auto& arc : metrics::top_arcs(weights, query, k)) out.emplace_back(arc.key, arc.weight);
-    return out;
-  });
+  m.def("metrics_top_arcs",
+        [](const Matrix& weights, int64_t query, int64_t k, bool causal, std::optional<int64_t> window) {
+          std::vector<std::pair<int64_t, double>> out;
+          for (const auto& arc : metrics::top_arcs(weights, query, k, metrics::Visibility{causal, window})) {
+            out.emplace_back(arc.key, arc.weight);
+          }
+          return out;
+        });
   m.def("metrics_rank_links", [](const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b) {
     std::vector<std::pair<int64_t, double>> out;
     for (const auto& link : metrics::rank_links(heads, a, b)) out.emplace_back(link.index, link.score);

@@ -34,6 +34,14 @@ py::array to_numpy(at::Tensor tensor) {
   return py::array_t<float>(shape, static_cast<float*>(tensor.data_ptr()), free_owner);
 }
 
+/// An int64 NumPy array, copied from a tensor of integers.
+py::array_t<int64_t> int64_numpy(const at::Tensor& tensor) {
+  const at::Tensor cpu = tensor.to(at::kCPU, at::kLong).contiguous();
+  py::array_t<int64_t> out(cpu.numel());
+  std::copy_n(cpu.data_ptr<int64_t>(), cpu.numel(), out.mutable_data());
+  return out;
+}
+
 at::Tensor from_numpy(const py::array_t<float, py::array::c_style | py::array::forcecast>& array) {
   std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
   return at::from_blob(const_cast<float*>(array.data()), shape, at::kFloat).clone();
@@ -260,6 +268,8 @@ PYBIND11_MODULE(_core, m) {
              d["max_weight"] = s.max_weight;
              d["max_query"] = s.max_query;
              d["max_key"] = s.max_key;
+             d["max_weights"] = to_numpy(s.max_weights);
+             d["argmax_keys"] = int64_numpy(s.argmax_keys);
              d["received"] = to_numpy(s.received);
              d["most_attended"] = s.most_attended;
              return d;

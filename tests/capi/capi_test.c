@@ -275,6 +275,19 @@ static void running(apx_model* model) {
   CHECK_OK(apx_result_attention_stats(r, -1, 2, 1.0, &stats));
   CHECK(stats.max_query >= 0 && stats.max_query < 8 && fabs(stats.max_weight - p0[stats.max_query * n + stats.max_key]) < 1e-6);
   CHECK_OK(apx_result_attention_stats(r, -1, -1, 1.0, &stats));
+  {
+    double maxima[8];
+    int64_t argmax[8];
+    CHECK_OK(apx_result_attention_maxima(r, -1, 2, 1.0, maxima, argmax, 8, &needed));
+    CHECK(needed == 8);
+    for (size_t i = 0; i < 8; ++i) {
+      double best = -1;
+      for (size_t j = 0; j < n; ++j) best = p0[i * n + j] > best ? p0[i * n + j] : best;
+      CHECK(fabs(maxima[i] - best) < 1e-6 && fabs(p0[i * n + (size_t)argmax[i]] - best) < 1e-6);
+    }
+    CHECK_STATUS(apx_result_attention_maxima(r, -1, 2, 1.0, maxima, argmax, 7, NULL), APX_ERROR_BUFFER_TOO_SMALL,
+                 "holds 7");
+  }
   int64_t arc_keys[3];
   double arc_weights[3];
   CHECK_OK(apx_result_top_arcs(r, -1, 2, 3, 3, 1.0, arc_keys, arc_weights, 3, &needed));
@@ -404,7 +417,14 @@ static void metrics_without_a_model(void) {
   double entropy[3], normalized[3];
   CHECK_OK(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 3));
   CHECK(fabs(entropy[1] - log(2.0)) < 1e-12 && normalized[0] == 0 && fabs(normalized[1] - 1) < 1e-12);
-  CHECK(stats.most_attended == 0 && stats.max_weight == 1);
+  CHECK(stats.most_attended == 0 && stats.max_weight == 0.5 && stats.max_query == 1 && stats.max_key == 0);
+  double maxima[3];
+  int64_t argmax[3];
+  CHECK_OK(apx_metrics_attention_maxima(weights, 3, 3, 1, 0, maxima, argmax, 3, &needed));
+  CHECK(needed == 3 && maxima[0] == 1 && maxima[1] == 0.5 && maxima[2] == 0.5 && argmax[0] == 0 && argmax[1] == 0 &&
+        argmax[2] == 2);
+  CHECK_STATUS(apx_metrics_attention_maxima(weights, 3, 3, 1, 0, maxima, NULL, 3, &needed), APX_ERROR_NULL_POINTER,
+               "argmax_keys is NULL");
   CHECK_STATUS(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 2),
                APX_ERROR_BUFFER_TOO_SMALL, "holds 2 elements");
 }

@@ -283,6 +283,18 @@ TEST(ModelText, TruncationKeepsTheSpecialTokensAndTheTextsStart) {
                [&] { model.encode(long_text, no_truncation); });
 }
 
+TEST(ModelText, AByteOrderMarkIsNotATokenAndOffsetsIndexTheTextGiven) {
+  Model model = Model::load(model_path("bert-text.apx"));
+  const std::string marked = "\xEF\xBB\xBFthe bank";
+  Result r = model.run_text(marked);
+  EXPECT_EQ(r.ids(), (std::vector<int64_t>{4, 10, 12, 5}));  // as "the bank": [CLS] the bank [SEP]
+  EXPECT_EQ(r.text(), marked);
+  EXPECT_EQ(r.offsets()[1], std::make_pair(size_t{3}, size_t{6}));   // "the", after the mark's 3 bytes
+  EXPECT_EQ(r.char_offsets()[2], std::make_pair(size_t{5}, size_t{9}));  // "bank", after the mark's 1 character
+  EXPECT_EQ(r.offsets()[0], std::make_pair(size_t{0}, size_t{0}));   // [CLS] covers nothing
+  expect_error(ErrorCode::kInvalidArgument, "the text gives no tokens", [&] { model.run_text("\xEF\xBB\xBF"); });
+}
+
 TEST(ModelText, RunEncodedIsRunText) {
   Model model = Model::load(model_path("bert-text.apx"));
   const std::vector<std::string> texts{"the sky is blue", "the bank by the river was steep ."};

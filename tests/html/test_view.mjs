@@ -66,7 +66,11 @@ mkdirSync(outDir, { recursive: true });
 const A = payload.proximity;
 const P = payload.attention;
 const subset = (S) => A[0].map((_, j) => S.reduce((sum, i) => sum + A[i][j], 0) / S.length);
-const topArcs = (q) => P[q].map((w, k) => [k, w]).sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, ARCS);
+// The keys a query sees: causal, k <= q (within a window W: q - k < W); bidirectional with a window, |q - k| <= W.
+const W = payload.sliding_window || 0;
+const sees = (q, k) => payload.causal ? k <= q && (!W || q - k < W) : !W || Math.abs(q - k) <= W;
+const topArcs = (q) => P[q].map((w, k) => [k, w]).filter(([k]) => sees(q, k))
+  .sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, ARCS);
 
 // ---- Checks. ----
 const failures = [];

@@ -37,35 +37,43 @@ if (BUILD / "python" / "attnprox").is_dir():
 from attnprox import html_view  # noqa: E402  (the build's package, as tests/python/conftest.py imports it)
 
 
-def make_payload(labels, seed=11):
+def make_payload(labels, seed=11, causal=False):
     """A payload as the producer would make it, from a random symmetric matrix (diagonal raised, as q_i . k_i
-    often is) and random softmax attention, with statistics computed the way the library defines them."""
+    often is) and random softmax attention (masked above the diagonal when `causal`), with statistics computed
+    the way the library defines them."""
     n = len(labels)
     rng = np.random.default_rng(seed)
     raw = rng.normal(size=(n, n))
     proximity = (raw + raw.T) / 2 + 2.0 + 4.0 * np.eye(n)
     ap_tokens = (proximity.sum(axis=1) - np.diag(proximity)) / (n - 1)
     logits = 2.0 * rng.normal(size=(n, n))
+    if causal:
+        logits = np.where(np.arange(n)[None, :] <= np.arange(n)[:, None], logits, -np.inf)
     attention = np.exp(logits - logits.max(axis=1, keepdims=True))
     attention /= attention.sum(axis=1, keepdims=True)
-    entropy = -(attention * np.log(attention)).sum(axis=1)
+    entropy = -(attention * np.log(np.where(attention > 0, attention, 1.0))).sum(axis=1)
+    visible = np.arange(1, n + 1) if causal else np.full(n, n)
     # APE, "shift" policy: row i without A_ii, shifted to start at 0, as a distribution.
     rows = proximity[~np.eye(n, dtype=bool)].reshape(n, n - 1)
     shifted = rows - rows.min(axis=1, keepdims=True)
     p = shifted / shifted.sum(axis=1, keepdims=True)
     iape = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
-    max_query, max_key = np.unravel_index(np.argmax(attention), attention.shape)
+    candidates = np.where(visible[:, None] >= 2, attention, -1.0)  # queries that see two keys or more
+    max_query, max_key = np.unravel_index(np.argmax(candidates), attention.shape)
+    normalized = np.where(visible > 1, entropy / np.log(np.maximum(visible, 2)), 0.0)
     return {
         "title": "synthetic \u00b7 layer 11 <i>&</i>",
         "tokens": list(labels),
         "proximity": proximity.tolist(),
         "ap_tokens": ap_tokens.tolist(),
         "attention": attention.tolist(),
+        "causal": causal,
+        "sliding_window": None,
         "stats": {
             "tokens": n, "ap": float(ap_tokens.mean()), "ape": float(iape.mean()),
             "ape_normalized": float((iape / math.log(n - 1)).mean()), "ape_undefined_rows": 0,
-            "mean_entropy": float(entropy.mean()), "mean_normalized_entropy": float((entropy / math.log(n)).mean()),
-            "max_weight": float(attention.max()), "max_query": int(max_query), "max_key": int(max_key),
+            "mean_entropy": float(entropy.mean()), "mean_normalized_entropy": float(normalized.mean()),
+            "max_weight": float(attention[max_query, max_key]), "max_query": int(max_query), "max_key": int(max_key),
             "most_attended": int(np.argmax(attention.sum(axis=0))), "layer": 11, "temperature": 1.0,
         },
     }
@@ -173,6 +181,9 @@ def _malformed():
         ("stats ap infinite", setting(["stats", "ap"], float("inf")), "finite"),
         ("stats query out of range", setting(["stats", "max_query"], n), "max_query"),
         ("stats undefined rows", setting(["stats", "ape_undefined_rows"], -1), "ape_undefined_rows"),
+        ("causal not bool", setting(["causal"], "yes"), "causal"),
+        ("window zero", setting(["sliding_window"], 0), "sliding_window"),
+        ("weight on a masked key", setting(["causal"], True), "query 0 weight on key 1, which it cannot see"),
     ]
 
 
@@ -201,21 +212,23 @@ def _browser_missing():
     return None
 
 
-@pytest.mark.parametrize("labels", [LABELS, LONG_LABELS], ids=["n12", "n300"])
-def test_view_in_chromium(tmp_path, labels):
+@pytest.mark.parametrize("labels, causal", [(LABELS, False), (LONG_LABELS, False), (LABELS, True)],
+                         ids=["n12", "n300", "n12-causal"])
+def test_view_in_chromium(tmp_path, labels, causal):
     reason = _browser_missing()
     if reason:
         # tools/test.sh installs the browser and sets ATTNPROX_REQUIRE_BROWSER=1: there a missing browser fails.
         if os.environ.get("ATTNPROX_REQUIRE_BROWSER") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    payload = make_payload(labels)
+    payload = make_payload(labels, causal=causal)
     page = tmp_path / "view.html"
     page.write_text(html_view.render_html(payload, title="attnprox view test"), encoding="utf-8")
     payload_path = tmp_path / "payload.json"
     payload_path.write_text(json.dumps(payload), encoding="utf-8")
     artefacts_root = os.environ.get("ATTNPROX_TEST_ARTIFACTS")
-    artefacts = (Path(artefacts_root) if artefacts_root else tmp_path) / f"html-view-n{len(labels)}"
+    artefacts = ((Path(artefacts_root) if artefacts_root else tmp_path) /
+                 f"html-view-n{len(labels)}{'-causal' if causal else ''}")
     artefacts.mkdir(parents=True, exist_ok=True)
     shutil.copy(page, artefacts / "view.html")
 

@@ -101,11 +101,33 @@ TEST(Metrics, AttentionStatistics) {
   EXPECT_DOUBLE_EQ(s.normalized_entropy[0], 0.0);  // one visible key
   EXPECT_NEAR(s.normalized_entropy[1], 1.0, 1e-12);
   EXPECT_NEAR(s.normalized_entropy[2], h({0.2, 0.3, 0.5}) / std::log(3.0), 1e-12);
-  EXPECT_DOUBLE_EQ(s.max_weight, 1.0);
+  // Query 0 sees one key (weight 1): the largest weight is over queries 1 and 2, the first 0.5 at (1, 0).
+  EXPECT_DOUBLE_EQ(s.max_weight, 0.5);
+  EXPECT_EQ(s.max_query, 1);
+  EXPECT_EQ(s.max_key, 0);
+  EXPECT_EQ(s.max_weights, Eigen::Vector3d(1.0, 0.5, 0.5));
+  EXPECT_EQ(s.argmax_keys[0], 0);
+  EXPECT_EQ(s.argmax_keys[1], 0);  // ties: the first key
+  EXPECT_EQ(s.argmax_keys[2], 2);
   EXPECT_EQ(s.most_attended, 0);  // receives 1.7
+  // One query alone sees one key: then the largest weight is its.
+  const AttentionStats single = attention_stats(Eigen::MatrixXd::Ones(1, 1), Visibility{true, std::nullopt});
+  EXPECT_DOUBLE_EQ(single.max_weight, 1.0);
   const auto arcs = top_arcs(p, 2, 2);
   EXPECT_EQ(arcs[0].key, 2);
   EXPECT_EQ(arcs[1].key, 1);
+  // Causal: query 1 sees keys 0 and 1 only, so asking for 3 arcs gives 2.
+  Eigen::MatrixXd leaky = p;
+  leaky(1, 2) = 0.25;  // a weight where the mask is: never listed
+  const auto visible = top_arcs(leaky, 1, 3, Visibility{true, std::nullopt});
+  ASSERT_EQ(visible.size(), 2u);
+  EXPECT_EQ(visible[0].key, 0);
+  EXPECT_EQ(visible[1].key, 1);
+  EXPECT_EQ(top_arcs(leaky, 1, 3).size(), 3u);  // bidirectional: every key
+  EXPECT_TRUE(Visibility({true, 2}).sees(5, 4));
+  EXPECT_FALSE(Visibility({true, 2}).sees(5, 3));
+  EXPECT_TRUE(Visibility({false, 2}).sees(5, 7));
+  EXPECT_FALSE(Visibility({false, 2}).sees(5, 8));
   EXPECT_EQ(Visibility({true, 2}).visible_keys(5, 10), 2);   // causal window: i − j < 2
   EXPECT_EQ(Visibility({false, 2}).visible_keys(5, 10), 5);  // bidirectional: |i − j| ≤ 2
   const auto links = rank_links({p, p.transpose()}, 0, 2);

@@ -14,6 +14,14 @@ POLICIES = ["literal", "shift", "clamp", "softmax"]
 SHAPES = [(2, 1, 1, 4), (3, 2, 2, 3), (7, 4, 2, 8), (16, 6, 3, 5), (33, 8, 1, 16)]  # (N, H, Hkv, d)
 
 
+def visible_mask(n, causal, window=None):
+    """[N, N] bool: query i sees key j (HF's conventions), written from the rules."""
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    if causal:
+        return (j <= i) & ((i - j < window) if window else True)
+    return np.abs(i - j) <= window if window else np.ones((n, n), bool)
+
+
 def random_qk(n, heads, kv_heads, d, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(heads, n, d)).astype(dtype), rng.normal(size=(kv_heads, n, d)).astype(dtype))
@@ -172,15 +180,39 @@ def test_engine_averaging_and_statistics_match_numpy(run):
             stats = r.attention_stats(layer, head)
             np.testing.assert_allclose(stats.entropy, ref.entropy_rows(w), rtol=1e-5, atol=1e-6)
             assert stats.mean_entropy == pytest.approx(ref.entropy_rows(w).mean(), rel=1e-5)
-            assert stats.max_weight == pytest.approx(w.max(), rel=1e-5)
-            assert w[stats.max_query, stats.max_key] == pytest.approx(w.max(), rel=1e-5)
+            # Each query's largest weight over the keys it sees; the largest of them over the queries that see
+            # two keys or more (causal: not token 0, whose only key has weight 1).
+            sees = visible_mask(n, model.causal, windows[layer])
+            row_max = np.where(sees, w, -1.0).max(1)
+            np.testing.assert_allclose(stats.max_weights, row_max, rtol=1e-5)
+            np.testing.assert_allclose(w[np.arange(n), stats.argmax_keys], row_max, rtol=1e-5)
+            assert sees[np.arange(n), stats.argmax_keys].all()
+            candidates = visible > 1
+            assert stats.max_weight == pytest.approx(row_max[candidates].max(), rel=1e-5)
+            assert candidates[stats.max_query] and sees[stats.max_query, stats.max_key]
+            assert w[stats.max_query, stats.max_key] == pytest.approx(row_max[candidates].max(), rel=1e-5)
+            if model.causal:
+                assert stats.max_query != 0
             np.testing.assert_allclose(stats.received, w.sum(0), rtol=1e-5, atol=1e-6)
             assert stats.most_attended == int(np.argmax(w.sum(0)))
             eigen = metrics.attention_stats(w, causal=model.causal, sliding_window=windows[layer])
             np.testing.assert_allclose(stats.normalized_entropy, eigen.normalized_entropy, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(eigen.max_weights, stats.max_weights, rtol=1e-5)
+            assert eigen.max_weight == pytest.approx(stats.max_weight, rel=1e-5)
             arcs = r.top_arcs(5, k=4, layer=layer, head=head)
             assert [key for key, _ in arcs] == [key for key, _ in metrics.top_arcs(w, 5, 4)]
             np.testing.assert_allclose([x for _, x in arcs], np.sort(w[5])[::-1][:4], rtol=1e-5)
+            # Only the keys a query sees: token 2 of a causal model has three, whatever k asks for.
+            for query in (0, 2, n - 1):
+                arcs = r.top_arcs(query, k=n, layer=layer, head=head)
+                keys = np.flatnonzero(sees[query])
+                assert sorted(key for key, _ in arcs) == list(keys)
+                np.testing.assert_allclose([x for _, x in arcs], np.sort(w[query, keys])[::-1], rtol=1e-5,
+                                           atol=1e-7)
+                assert [k for k, _ in metrics.top_arcs(w, query, n, causal=model.causal,
+                                                       sliding_window=windows[layer])] == [k for k, _ in arcs]
+            if model.causal and not windows[layer]:
+                assert len(r.top_arcs(2, k=5, layer=layer, head=head)) == 3
     a, b = 2, 11
     links = r.linking_heads(a, b)
     brute = sorted(((l, h, max(r.attention(l)[h, a, b], r.attention(l)[h, b, a])) for l in layers

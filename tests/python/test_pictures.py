@@ -115,7 +115,7 @@ def test_score_reports_ape(exported_text):
 
     done = run_cli("score", exported_text, "--text", TEXT, "--policy", "softmax", "--tokens", "--json")
     assert done.returncode == 0, done.stderr
-    row = json.loads(done.stdout)
+    (row,) = json.loads(done.stdout)  # one object per input, always in a list
     r = attnprox.load(exported_text).run(text=TEXT)
     ape = r.ape(policy="softmax")
     assert row["ape"] == pytest.approx(float(ape)) and row["ape_normalized"] == pytest.approx(ape.normalized)
@@ -207,3 +207,33 @@ def test_view_of_a_real_result(result, tmp_path):
     done = subprocess.run(["node", os.path.join(ROOT, "tests", "html", "test_view.mjs"), str(page), str(payload_path),
                            artefacts], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "PASS" in done.stdout, done.stdout + done.stderr
+
+
+def test_subsets_outside_the_text_are_errors(result, exported_text, tmp_path):
+    n = len(result)
+    for draw in (plots.proximity, plots.ap_text):
+        with pytest.raises(attnprox.OutOfRangeError, match=f"token {n} in the subset, the text has {n} tokens"):
+            draw(result, subset=[1, n])
+        with pytest.raises(attnprox.InvalidArgumentError, match="the subset is empty"):
+            draw(result, subset=[])
+    for what in ("--proximity", "--ap-text"):
+        done = run_cli("heatmap", exported_text, "--text", TEXT, "--out", str(tmp_path / "x.png"), what, "--subset",
+                       f"1,{n + 80}")
+        assert done.returncode == 1 and f"token {n + 80} in the subset" in done.stderr, done.stderr
+        assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("what", [[], ["--head", "1"], ["--heads", "0,2"], ["--average"], ["--grid"]])
+def test_subset_where_it_is_not_drawn_is_refused(exported_text, tmp_path, what):
+    done = run_cli("heatmap", exported_text, "--text", TEXT, "--out", str(tmp_path / "x.png"), "--subset", "1",
+                   *what)
+    assert done.returncode == 2 and "--subset is drawn by --proximity and --ap-text only" in done.stderr
+    html = run_cli("heatmap", exported_text, "--text", TEXT, "--out", str(tmp_path / "x.html"), "--subset", "1")
+    assert html.returncode == 2 and "click tokens" in html.stderr
+
+
+def test_a_picture_of_two_texts_is_refused(exported_text, tmp_path):
+    done = run_cli("heatmap", exported_text, "--text", TEXT, "--text", "the sky is blue", "--out",
+                   str(tmp_path / "x.png"))
+    assert done.returncode == 2 and "a picture shows one text" in done.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -82,3 +82,43 @@ def test_command_line_scores_text(text_models, tmp_path):
     assert [r["n"] for r in rows] == [len(w) for w in want]
     assert rows[0]["ap"] == pytest.approx(want[0].ap(), rel=1e-12)
     assert rows[1]["tokens"][0] == "[CLS]" and "story" in rows[1]["tokens"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "bert"])
+def test_a_byte_order_mark_is_not_a_token(name, text_models):
+    """Every OneStopEnglish file starts with U+FEFF: run(text=...) leaves it out as editors do, and the offsets
+    still index the string given."""
+    model = attnprox.load(text_models[name])
+    marked = "\ufeff" + PROMPT
+    r = model.run(text=marked)
+    plain = model.tokenizer.encode_with_offsets(PROMPT, add_special_tokens=True)
+    assert r.ids == list(plain.ids)
+    assert r.text == marked
+    assert r.offsets == [(0, 0) if (a, b) == (0, 0) else (a + 1, b + 1) for a, b in plain.char_offsets]
+    for piece, (a, b) in zip(r.token_texts, r.offsets):
+        if b > a:
+            assert marked[a:b] == piece and "\ufeff" not in piece
+    with pytest.raises(attnprox.InvalidArgumentError, match="gives no tokens"):
+        model.run(text="\ufeff")
+
+
+def test_command_line_reads_files_without_their_byte_order_mark(text_models):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import BUILD
+
+    path = data_path("onestopenglish", "Adv-Txt", "Amazon-adv.txt")
+    with open(path, "rb") as f:
+        assert f.read(3) == b"\xef\xbb\xbf"
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    model = attnprox.load(text_models["gpt2"])
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    out = subprocess.run([sys.executable, "-m", "attnprox", "score", text_models["gpt2"], "--file", path, "--truncate",
+                          "--json", "--tokens"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)[0]
+    assert row["tokens"][:20] == [text[a:b] for a, b in model.tokenizer.encode_with_offsets(text).char_offsets[:20]]
+    assert row["ap"] == pytest.approx(model.run(ids=model.tokenizer.encode(text)[:64]).ap(), abs=1e-6)

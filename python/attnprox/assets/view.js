@@ -23,6 +23,9 @@ function attnproxView(root, data) {
   const n = data.tokens.length;
   const A = flatten(data.proximity, n);
   const W = flatten(data.attention, n);
+  /* Whether query i sees key j: causal, j <= i (and i - j < W with a window W); bidirectional, |i - j| <= W. */
+  const window_ = data.sliding_window || 0;
+  const sees = (i, j) => data.causal ? j <= i && (!window_ || i - j < window_) : !window_ || Math.abs(i - j) <= window_;
   const apValues = Float64Array.from(data.ap_tokens);
   const lut = colourTable();
   const state = {
@@ -205,7 +208,8 @@ function attnproxView(root, data) {
     arcsHint.hidden = query !== null;
     if (query === null) return;
     const row = W.subarray(query * n, (query + 1) * n);
-    const keys = Array.from(row.keys()).sort((x, y) => row[y] - row[x] || x - y).slice(0, ARCS);
+    const keys = Array.from(row.keys()).filter((key) => sees(query, key))
+      .sort((x, y) => row[y] - row[x] || x - y).slice(0, ARCS);
     keys.forEach((key, rank) => {
       const weight = row[key];
       const item = arcList.appendChild(h("li", { "data-testid": `arc-${rank}`, "data-key": key, "data-weight": String(weight) },
