@@ -27,6 +27,7 @@ package that only an alternative apt would not choose brings; it never fails a p
 import argparse
 import ast
 import fnmatch
+import glob
 import importlib.util
 import os
 import re
@@ -379,8 +380,13 @@ class SetUp:
         self.by = " and ".join(self.scripts)
 
     def unknown(self):
-        return [f"{script} names {package}, which apt does not know" for package, script in self.named.items()
-                if package not in self.closure]
+        """(problems, notes) for named packages apt does not know: a problem, unless apt has no package lists at all
+        (they were removed after installing; apt-need.sh runs `apt-get update` before it installs anything)."""
+        unknown = [f"{script} names {package}, which apt does not know" for package, script in self.named.items()
+                   if package not in self.closure]
+        if unknown and not glob.glob("/var/lib/apt/lists/*_Packages*"):
+            return [], [f"{line} (apt has no package lists here: apt-get update)" for line in unknown]
+        return unknown, []
 
     def where_to_add(self, paths):
         """The script a package belongs in: the test-only list when only tests and benchmarks need it."""
@@ -486,7 +492,8 @@ def check(args):
     setup = SetUp(scripts, root)
     allowlist = args.optional or os.path.join(root, "tools", "optional-python-modules.txt")
     modules, problems, notes, optional = check_python(root, setup, allowlist)
-    problems = setup.unknown() + problems
+    unknown, unlisted = setup.unknown()
+    problems, notes = unknown + problems, unlisted + notes
     libraries = {}
     if not args.no_libraries:
         libraries, more = check_libraries(os.path.realpath(args.build or os.path.join(root, "build")), setup)

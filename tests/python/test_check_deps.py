@@ -2,6 +2,7 @@
 must come from a Debian package that the set-up (tools/setup.sh, tools/test.sh) installs, so that the README's
 commands work on a fresh Debian 12 machine. The check passes on this tree and fails, naming the package to add, on
 a copy whose set-up leaves that package out."""
+import importlib.util
 import os
 import re
 import subprocess
@@ -11,6 +12,13 @@ from conftest import BUILD, ROOT
 
 CHECKER = os.path.join(ROOT, "tools", "check_deps.py")
 NO_SUCH_MODULE = "attnprox_check_deps_no_such_module"
+
+
+def checker_module():
+    spec = importlib.util.spec_from_file_location("check_deps", CHECKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def check(*args, env=None):
@@ -154,3 +162,12 @@ def test_library_of_a_package_the_setup_leaves_out_fails(tmp_path):
                         r"lib/libattnprox\S* and \d+ more\) comes from Debian package libonig5, which \S+/setup\.sh "
                         r"and \S+/test\.sh do not install: add libonig-dev \(which depends on libonig5\) to the "
                         r"apt-need\.sh call in \S+/setup\.sh", line), line
+
+
+def test_file_dpkg_knows_under_the_other_side_of_merged_usr_is_found():
+    """Debian 12 ships libc6's files under /lib and most others under /usr/lib, and on merged /usr both names reach
+    the same file; ldd may print either. dpkg knows only the shipped name, so the check asks for both."""
+    shipped = subprocess.run(["dpkg-query", "-L", "libc6"], capture_output=True, text=True, check=True).stdout
+    libc = next(path for path in shipped.splitlines() if path.startswith("/lib/") and path.endswith("/libc.so.6"))
+    owners = checker_module().owning_packages(["/usr" + libc, "/no/such/file.so"])
+    assert owners == {"/usr" + libc: {"libc6"}, "/no/such/file.so": set()}
