@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets attnprox up (tools/setup.sh) and runs every test: the C++ tests through CTest, then the Python tests.
+# Sets attnprox up (tools/setup.sh), checks that the set-up installs every module and library the code needs
+# (tools/check-deps.sh), and runs every test: the C++ tests through CTest, then the Python tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${ATTNPROX_BUILD_DIR:-$root/build}"
@@ -14,6 +15,8 @@ if [ ! -d "$build/js/node_modules/@lenml/tokenizers" ] || [ ! -d "$build/js/node
   npm install --silent --no-audit --no-fund --prefix "$build/js" @lenml/tokenizers@3.7.2 gpt-3-encoder@1.1.4 \
     playwright-core@1.64.1
 fi
+echo "==> checking that the set-up installs every module and library the code needs (tools/check-deps.sh)"
+ATTNPROX_BUILD_DIR="$build" "$root/tools/check-deps.sh"
 export ATTNPROX_JS_MODULES="$build/js" ATTNPROX_REQUIRE_BROWSER=1
 # Screenshots of the HTML view's browser test are kept here.
 export ATTNPROX_TEST_ARTIFACTS="${ATTNPROX_TEST_ARTIFACTS:-$build/test-artifacts}"

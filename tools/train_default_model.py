@@ -497,10 +497,14 @@ def train_one(args) -> None:
     while True:
         if max_steps is None and step == args.measure_steps + 50:
             # Steps per second measured after compilation and warm-up; the schedule's length follows from it.
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             rate = args.measure_steps / (time.time() - timing_from)
             max_steps = int(step + rate * (deadline - time.time() - args.reserve))
             log["steps_per_second_measured"] = round(rate, 2)
         if step == 50:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             timing_from = time.time()
         total = max_steps if max_steps is not None else 10 ** 9
         if step >= total or time.time() > deadline:
@@ -628,7 +632,10 @@ def check_with_transformers(model_dir: str, r: Recipe, state: Dict[str, Tensor],
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
         return {"checked": False, "why": "transformers is not installed"}
-    hf = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32, attn_implementation="eager")
+    try:
+        hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+    except TypeError:  # transformers 4.x names it torch_dtype
+        hf = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32, attn_implementation="eager")
     hf.eval()
     ours = LanguageModel(r)
     ours.load_state_dict(state)
@@ -637,11 +644,19 @@ def check_with_transformers(model_dir: str, r: Recipe, state: Dict[str, Tensor],
     with torch.no_grad():
         want = hf(input_ids=ids).logits
         got = ours(ids)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    sample = "The bank by the river was steep, said Ms. O'Neill in 2024."
-    return {"checked": True, "transformers": transformers.__version__, "class": type(hf).__name__,
-            "max_abs_logit_diff": float((want - got).abs().max()),
-            "tokenizer_ids": tok(sample)["input_ids"]}
+    found = {"checked": True, "transformers": transformers.__version__, "class": type(hf).__name__,
+             "max_abs_logit_diff": float((want - got).abs().max()), "max_abs_logit": float(want.abs().max())}
+    try:
+        from tokenizers import Tokenizer
+
+        sample = "The bank by the river was steep, said Ms. O'Neill in 2024."
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        found["tokenizer_class"] = type(tok).__name__
+        found["tokenizer_ids_equal"] = tok(sample)["input_ids"] == Tokenizer.from_file(
+            os.path.join(model_dir, "tokenizer.json")).encode(sample).ids
+    except Exception as e:  # reported beside the model check
+        found["tokenizer_error"] = f"{type(e).__name__}: {e}"
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
  * its last token.
  *
  *   cc -std=c99 attention_proximity.c $(pkg-config --cflags --libs attnprox) -o attention_proximity
+ *   (or with CMake: CMakeLists.txt beside this file, find_package(attnprox) and target attnprox::attnprox_c)
  *   ./attention_proximity MODEL.apx "The bank by the river was steep."
  */
 #include <attnprox/attnprox.h>

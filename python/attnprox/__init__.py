@@ -17,23 +17,25 @@ from .errors import (ComputeError, Error, ExportError, InvalidArgumentError, Inv
                      ModelNotFoundError, OutOfRangeError, UnsupportedError)
 from . import metrics
 from .metrics import APE
+from .default_model import default_model_path
 from .model import Model, Result, load
 from .studies import study
 from .tokenizer import Tokenizer
 from .windows import Windowed
 
 
-def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None) -> dict:
+def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None, source=None) -> dict:
     """Writes a model file for a Hugging Face model directory (`config.json` + `model.safetensors`) of a family
     attnprox implements itself (GPT-2, BERT, DistilBERT, Llama, Qwen3), without `transformers`. Needs torch.
 
     layers: "all", "last", a layer number, a list of them or "i,j" (negative: from the end); the file's forward
     stops after the last captured layer. dtype: "float32", "float16", "bfloat16" (default: the weights').
+    source: what the manifest records as the model's source (default: the directory's path).
     Returns the manifest written.
     """
     from .reference.export import export_reference as _export
 
-    return _export(hf_dir, out_path, layers=layers, dtype=dtype)
+    return _export(hf_dir, out_path, layers=layers, dtype=dtype, source=source)
 
 
 def export(model, out_path: str, layers="all", dtype=None, device: str = "cpu", tokenizer=None, verify_texts=None,
@@ -64,7 +66,7 @@ torch_version = _core.torch_version
 __all__ = [
     "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
     "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "Windowed", "__version__",
-    "export",
+    "default_model_path", "export",
     "export_reference", "load",
     "metrics", "set_log_level", "study", "torch_version",
 ]

@@ -5,7 +5,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, default_model
 from .batching import DEFAULT_TOKEN_BUDGET, micro_batches
 from .errors import Error, InvalidArgumentError
 from .metrics import APE, AttentionStats, policy_name
@@ -14,14 +14,15 @@ from .tokenizer import Tokenizer
 Ids = Sequence[int]
 
 
-def load(path: str, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
-    """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`).
+def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
+    """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`); with no path (or
+    "default"), the project's default model (`attnprox.default_model`).
 
     device: "cpu", "cuda" or "cuda:N". dtype: "float32", "float16" or "bfloat16" (default: the file's).
     threads: libtorch intra-op threads for the whole process (0: libtorch's default).
     The file is checked against its manifest with a two-token probe run.
     """
-    return Model(_core.load(str(path), device, dtype, int(threads)))
+    return Model(_core.load(default_model.resolve(path), device, dtype, int(threads)))
 
 
 def _as_ids(seq, what: str) -> List[int]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The installed tree serves other builds: `cmake --install` into a fresh prefix, then the C example built with
-# pkg-config, the C++ example built with find_package(attnprox), and the ctypes example (C ABI only, another
-# language) run on the same model file and text: all three print the same numbers, which the Python package agrees
-# with.
+# pkg-config and with find_package(attnprox) (target attnprox::attnprox_c), the C++ example built with
+# find_package(attnprox) (attnprox::attnprox), and the ctypes example (C ABI only, another language) run on the same
+# model file and text: all print the same numbers, which the Python package agrees with.
 #   tests/capi/install_test.sh BUILD_DIR MODEL_FILE [Torch_DIR Eigen3_DIR PYTHON]
 # (the build's own libtorch, Eigen and Python: a CUDA build finds libtorch in a PyTorch wheel, not the system)
 set -euo pipefail
@@ -19,13 +19,29 @@ cmake --install "$build" --prefix "$work/prefix" >/dev/null
 prefix="$work/prefix"
 libdir="$(ls -d "$prefix"/lib* | head -1)"
 
+echo "==> the CMake package's targets"
+# The names the README promises, and no other: attnprox::attnprox (C++) and attnprox::attnprox_c (the C ABI).
+targets="$(grep -ho 'add_library(attnprox::[A-Za-z0-9_]*' "$libdir"/cmake/attnprox/*Targets.cmake | cut -d'(' -f2 |
+           sort | tr '\n' ' ')"
+if [ "$targets" != "attnprox::attnprox attnprox::attnprox_c " ]; then
+  echo "find_package(attnprox) defines $targets; expected attnprox::attnprox attnprox::attnprox_c" >&2
+  exit 1
+fi
+echo "$targets"
+
 echo "==> C example (pkg-config)"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc -std=c99 -Wall -Wextra -Werror "$root/examples/c/attention_proximity.c" $(pkg-config --cflags --libs attnprox) \
   -Wl,-rpath,"$libdir" -o "$work/c_example"
 "$work/c_example" "$model" "$text" | tee "$work/c.txt"
 
-echo "==> C++ example (find_package)"
+echo "==> C example (find_package, attnprox::attnprox_c)"
+cmake -S "$root/examples/c" -B "$work/c" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+  ${torch_dir:+-DTorch_DIR="$torch_dir"} ${eigen_dir:+-DEigen3_DIR="$eigen_dir"} >/dev/null
+cmake --build "$work/c" >/dev/null
+"$work/c/attention_proximity" "$model" "$text" | tee "$work/c-cmake.txt"
+
+echo "==> C++ example (find_package, attnprox::attnprox)"
 cmake -S "$root/examples/cpp" -B "$work/cpp" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
   ${torch_dir:+-DTorch_DIR="$torch_dir"} ${eigen_dir:+-DEigen3_DIR="$eigen_dir"} >/dev/null
 cmake --build "$work/cpp" >/dev/null
@@ -35,6 +51,7 @@ echo "==> ctypes example (the C ABI from Python, without the attnprox package)"
 "$python" "$root/examples/ctypes/attention_proximity.py" "$model" "$text" "$libdir/libattnprox_c.so.1" \
   | tee "$work/ctypes.txt"
 
+diff "$work/c.txt" "$work/c-cmake.txt"
 diff "$work/c.txt" "$work/cpp.txt"
 diff "$work/c.txt" "$work/ctypes.txt"
 PYTHONPATH="$build/python" "$python" - "$model" "$text" "$work/c.txt" <<'PY'

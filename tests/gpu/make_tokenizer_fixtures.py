@@ -13,7 +13,10 @@ DATA_DIR holds `tokenizers/` and `onestopenglish/` as in the project's shared da
     OUT_DIR/hf_speed.json         tokens per second, one thread, over the whole corpus (Qwen3, BERT)
 
 Tokenizers: qwen3, llama3, gpt-oss (tokenizer.json as given), gpt2 (ByteLevel BPE from encoder.json +
-vocab.bpe, as GPT-2's own tokenizer.json sets it up), bert (BertWordPieceTokenizer(vocab.txt, lowercase=True)).
+vocab.bpe, as GPT-2's own tokenizer.json sets it up), bert (BertWordPieceTokenizer(vocab.txt, lowercase=True)),
+and default (the project's default model, `models/default/tokenizer.json`, when the repository has it).
+`--no-speed` leaves out the speed measurement; `--only=NAME,...` records those tokenizers alone (`--only=default`
+needs no shared tokenizer files).
 """
 import glob
 import hashlib
@@ -28,9 +31,12 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from tokenizers.implementations import BertWordPieceTokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_TOKENIZER = os.path.join(HERE, "..", "..", "models", "default", "tokenizer.json")
 
 
-def load_tokenizers(data):
+def load_tokenizers(data, only=None):
+    if only == ["default"]:  # the default model's tokenizer alone (no shared tokenizer files needed)
+        return {"default": Tokenizer.from_file(DEFAULT_TOKENIZER)}
     t = os.path.join(data, "tokenizers")
     out = {name: Tokenizer.from_file(os.path.join(t, name, "tokenizer.json")) for name in ("qwen3", "llama3", "gpt-oss")}
     gpt2 = Tokenizer(models.BPE.from_file(os.path.join(t, "gpt2", "encoder.json"), os.path.join(t, "gpt2", "vocab.bpe")))
@@ -39,7 +45,9 @@ def load_tokenizers(data):
     gpt2.decoder = decoders.ByteLevel()
     out["gpt2"] = gpt2
     out["bert"] = BertWordPieceTokenizer(os.path.join(t, "bert-base-uncased", "vocab.txt"), lowercase=True)._tokenizer
-    return out
+    if os.path.isfile(DEFAULT_TOKENIZER):
+        out["default"] = Tokenizer.from_file(DEFAULT_TOKENIZER)
+    return {name: tok for name, tok in out.items() if only is None or name in only}
 
 
 def digest(values) -> str:
@@ -59,11 +67,12 @@ def corpus_files(data):
     return [(os.path.relpath(f, os.path.join(data, "onestopenglish")), open(f, encoding="utf-8").read()) for f in files]
 
 
-def main(data, out):
+def main(data, out, speed=True, only=None):
     os.makedirs(out, exist_ok=True)
-    toks = load_tokenizers(data)
-    toks["gpt2"].save(os.path.join(out, "gpt2.tokenizer.json"))
-    toks["bert"].save(os.path.join(out, "bert.tokenizer.json"))
+    toks = load_tokenizers(data, only)
+    for name in ("gpt2", "bert"):
+        if name in toks:
+            toks[name].save(os.path.join(out, f"{name}.tokenizer.json"))
     texts = json.load(open(os.path.join(HERE, "..", "fixtures", "tokenizers", "adversarial.json")))["texts"]
     adversarial = {}
     for name, tok in toks.items():
@@ -92,6 +101,8 @@ def main(data, out):
         table[name] = rows
     json.dump({"tokenizers": tokenizers.__version__, "files": len(corpus), "results": table},
               open(os.path.join(out, "hf_corpus.json"), "w"), indent=0)
+    if not speed:
+        return
 
     speed = {"tokenizers": tokenizers.__version__, "cpu": platform.processor() or platform.machine(),
              "python": sys.version.split()[0]}
@@ -114,4 +125,6 @@ def main(data, out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    chosen = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--only=")), None)
+    main(args[0], args[1], speed="--no-speed" not in sys.argv, only=chosen)

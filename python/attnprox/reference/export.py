@@ -116,7 +116,7 @@ def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:
 
 
 def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=None,
-                     fused: Optional[bool] = None) -> dict:
+                     fused: Optional[bool] = None, source: Optional[str] = None) -> dict:
     """Writes an attnprox model file for a Hugging Face model directory, without `transformers`.
 
     hf_dir: `config.json` + `model.safetensors` (or sharded safetensors) of GPT-2, BERT, DistilBERT, Llama
@@ -125,6 +125,7 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
         Computation stops after the last captured layer's queries and keys.
     dtype: "float32", "float16", "bfloat16" (or a torch dtype); default: the dtype of the weights.
     fused: use torch's fused SDPA inside the file (default: when the exporting torch has it, 2.1+).
+    source: what the manifest records as the model's source (default: the directory's path).
     Returns the manifest written.
     """
     if not os.path.isdir(hf_dir):
@@ -133,7 +134,7 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     scripted = torch.jit.script(model)
     _check_scripted(model, scripted, cfg)
     dtype_used = next(model.parameters()).dtype
-    manifest = manifest_for(cfg, captured, dtype_used, os.path.normpath(hf_dir),
+    manifest = manifest_for(cfg, captured, dtype_used, source or os.path.normpath(hf_dir),
                             tokenizer_facts(hf_dir, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.vocab_size))
     extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
     tokenizer_json = os.path.join(hf_dir, "tokenizer.json")
