@@ -448,9 +448,12 @@ def test_an_existing_dask_cluster_takes_the_work(tmp_path, model_path):
 def test_cli_writes_store_table_report_and_figure(tmp_path, model_path):
     root = write_onestopenglish(tmp_path / "ose", real_texts(4, chars=300))
     out = str(tmp_path / "study")
-    command, env = cli("study", "onestopenglish", root, "--model", model_path, "--out", out, "--workers", "0")
+    # no --model: the default model, here the file ATTNPROX_DEFAULT_MODEL names
+    command, env = cli("study", "onestopenglish", root, "--out", out, "--workers", "0",
+                       env={"ATTNPROX_DEFAULT_MODEL": model_path})
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "attnprox's default model (gpt2.apx)" in open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "run 1 in" in done.stdout and "12 texts compared" in done.stdout
     assert "scoring: 100%" in done.stderr and "text/s" in done.stderr
     for name in ("study.sqlite", "texts.csv", "texts.json", "stats.csv", "report.md", "figure.png", "figure.svg"):
@@ -469,6 +472,9 @@ def test_cli_writes_store_table_report_and_figure(tmp_path, model_path):
     assert again.returncode == 0 and "0 scored now, 12 from before" in again.stdout
     refused = subprocess.run(command + ["--policy", "clamp"], env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 1 and "--new-run" in refused.stderr and "Traceback" not in refused.stderr
+    env["ATTNPROX_DEFAULT_MODEL"] = str(tmp_path / "missing.apx")
+    missing = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "no such model file" in missing.stderr
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -59,12 +59,12 @@ class ModelFile:
         return int(self.manifest["max_positions"])
 
     def count_tokens(self, text: str) -> int:
-        """The number of tokens `Model.run(text=text)` runs: the tokenizer's encoding with its special tokens, and
-        the manifest's BOS in front when the model adds one the tokenizer does not (as the engine encodes a text
-        for the model)."""
+        """The number of tokens `Model.run(text=text)` runs, as the engine encodes a text for the model: one leading
+        byte-order mark left out, the tokenizer's encoding with its special tokens, and the manifest's BOS in front
+        when the model adds one the tokenizer does not."""
         if self.tokenizer is None:
             raise InvalidArgumentError(f"model file '{self.path}' has no tokenizer.json, so it cannot read texts")
-        ids = self.tokenizer.encode(text, add_special_tokens=True)
+        ids = self.tokenizer.encode(text[1:] if text.startswith("\ufeff") else text, add_special_tokens=True)
         facts = self.manifest.get("tokenizer") or {}
         bos = facts.get("bos_id")
         if facts.get("add_bos") and bos is not None and (not ids or ids[0] != bos):

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
 
-from .. import batching
-from ..errors import InvalidArgumentError, ModelNotFoundError
+from .. import batching, default_model
+from ..errors import InvalidArgumentError
 from ..metrics import policy_name
 from . import corpus as corpora
 from . import figure as figures
@@ -73,20 +73,6 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def default_model_path() -> str:
-    """The path of attnprox's default model (what `attnprox.load(None)` loads)."""
-    import attnprox
-
-    finder = getattr(attnprox, "default_model_path", None)
-    try:
-        if finder is not None:
-            return str(finder())
-        return attnprox.load(None).path
-    except (ModelNotFoundError, TypeError) as e:
-        raise ModelNotFoundError(f"no model given and the default model is not available ({e}); name a model "
-                                 f"file (--model / model=)") from None
-
-
 def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[str] = "study", *,
           store: Optional[str] = None, layers=None, policy: Optional[str] = None, per_token: bool = False,
           window: Optional[int] = None, stride: Optional[int] = None, device: str = "cpu",
@@ -100,7 +86,7 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
 
     corpus: a `Corpus` (attnprox.studies.onestopenglish / folders / glob / table), or what the command line takes:
         ["onestopenglish", DIR], a .csv/.jsonl table, a glob, or folders ("NAME=DIR" or DIR).
-    model: a model file path or a loaded `attnprox.Model` (None: the default model).
+    model: a model file path or a loaded `attnprox.Model` (None or "default": attnprox's default model).
     out: the folder for study.sqlite, texts.csv, texts.json, stats.csv, report.md and figure.png/.svg (None:
         only the store, which must then be given).
     layers: "last" (default), "all", a layer number or a list; policy: the APE policy (default shift);
@@ -126,8 +112,8 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
         raise InvalidArgumentError(f"figure measure(s) {', '.join(unknown)} not among {', '.join(COMPARED)}")
     if isinstance(model, attnprox.Model):
         model = model.path
-    model_file = ModelFile.read(default_model_path() if model is None else str(model))
-    if model is None:
+    model_file = ModelFile.read(default_model.resolve(model))
+    if model is None or model_file.path != os.path.abspath(str(model)):  # the default model
         model_file.given = f"attnprox's default model ({os.path.basename(model_file.path)})"
     if model_file.tokenizer is None:
         raise InvalidArgumentError(f"model file '{model_file.path}' has no tokenizer.json: a study runs texts")
