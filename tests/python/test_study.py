@@ -291,6 +291,32 @@ def test_a_text_that_fails_to_run_gets_an_error_row_and_drops_its_set(model_path
     assert [(d.id, d.reason) for d in dropped] == [("m1", "g2: scoring failed: ComputeError: boom")]
 
 
+def test_a_failed_text_is_reported_then_tried_again_on_the_next_run(tmp_path, model_path, monkeypatch):
+    from attnprox.studies import execute, scoring
+
+    root = write_onestopenglish(tmp_path / "ose", real_texts(3, chars=300))
+    failing = f"{real_texts(1)[0][0]}-int"
+
+    def flaky(scoring_, batch):   # as if the worker ran out of memory on one text
+        rows = scoring.score_batch(scoring_, batch)
+        return [dict(r, ap=None, error="ComputeError: out of memory") if r["text_id"] == failing else r for r in rows]
+
+    monkeypatch.setattr(execute, "score_batch", flaky)
+    out = str(tmp_path / "out")
+    first = studies.study(["onestopenglish", root], model=model_path, out=out, workers=0, progress=False,
+                          token_budget=1)
+    name = failing[:-len("-int")]
+    assert [(d.id, d.reason) for d in first.quality] == [(name, f"{failing}: scoring failed: ComputeError: out of "
+                                                                f"memory")]
+    assert {r["match"] for r in first.rows} == {a for a, _ in real_texts(3)} - {name}
+    assert f"| {name} | {failing}: scoring failed" in open(first.files["report"], encoding="utf-8").read()
+    monkeypatch.undo()
+    second = studies.study(["onestopenglish", root], model=model_path, out=out, workers=0, progress=False,
+                           token_budget=1)
+    assert (second.scored, second.skipped, second.quality) == (1, 8, [])
+    assert len(second.rows) == 9 and all(r["error"] is None for r in second.rows)
+
+
 def test_the_planner_counts_tokens_as_the_model_encodes(tmp_path, model_path):
     from attnprox.studies.model_file import ModelFile
     from conftest import rewrite_model_file

@@ -131,8 +131,10 @@ class Store:
     # -- rows ---------------------------------------------------------------------------------------------------
 
     def done(self, run_id: int) -> Dict[str, str]:
-        """text_id → text_sha256 of the texts the run has rows for."""
-        return dict(self._db.execute("SELECT DISTINCT text_id, text_sha256 FROM texts WHERE run_id = ?", (run_id,)))
+        """text_id → text_sha256 of the texts the run has scored: rows without an error (a text whose scoring failed
+        is tried again)."""
+        return dict(self._db.execute("SELECT text_id, MIN(text_sha256) FROM texts WHERE run_id = ? GROUP BY text_id "
+                                     "HAVING SUM(error IS NOT NULL) = 0", (run_id,)))
 
     def forget(self, run_id: int, text_ids: Iterable[str]) -> None:
         """Removes the rows of texts (whose text changed since they were scored)."""
