@@ -121,7 +121,7 @@ def main() -> int:
     for run in about["runs"]:
         ratio = run["texts_per_second"] / one["texts_per_second"]
         run["ratio_to_one_worker"] = ratio
-        threads = run["plan"].split("× ")[1].split(" ")[0] if "×" in run["plan"] else run["plan"]
+        threads = run["plan"].split("× ")[1].split(" ")[0] if "×" in run["plan"] else "libtorch's default"
         print(f"| {run['workers'] or 'in-process'} | {threads} | {run['texts_per_second']:.2f} | {ratio:.2f} | "
               f"{run['start_seconds']:.1f} | {run['scoring_seconds']:.1f} | {run['wall_seconds']:.1f} |")
     print(f"\nload average before {about['load_average_before']}, after {about['load_average_after']}")
