@@ -443,11 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser(
         "study", help="score a corpus, compare groups, test the differences (report, figure)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Score every text of a corpus with one model (N, AP, APE, length-corrected APE, mean attention "
-        "entropy), store each finished text at once in DIR/study.sqlite (rerunning the command resumes), compare "
-        "the groups (paired Wilcoxon signed-rank tests with Bonferroni correction and Friedman's test for matched "
-        "texts; Mann-Whitney and Kruskal-Wallis otherwise) and write texts.csv, texts.json, stats.csv, report.md "
-        "and figure.png/.svg.",
+        description="Score every text of a corpus with one model (N, AP, APE, length-corrected APE, mean\n"
+        "attention entropy), store each finished text at once in OUT/study.sqlite (the same command again\n"
+        "resumes), compare the groups (matched texts: Wilcoxon signed-rank tests, Bonferroni-corrected, and\n"
+        "Friedman's test; otherwise Mann-Whitney and Kruskal-Wallis) and write texts.csv, texts.json,\n"
+        "stats.csv, report.md (with what quality control left out and why) and figure.png/.svg into OUT.\n"
+        "docs/studies.md in the repository says more.",
         epilog="CORPUS is one of:\n"
         "  onestopenglish DIR        the OneStopEnglish triplets (Ele-Txt, Int-Txt/Int-Txt, Adv-Txt)\n"
         "  FILE.csv | FILE.jsonl     rows of id, group, match, and path or text\n"
@@ -465,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--window", type=_count(2), default=None,
                     help="window (tokens) for texts longer than the model's positions (default: run_windows')")
     st.add_argument("--stride", type=_count(1), default=None, help="stride between windows (default: run_windows')")
-    st.add_argument("--device", default="cpu", help="cpu, cuda (one worker per GPU) or cuda:N (default cpu)")
+    st.add_argument("--device", default="cpu",
+                    help="cpu, cuda (one worker per visible GPU) or cuda:N (every worker on GPU N) (default cpu)")
     st.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the file's)")
     st.add_argument("--workers", type=_count(0), default=None,
                     help="Dask worker processes (default: one per core, or per GPU; 0: in this process, no Dask)")

@@ -467,6 +467,33 @@ def test_an_existing_dask_cluster_takes_the_work(tmp_path, model_path):
             assert there[key] == pytest.approx(here[key], rel=1e-5, abs=1e-7)
 
 
+def test_worker_plans_pin_gpus_and_share_cores(monkeypatch):
+    from attnprox.studies.execute import Plan, cores, worker_environments
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    gpu = Plan(device="cuda")
+    assert (gpu.workers, gpu.gpus, gpu.in_process) == (2, ["3", "5"], False)
+    shared = Plan(device="cuda", workers_per_gpu=2)
+    assert shared.gpus == ["3", "3", "5", "5"]
+    environments = worker_environments(shared)
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in environments] == ["3", "3", "5", "5"]
+    assert all(e["OMP_WAIT_POLICY"] == "PASSIVE" for e in environments)
+    with pytest.raises(attnprox.InvalidArgumentError, match="3 workers asked with --device cuda, but 2 GPU"):
+        Plan(device="cuda", workers=3)
+    with pytest.raises(attnprox.InvalidArgumentError, match="workers per GPU apply to --device cuda"):
+        Plan(device="cpu", workers_per_gpu=2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(attnprox.UnsupportedError, match="no GPU is visible"):
+        Plan(device="cuda")
+    cpu = Plan(device="cpu", workers=4)
+    assert cpu.threads == max(1, cores() // 4) and cpu.gpus == []
+    assert all(e["OMP_NUM_THREADS"] == e["OPENBLAS_NUM_THREADS"] == str(cpu.threads)
+               and "CUDA_VISIBLE_DEVICES" not in e for e in worker_environments(cpu))
+    assert Plan(device="cpu", workers=0).in_process and Plan(device="cpu", workers=0).threads == 0
+    assert not Plan(device="cpu", workers=1).in_process
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The command line
 

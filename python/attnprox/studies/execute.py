@@ -185,14 +185,11 @@ def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batc
             cluster.close()
 
 
-def local_cluster(plan: Plan):
-    """A local Dask cluster of `plan.workers` processes, one task thread each, libtorch and BLAS limited to
-    `plan.threads` threads (OpenMP threads waiting passively unless OMP_WAIT_POLICY says otherwise), each pinned to
-    its GPU when the plan has GPUs."""
-    from distributed import Nanny, Scheduler, SpecCluster
-
+def worker_environments(plan: Plan) -> List[dict]:
+    """The environment of each local worker process: libtorch and BLAS limited to `plan.threads` threads (OpenMP
+    threads waiting passively unless OMP_WAIT_POLICY says otherwise), and its GPU when the plan has GPUs."""
     threads = str(max(1, plan.threads))
-    workers = {}
+    environments = []
     for index in range(plan.workers):
         env = {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                # OpenMP threads that sleep while they wait: spinning ones slow a shared machine down several-fold
@@ -200,8 +197,17 @@ def local_cluster(plan: Plan):
                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         if plan.gpus:
             env["CUDA_VISIBLE_DEVICES"] = plan.gpus[index]
-        workers[f"attnprox-{index}"] = {"cls": Nanny, "options": {"nthreads": 1, "env": env, "host": "127.0.0.1",
-                                                                   "dashboard": False, "silence_logs": logging.ERROR}}
+        environments.append(env)
+    return environments
+
+
+def local_cluster(plan: Plan):
+    """A local Dask cluster of `plan.workers` processes, one task thread each, in `worker_environments(plan)`."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    workers = {f"attnprox-{index}": {"cls": Nanny, "options": {"nthreads": 1, "env": env, "host": "127.0.0.1",
+                                                               "dashboard": False, "silence_logs": logging.ERROR}}
+               for index, env in enumerate(worker_environments(plan))}
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False}}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR, name="attnprox-study")
 
