@@ -5,6 +5,7 @@ Every input is made here from the formats' documented layouts, so the tests need
 """
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -18,7 +19,6 @@ import pytest
 CORPUS_TOOLS = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "corpus")
 sys.path.insert(0, os.path.abspath(CORPUS_TOOLS))
 
-import build  # noqa: E402
 import corpus_output  # noqa: E402
 import corpus_sources  # noqa: E402
 import dictd_file  # noqa: E402
@@ -29,6 +29,11 @@ import r_serialize  # noqa: E402
 import sword_module  # noqa: E402
 import text_cleaning  # noqa: E402
 import wordnet_data  # noqa: E402
+
+# build.py under a name of its own, so that no other `build` module is shadowed
+_spec = importlib.util.spec_from_file_location("corpus_build", os.path.join(CORPUS_TOOLS, "build.py"))
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
 
 
 # --- R serialization, written by hand from "R Internals", Serialization Formats ------------------------------
@@ -209,6 +214,11 @@ def test_sword_chapters_become_documents_with_the_book_heading_in_the_first():
         ["The heavens were finished."],
     ]
     assert len(sword_module.split_documents(GENESIS, "book")) == 1
+
+
+def test_osis_escaped_html_is_dropped_and_a_less_than_sign_kept():
+    markup = '<div type="x-p" sID="p"/>vs. 9-14 &lt;/ol&gt;<hi type="bold">Note</hi>: 3 &lt; 4'
+    assert sword_module.osis_to_paragraphs(markup) == ["vs. 9-14 Note: 3 < 4"]
 
 
 # --- cleaning --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ corpus (empty when nothing is left). Sources are listed in build order; the de-d
 """
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterator, List, Tuple
@@ -123,7 +124,6 @@ def wordnet_documents(files: PackageFiles) -> Iterator[Document]:
 
 
 def jargon_documents(files: PackageFiles) -> Iterator[Document]:
-    import gzip
     text = gzip.decompress(files.read("usr/share/doc/jargon-text/jargon.txt.gz")).decode("utf-8")
     for raw in jargon_file.jargon_documents(text):
         yield raw, clean_document(raw, emphasis=False)

@@ -135,6 +135,7 @@ NOTE = re.compile(r"<note\b[^>]*/>|<note\b.*?</note>", re.DOTALL)
 PARAGRAPH_TAG = re.compile(r"</?(?:div|p|lg|list|item|title|chapter|head)\b[^>]*>"
                            r'|<(?:milestone|lb)\b[^>]*type="x-(?:p|begin-paragraph|end-paragraph)"[^>]*>')
 TAG = re.compile(r"<[^>]*>")
+ESCAPED_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*\b[^<>]*>")
 NOTE_MARK, BREAK_MARK = "\x00", "\x01"
 
 
@@ -147,6 +148,7 @@ def osis_to_paragraphs(markup: str) -> List[str]:
     # A note between two words stood where a space belongs ("God<note>…</note>created").
     text = re.sub(r"(\w)\x00+(?=\w)", r"\1 ", text).replace(NOTE_MARK, "")
     text = html.unescape(text).replace("\u00b6", "")  # pilcrow paragraph marks
+    text = ESCAPED_HTML_TAG.sub("", text)  # HTML that a module carried as escaped text ("&lt;/ol&gt;")
     paragraphs = (" ".join(part.split()) for part in text.split(BREAK_MARK))
     return [p for p in paragraphs if p]
 
