@@ -27,7 +27,7 @@ FAMILIES = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(
 
 
 def load_reference_tokenizers():
-    """The five tokenizers the exactness fixtures cover, built as tests/gpu/make_tokenizer_fixtures.py builds them
+    """The six tokenizers the exactness fixtures cover, built as tests/gpu/make_tokenizer_fixtures.py builds them
     for Hugging Face tokenizers."""
     import attnprox
 
@@ -39,6 +39,8 @@ def load_reference_tokenizers():
         "gpt2": attnprox.Tokenizer.byte_level_bpe(os.path.join(t, "gpt2", "encoder.json"),
                                                   os.path.join(t, "gpt2", "vocab.bpe")),
         "bert": attnprox.Tokenizer.wordpiece(os.path.join(t, "bert-base-uncased", "vocab.txt"), lowercase=True),
+        # The default model's own byte-level BPE (models/default), trained with Hugging Face tokenizers.
+        "default": attnprox.Tokenizer.from_file(os.path.join(ROOT, "models", "default", "tokenizer.json")),
     }
 
 

@@ -1,7 +1,8 @@
 """The C++ tokenizer against Hugging Face `tokenizers` (the arbiter), on real data: every adversarial text
 (ids with and without special tokens, character offsets, tokens, decode) and every OneStopEnglish text (ids,
-offsets and ids with special tokens, compared through SHA-256 digests) for Qwen3, Llama 3, gpt-oss, GPT-2 and
-BERT. Fixtures: tests/gpu/make_tokenizer_fixtures.py, run with tokenizers 0.23.2. Zero mismatches is the bar."""
+offsets and ids with special tokens, compared through SHA-256 digests) for Qwen3, Llama 3, gpt-oss, GPT-2,
+BERT and the default model's tokenizer. Fixtures: tests/gpu/make_tokenizer_fixtures.py, run with tokenizers
+0.23.2. Zero mismatches is the bar."""
 import hashlib
 import json
 import os
@@ -10,7 +11,7 @@ import pytest
 
 from conftest import TOKENIZER_FIXTURES, corpus_texts
 
-NAMES = ["qwen3", "llama3", "gpt-oss", "gpt2", "bert"]
+NAMES = ["qwen3", "llama3", "gpt-oss", "gpt2", "bert", "default"]
 
 
 def sha(text: str) -> str:
