@@ -269,7 +269,7 @@ def test_texts_longer_than_the_positions_run_in_windows(tmp_path, short_model_pa
                 windowed += layer == 0
     assert windowed >= 5 and len(result.windowed) == windowed
     report = open(result.files["report"], encoding="utf-8").read()
-    assert f"{windowed} text(s) ran in windows" in report and "stride 16" in report
+    assert f"{windowed} texts ran in windows" in report and "stride 16" in report
     assert result.config["windowing"] == {"strategy": "run_windows", "window": None, "stride": 16}
 
 

@@ -35,7 +35,7 @@ def markdown(title: str, facts: Dict[str, str], quality: Sequence[dict], matched
     if not quality:
         lines.append("Every text was read, tokenized and scored.")
     else:
-        what = "match sets" if matched else "texts"
+        what = ("match set" if matched else "text") + ("s" if len(quality) > 1 else "")
         lines += [f"{len(quality)} {what} left out:", "", "| left out | why |", "| --- | --- |"]
         for entry in quality:
             lines.append(f"| {_cell(entry['item'])} | {_cell(entry['reason'])} |")
@@ -43,9 +43,17 @@ def markdown(title: str, facts: Dict[str, str], quality: Sequence[dict], matched
     if not windowed:
         lines.append("None: every text ran whole.")
     else:
-        lines += [f"{len(windowed)} text(s) ran in windows (`Model.run_windows`):", "", "| text | N | windows |",
-                  "| --- | --- | --- |"]
-        lines += [f"| {_cell(w['text_id'])} | {w['n']} | {w['windows']} |" for w in windowed]
+        by_group = {}
+        for w in windowed:
+            by_group[w["group"]] = by_group.get(w["group"], 0) + 1
+        counts = ", ".join(f"{_cell(g)} {n}" for g, n in by_group.items())
+        lines += [f"{len(windowed)} text{'s' if len(windowed) > 1 else ''} ran in windows (`Model.run_windows`): "
+                  f"{counts}. A windowed text's values gather its windows' (docs/long-texts.md); where groups differ "
+                  f"in how many of their texts ran in windows, compare with that in mind.", "",
+                  "<details><summary>The windowed texts</summary>", "", "| text | group | N | windows |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {_cell(w['text_id'])} | {_cell(w['group'])} | {w['n']} | {w['windows']} |" for w in windowed]
+        lines += ["", "</details>"]
     for layer, by_measure in comparisons.items():
         lines += ["", f"## Layer {layer}", ""]
         for path in figures.get(layer, []):

@@ -47,7 +47,7 @@ class Study:
     rows: List[dict]                             # the compared texts' rows (one per text and layer)
     comparisons: Dict[int, Dict[str, Comparison]]  # layer → measure → tests
     quality: List[Dropped]                       # what was left out, and why
-    windowed: List[dict]                         # texts run in windows: text_id, n, windows
+    windowed: List[dict]                         # texts run in windows: text_id, group, n, windows
     files: Dict[str, str] = field(default_factory=dict)
     scored: int = 0                              # texts scored in this call
     skipped: int = 0                             # texts the store already had
@@ -184,8 +184,10 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
         kept = {item.id for item in compared}
         rows = [r for r in rows if r["text_id"] in kept]
         comparisons, excluded = _compare(rows, corpus, chosen_layers)
-        windowed = sorted(({"text_id": r["text_id"], "n": r["n"], "windows": r["windows"]} for r in rows
-                           if r["layer"] == chosen_layers[0] and (r["windows"] or 1) > 1), key=lambda w: w["text_id"])
+        windowed = [{"text_id": r["text_id"], "group": r["grp"], "n": r["n"], "windows": r["windows"]} for r in rows
+                    if r["layer"] == chosen_layers[0] and (r["windows"] or 1) > 1]
+        order = {g: k for k, g in enumerate(corpus.groups)}
+        windowed.sort(key=lambda w: (order[w["group"]], w["text_id"]))
         result = Study(run_id, store_path, config, list(corpus.groups), corpus.matched, rows, comparisons, dropped,
                        windowed, scored=scored, skipped=skipped, wall_seconds=wall, timing=timing)
         if out is not None:
