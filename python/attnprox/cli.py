@@ -343,8 +343,9 @@ def _cmd_study(args) -> int:
                    new_run=args.new_run,
                    progress=not args.quiet, figure_measures=measures, figure_style=args.figure_style)
     compared = len({r["text_id"] for r in result.rows})
-    print(f"run {result.run_id} in {result.store}: {compared} texts compared, {len(result.quality)} "
-          f"{'match sets' if result.matched else 'texts'} left out, {len(result.windowed)} run in windows; "
+    left_out = ("match set" if result.matched else "text") + ("" if len(result.quality) == 1 else "s")
+    print(f"run {result.run_id} in {result.store}: {compared} texts compared, {len(result.quality)} {left_out} left "
+          f"out, {len(result.windowed)} run in windows; "
           f"{result.scored} scored now, {result.skipped} from before ({result.wall_seconds:.1f} s)")
     for layer, by_measure in result.comparisons.items():
         for measure in measures:
