@@ -14,13 +14,23 @@ from .tokenizer import Tokenizer
 Ids = Sequence[int]
 
 
-def load(path: str, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
-    """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`).
+def _default_model_path() -> str:
+    """The model file `load()` loads when no path is given."""
+    from .errors import ModelNotFoundError
+
+    raise ModelNotFoundError("no default model is installed: give the path of a model file")
+
+
+def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
+    """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`); without a path,
+    the default model.
 
     device: "cpu", "cuda" or "cuda:N". dtype: "float32", "float16" or "bfloat16" (default: the file's).
     threads: libtorch intra-op threads for the whole process (0: libtorch's default).
     The file is checked against its manifest with a two-token probe run.
     """
+    if path is None:
+        path = _default_model_path()
     return Model(_core.load(str(path), device, dtype, int(threads)))
 
 

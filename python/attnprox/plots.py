@@ -236,10 +236,10 @@ def ap_text(result, layer: int = -1, subset: Optional[Sequence[int]] = None, **k
 
 
 def save(fig, path: str, dpi: int = 150) -> str:
-    """Writes a figure as PNG or SVG (by the file's extension) and closes it; returns the path."""
+    """Writes a figure as PNG, SVG or PDF (by the file's extension) and closes it; returns the path."""
     extension = os.path.splitext(path)[1].lower()
-    if extension not in (".png", ".svg"):
-        raise ValueError(f"{path}: pictures are written as .png or .svg")
+    if extension not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"{path}: pictures are written as .png, .svg or .pdf")
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     _matplotlib().close(fig)
     return path

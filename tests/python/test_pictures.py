@@ -51,7 +51,7 @@ def test_every_picture_draws_and_saves(result, tmp_path):
         assert is_png(png), name
     svg = plots.save(plots.grid(result), str(tmp_path / "grid.svg"))
     assert open(svg).read().lstrip().startswith("<?xml") and "<svg" in open(svg).read()
-    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
         plots.save(plots.grid(result), str(tmp_path / "grid.jpg"))
 
 
@@ -94,7 +94,7 @@ def test_command_line_heatmaps(exported_text, tmp_path, what):
 
 def test_command_line_heatmap_errors_and_html(exported_text, tmp_path):
     bad = run_cli("heatmap", exported_text, "--text", TEXT, "--out", str(tmp_path / "x.jpg"))
-    assert bad.returncode == 2 and ".png, .svg or .html" in bad.stderr
+    assert bad.returncode == 2 and ".png, .svg, .pdf or .html" in bad.stderr
     two = run_cli("heatmap", exported_text, "--text", TEXT, "--ids", "1,2", "--out", str(tmp_path / "x.png"))
     assert two.returncode == 2 and "one text" in two.stderr
     missing = run_cli("heatmap", str(tmp_path / "none.apx"), "--text", TEXT, "--out", str(tmp_path / "x.png"))
