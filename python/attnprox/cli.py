@@ -161,6 +161,45 @@ def _run_one(model, args) -> tuple:
     return item, model.run(text=item.text) if item.text is not None else model.run(ids=item.ids)
 
 
+class Progress:
+    """A progress bar on stderr (tqdm) while long work runs: only when stderr is a terminal, not with --quiet, and
+    not when tqdm is missing. `step(n)` advances it; `stage(name)` advances through named stages."""
+
+    def __init__(self, args, total: int, unit: str, description: str = ""):
+        self.bar, self.staged = None, False
+        if getattr(args, "quiet", False) or not sys.stderr.isatty() or total < 1:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, unit=unit, desc=description, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def step(self, count: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def stage(self, name: str) -> None:
+        """The next stage of an export begins (the one before it is done)."""
+        if self.bar is not None:
+            if self.staged:
+                self.bar.update(1)
+            self.staged = True
+            self.bar.set_postfix_str(name)
+
+    def message(self, text: str) -> None:
+        """A line on stderr, above the bar."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class InOrder:
     """Hands rows to `emit` in input order: row k as soon as rows 0..k-1 have been handed on."""
 
@@ -283,16 +322,21 @@ def _cmd_score(args) -> int:
     if not args.json:
         print(f"{'N':>6}  {'AP':>10}  {'APE':>10}  {'APE/log(N-1)':>12}  input", flush=True)
     printer = InOrder(emit)
-    for index, result in results():
-        item = inputs[index]
-        if isinstance(result, attnprox.Error):
-            failed += 1
-            print(f"attnprox score: error: {item.shown()}: {result}", file=sys.stderr, flush=True)
-            row = {"input": item.label, "error": str(result)}
-        else:
-            row = _score_row(item, result, args)
-        row["shown"] = item.shown()
-        printer.add(index, row)
+    progress = Progress(args, len(inputs) if len(inputs) > 1 else 0, "text")
+    try:
+        for index, result in results():
+            item = inputs[index]
+            if isinstance(result, attnprox.Error):
+                failed += 1
+                progress.message(f"attnprox score: error: {item.shown()}: {result}")
+                row = {"input": item.label, "error": str(result)}
+            else:
+                row = _score_row(item, result, args)
+            row["shown"] = item.shown()
+            printer.add(index, row)
+            progress.step()
+    finally:
+        progress.close()
     if args.json:
         print("]", flush=True)
     return 1 if failed else 0
@@ -336,9 +380,16 @@ def _cmd_heatmap(args) -> int:
 def _cmd_export(args) -> int:
     from .hf_export import export
 
+    from .hf_export import STAGES
+
     texts = [args.text] if args.text else None
-    manifest = export(args.model, args.out, layers=args.layers, dtype=args.dtype, device=args.device,
-                      tokenizer=args.tokenizer, verify_texts=texts, check=not args.no_verify)
+    progress = Progress(args, len(STAGES), "stage", "export")
+    try:
+        manifest = export(args.model, args.out, layers=args.layers, dtype=args.dtype, device=args.device,
+                          tokenizer=args.tokenizer, verify_texts=texts, check=not args.no_verify,
+                          progress=progress.stage)
+    finally:
+        progress.close()
     crossed = sum(1 for layer in manifest["layers"] if layer.get("cross_attention"))
     print(f"wrote {args.out}: {manifest['family']}, layers {_listed(manifest['captured_layers'])} of "
           f"{manifest['num_layers']} attention layers" + (f" ({crossed} cross-attention)" if crossed else "") +
@@ -363,7 +414,14 @@ def _listed(values) -> str:
 def _cmd_export_reference(args) -> int:
     import attnprox
 
-    manifest = attnprox.export_reference(args.hf_dir, args.out, layers=args.layers, dtype=args.dtype)
+    from .reference.export import STAGES
+
+    progress = Progress(args, len(STAGES), "stage", "export")
+    try:
+        manifest = attnprox.export_reference(args.hf_dir, args.out, layers=args.layers, dtype=args.dtype,
+                                             progress=progress.stage)
+    finally:
+        progress.close()
     print(f"wrote {args.out}: {manifest['family']}, layers {manifest['captured_layers']} of "
           f"{manifest['num_layers']}, {manifest['dtype']}")
     return 0
@@ -393,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--policy", choices=["literal", "shift", "clamp", "softmax"], default=None,
                        help="how APE treats negative proximity entries (default shift)")
     score.add_argument("--tokens", action="store_true", help="also per-token AP_i and iAPE_i")
+    score.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     score.add_argument("--json", action="store_true", help="JSON output")
     long = score.add_argument_group("texts longer than the model's positions (docs/long-texts.md)")
     long.add_argument("--truncate", action="store_true",
@@ -443,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     hf.add_argument("--tokenizer", default=None, help="directory with tokenizer.json (default: the model's)")
     hf.add_argument("--text", default=None, help="a text to verify on, besides random ids")
     hf.add_argument("--no-verify", action="store_true", help="skip the check against output_attentions")
+    hf.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     hf.set_defaults(run=_cmd_export)
 
     export = sub.add_parser("export-reference", help="Hugging Face directory → model file (no transformers)",
@@ -453,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--layers", default="all", type=_layers,
                         help="all, last, or comma-separated layer numbers (default all)")
     export.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the weights')")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     export.set_defaults(run=_cmd_export_reference)
     return parser
 

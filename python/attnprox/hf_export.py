@@ -31,7 +31,7 @@ import math
 import os
 import sys
 import threading
-from typing import Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -453,9 +453,13 @@ def verify(out_path: str, model, calls, captured, encoder_decoder: bool, device,
     return reference, worst, allowed
 
 
+# What export does, in order; `progress(stage)` is called as each begins.
+STAGES = ("loading the model", "tracing", "writing the file", "verifying")
+
+
 def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str = "cpu",
            tokenizer: Optional[str] = None, verify_texts: Optional[Iterable[str]] = None,
-           check: bool = True) -> dict:
+           check: bool = True, progress: Optional[Callable[[str], None]] = None) -> dict:
     """Writes an attnprox model file for a Hugging Face model, through `transformers` (see the module docstring).
 
     model: a model directory, a hub id already in the local cache, or a loaded `transformers` model.
@@ -467,10 +471,12 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
     tokenizer: a directory with tokenizer.json to store in the file (default: the model directory's).
     verify_texts: texts to verify on, besides random ids (needs the directory's tokenizer with transformers).
     check: verify the written file against output_attentions=True (default); a file that fails is deleted.
+    progress: called with the name of each stage (STAGES) as it begins.
     Returns the manifest, with "verification": per captured layer the largest difference ("max_abs_diff") and the
     bound it was held to ("allowed": 1e-5 in float32; in float16/bfloat16 the larger of 2e-2/5e-2 and what the
     reference's own rounding explains at that layer's logits).
     """
+    step = progress or (lambda stage: None)
     transformers = _transformers()
     torch_dtype = parse_dtype(dtype)
     device = torch.device(device)
@@ -480,6 +486,7 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
     if isinstance(model, (str, os.PathLike)) and os.path.sep in str(model) and not os.path.exists(model):
         raise FileNotFoundError(f"{model}: no such model directory")
     _register(transformers)
+    step(STAGES[0])
     hf_model, name = _load_model(model, torch_dtype, device, transformers)
     config = hf_model.config
     encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
@@ -494,6 +501,7 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
     manifest = _manifest(hf_model, name, calls, captured, next(hf_model.parameters()).dtype, device, tokenizer_dir,
                          transformers)
     wrapper = _Captured(hf_model, captured, encoder_decoder).eval()
+    step(STAGES[1])
     try:
         traced = _trace(wrapper, vocab_size, manifest["max_positions"], device)
     except Exception as e:  # noqa: BLE001  (tracing errors come in many types)
@@ -504,8 +512,10 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
         with open(tokenizer_json, encoding="utf-8") as f:
             extra[TOKENIZER_NAME] = f.read()
         check_tokenizer(extra[TOKENIZER_NAME], tokenizer_json)
+    step(STAGES[2])
     torch.jit.save(traced, out_path, _extra_files=extra)
     if check:
+        step(STAGES[3])
         hf_tokenizer = None
         if verify_texts and tokenizer_dir:
             hf_tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)

@@ -1,7 +1,7 @@
 """Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
 import json
 import math
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -10,6 +10,9 @@ from .batching import DEFAULT_TOKEN_BUDGET, micro_batches
 from .errors import Error, InvalidArgumentError
 from .metrics import APE, AttentionStats, policy_name
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .windows import Windowed
 
 Ids = Sequence[int]
 

@@ -187,3 +187,61 @@ def test_the_model_is_optional_or_named_by_an_option(text_models, exported):
     assert two.returncode == 2 and "two models given" in two.stderr
     with pytest.raises(attnprox.ModelNotFoundError, match="no default model is installed"):
         attnprox.load()
+
+
+def run_on_a_terminal(*args):
+    """(exit status, stdout, what reached stderr) with stderr on a pseudo-terminal, as in an interactive shell."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"), COLUMNS="100")
+    process = subprocess.Popen([sys.executable, "-m", "attnprox", *args], stdout=subprocess.PIPE, stderr=slave,
+                               env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal's other end closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif process.poll() is not None:
+            break
+    out = process.stdout.read().decode()
+    process.wait()
+    os.close(master)
+    return process.returncode, out, seen.decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(text_models, tmp_path):
+    args = ["score", text_models["gpt2"], "--json"]
+    for prompt in PROMPTS[:6]:
+        args += ["--text", prompt]
+    status, out, err = run_on_a_terminal(*args)
+    assert status == 0 and len(json.loads(out)) == 6
+    assert "/6 [" in err and "text/s" in err  # tqdm's count of the texts and its unit
+    status, out, err = run_on_a_terminal(*args, "--quiet")
+    assert status == 0 and err == ""
+    piped = run_cli(*args)
+    assert piped.returncode == 0 and piped.stderr == ""
+    from conftest import FIXTURES
+
+    status, out, err = run_on_a_terminal("export-reference", os.path.join(FIXTURES, "gpt2"), str(tmp_path / "m.apx"))
+    assert status == 0 and "/4 [" in err and "stage" in err
+    status, out, err = run_on_a_terminal("export-reference", os.path.join(FIXTURES, "gpt2"), str(tmp_path / "m.apx"),
+                                         "-q")
+    assert status == 0 and err == ""
+
+
+def test_export_reference_reports_its_stages(tmp_path):
+    from attnprox.reference.export import STAGES
+    from conftest import FIXTURES
+
+    seen = []
+    attnprox.export_reference(os.path.join(FIXTURES, "gpt2"), str(tmp_path / "m.apx"), progress=seen.append)
+    assert seen == list(STAGES)

@@ -5,7 +5,7 @@ The model-file contract is documented in `docs/model-file.md`.
 """
 import json
 import os
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 
@@ -17,6 +17,8 @@ FORMAT = "attnprox-model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "attnprox/manifest.json"
 TOKENIZER_NAME = "attnprox/tokenizer.json"
+# What export_reference does, in order; `progress(stage)` is called as each begins.
+STAGES = ("reading the weights", "scripting", "checking the script", "writing the file")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -116,7 +118,7 @@ def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:
 
 
 def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=None,
-                     fused: Optional[bool] = None) -> dict:
+                     fused: Optional[bool] = None, progress: Optional[Callable[[str], None]] = None) -> dict:
     """Writes an attnprox model file for a Hugging Face model directory, without `transformers`.
 
     hf_dir: `config.json` + `model.safetensors` (or sharded safetensors) of GPT-2, BERT, DistilBERT, Llama
@@ -125,12 +127,17 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
         Computation stops after the last captured layer's queries and keys.
     dtype: "float32", "float16", "bfloat16" (or a torch dtype); default: the dtype of the weights.
     fused: use torch's fused SDPA inside the file (default: when the exporting torch has it, 2.1+).
+    progress: called with the name of each stage (STAGES) as it begins.
     Returns the manifest written.
     """
+    step = progress or (lambda stage: None)
     if not os.path.isdir(hf_dir):
         raise FileNotFoundError(f"{hf_dir}: not a directory (expected a Hugging Face model directory)")
+    step(STAGES[0])
     model, cfg, captured = load_reference_model(hf_dir, layers, parse_dtype(dtype), fused=fused)
+    step(STAGES[1])
     scripted = torch.jit.script(model)
+    step(STAGES[2])
     _check_scripted(model, scripted, cfg)
     dtype_used = next(model.parameters()).dtype
     manifest = manifest_for(cfg, captured, dtype_used, os.path.normpath(hf_dir),
@@ -144,6 +151,7 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     out_dir = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"{out_path}: the folder {out_dir} does not exist")
+    step(STAGES[3])
     torch.jit.save(scripted, out_path, _extra_files=extra)
     return manifest
 
