@@ -18,6 +18,7 @@ from .errors import (ComputeError, Error, ExportError, InvalidArgumentError, Inv
 from . import metrics
 from .metrics import APE
 from .model import Model, Result, load
+from .model_file import set_tokenizer
 from .tokenizer import Tokenizer
 from .windows import Windowed
 
@@ -65,6 +66,6 @@ __all__ = [
     "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
     "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "Windowed", "__version__",
     "export",
-    "export_reference", "load",
+    "export_reference", "load", "set_tokenizer",
     "metrics", "set_log_level", "torch_version",
 ]

@@ -11,6 +11,7 @@
                                                       verified against output_attentions=True
     attnprox export-reference HF_DIR OUT              a Hugging Face directory → model file (reference families,
                                                       no transformers)
+    attnprox set-tokenizer MODEL TOKENIZER.json       give a model file the tokenizer it was made without
 
 MODEL is a model file, given first or as -m/--model; without it, the default model (attnprox.load()).
 
@@ -427,6 +428,15 @@ def _cmd_export_reference(args) -> int:
     return 0
 
 
+def _cmd_set_tokenizer(args) -> int:
+    import attnprox
+
+    attnprox.set_tokenizer(args.model, args.tokenizer)
+    model = attnprox.load(args.model)
+    print(f"{args.model} now has the tokenizer of {args.tokenizer} ({model.tokenizer.vocab_size} ids)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attnprox", description="What a transformer's attention sees: Q/K per "
                                      "layer and head, rebuilt attention, Attention Proximity.")
@@ -515,6 +525,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the weights')")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     export.set_defaults(run=_cmd_export_reference)
+
+    tokenizer = sub.add_parser("set-tokenizer", help="give a model file a tokenizer (tokenizer.json)",
+                               description="Put a Hugging Face tokenizer.json into a model file made without one "
+                               "(or replace its tokenizer), so that it takes text. The tokenizer must load in "
+                               "attnprox's tokenizer; the file's other contents are kept as they are.")
+    tokenizer.add_argument("model", help="model file to change")
+    tokenizer.add_argument("tokenizer", help="tokenizer.json")
+    tokenizer.set_defaults(run=_cmd_set_tokenizer)
     return parser
 
 

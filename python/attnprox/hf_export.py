@@ -39,6 +39,7 @@ from .errors import ExportError
 from .reference.export import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer,
                                parse_dtype, tokenizer_facts)
 from .reference.model import Layers, parse_layers
+from .reference.tokenizer_files import tokenizer_json_of
 
 _CAPTURE = "attnprox_capture"
 _DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
@@ -507,11 +508,10 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
     except Exception as e:  # noqa: BLE001  (tracing errors come in many types)
         raise ExportError(f"{name}: tracing to TorchScript failed: {type(e).__name__}: {e}") from None
     extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
-    tokenizer_json = os.path.join(tokenizer_dir, "tokenizer.json") if tokenizer_dir else None
-    if tokenizer_json and os.path.isfile(tokenizer_json):
-        with open(tokenizer_json, encoding="utf-8") as f:
-            extra[TOKENIZER_NAME] = f.read()
-        check_tokenizer(extra[TOKENIZER_NAME], tokenizer_json)
+    tokenizer_file = tokenizer_json_of(tokenizer_dir) if tokenizer_dir else None  # or built from vocab.txt
+    if tokenizer_file is not None:
+        extra[TOKENIZER_NAME] = tokenizer_file[0]
+        check_tokenizer(*tokenizer_file)
     step(STAGES[2])
     torch.jit.save(traced, out_path, _extra_files=extra)
     if check:

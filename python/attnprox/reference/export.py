@@ -12,6 +12,7 @@ import torch
 from .common import ReferenceError
 from .config import ArchConfig
 from .model import Layers, load_reference_model
+from .tokenizer_files import tokenizer_json_of
 
 FORMAT = "attnprox-model"
 FORMAT_VERSION = 1
@@ -46,9 +47,10 @@ def tokenizer_facts(model_dir: Optional[str], bos_id: Optional[int], eos_id: Opt
                     vocab_size: int) -> dict:
     """The manifest's tokenizer facts: the BOS/EOS/PAD ids of the model's config (an id outside the vocabulary
     becomes None), whether BOS is added, and the special tokens, from `tokenizer_config.json` and `tokenizer.json`
-    where model_dir has them."""
+    (or the one built from BERT's vocab.txt) where model_dir has them."""
     tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
-    tok = (_read_json(os.path.join(model_dir, "tokenizer.json")) if model_dir else None) or {}
+    tokenizer = tokenizer_json_of(model_dir) if model_dir and os.path.isdir(model_dir) else None
+    tok = json.loads(tokenizer[0]) if tokenizer else {}
     special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
 
     def known(token_id):
@@ -143,11 +145,10 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     manifest = manifest_for(cfg, captured, dtype_used, os.path.normpath(hf_dir),
                             tokenizer_facts(hf_dir, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.vocab_size))
     extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
-    tokenizer_json = os.path.join(hf_dir, "tokenizer.json")
-    if os.path.isfile(tokenizer_json):
-        with open(tokenizer_json, encoding="utf-8") as f:
-            extra[TOKENIZER_NAME] = f.read()
-        check_tokenizer(extra[TOKENIZER_NAME], tokenizer_json)
+    tokenizer = tokenizer_json_of(hf_dir)  # tokenizer.json, or built from BERT's vocab.txt
+    if tokenizer is not None:
+        extra[TOKENIZER_NAME] = tokenizer[0]
+        check_tokenizer(*tokenizer)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"{out_path}: the folder {out_dir} does not exist")
