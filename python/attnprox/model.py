@@ -313,6 +313,23 @@ class Result:
             return None
         return [tokenizer.decode([i]) for i in self.ids]
 
+    @property
+    def token_labels(self) -> List[str]:
+        """Each token as the tokenizer sees it, readable: its string decoded alone (byte-level "Ġworld" is
+        " world", "Ċ" a newline; BERT's pieces stay "##ing" and lower-cased as the model read them; special tokens
+        as written, "[CLS]"). A token that is part of a character split over several tokens shows "\ufffd". The
+        ids as strings when the model file has no tokenizer. Meant for labels in pictures and views."""
+        tokenizer = self.model._core.tokenizer
+        if tokenizer is None:
+            return [str(i) for i in self.ids]
+        labels = []
+        for token_id in self.ids:
+            try:
+                labels.append(tokenizer.decode([token_id], False))
+            except Error:  # an id of the model that the tokenizer lacks
+                labels.append(str(token_id))
+        return labels
+
     def __len__(self) -> int:
         return self._core.num_tokens
 
@@ -428,7 +445,7 @@ class Result:
         values = self.ap_tokens()
         bound = float(np.abs(values).max()) or 1.0
         spans = []
-        labels = self.token_texts or [str(i) for i in self.ids]
+        labels = self.token_labels
         for label, value in zip(labels, values):
             t = max(-1.0, min(1.0, float(value) / bound))
             color = f"rgba(178,24,43,{t:.3f})" if t > 0 else f"rgba(33,102,172,{-t:.3f})"

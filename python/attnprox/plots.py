@@ -38,11 +38,10 @@ def _matplotlib():
 
 
 def labels(result) -> list:
-    """Readable token labels of a result: the text pieces when text was run, else the tokens, else the ids."""
-    texts = result.token_texts
-    if texts is None:
-        texts = [str(i) for i in result.ids]
-    return [t.replace("\n", "⏎").strip() or repr(t) for t in texts]
+    """Token labels for pictures: `result.token_labels` (the tokens as the tokenizer sees them, decoded: "##ing",
+    " world"; the ids without a tokenizer), newlines as ⏎, surrounding spaces dropped (a token of spaces alone as
+    its repr)."""
+    return [t.replace("\n", "⏎").strip() or repr(t) for t in result.token_labels]
 
 
 def _thin(n: int, max_labels: int) -> int:

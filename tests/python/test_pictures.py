@@ -183,7 +183,7 @@ def test_view_of_a_real_result(result, tmp_path):
     view = result.view(temperature=1.0)
     p = view.payload
     n = len(result)
-    assert p["tokens"] == plots.labels(result) and p["stats"]["tokens"] == n
+    assert p["tokens"] == result.token_labels and p["stats"]["tokens"] == n
     np.testing.assert_allclose(p["proximity"], result.proximity(), atol=1e-6)
     np.testing.assert_allclose(p["ap_tokens"], result.ap_tokens(), atol=1e-6)
     np.testing.assert_allclose(p["attention"], result.attention().mean(0), atol=1e-6)
