@@ -268,7 +268,9 @@ def _layer_list(layers) -> List[int]:
 class Result:
     """What the model's attention saw for one sequence. `layer` is the model's own layer number (0-based);
     negative numbers count back from the last captured layer (-1, the default, is the last). Arrays are NumPy:
-    queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64."""
+    queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64. Every
+    array method also takes `torch=True` for a torch tensor instead, as `result.torch.<method>` gives it (sharing
+    memory with attnprox, on the model's device, queries and keys in the model's dtype)."""
 
     def __init__(self, core: "_core.Result", model: Model):
         self._core = core
@@ -333,37 +335,44 @@ class Result:
     def __len__(self) -> int:
         return self._core.num_tokens
 
-    def queries(self, layer: int = -1) -> np.ndarray:
+    def queries(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm)."""
-        return self._core.queries(layer)
+        return self.torch.queries(layer) if torch else self._core.queries(layer)
 
-    def keys(self, layer: int = -1) -> np.ndarray:
+    def keys(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Keys `[Hkv, N, d]`; query head h reads key head h // (H // Hkv)."""
-        return self._core.keys(layer)
+        return self.torch.keys(layer) if torch else self._core.keys(layer)
 
-    def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> np.ndarray:
+    def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0,
+                  torch: bool = False) -> np.ndarray:
         """Attention weights rebuilt from Q and K: `[H, N, N]`, or `[N, N]` for one head. Rows are queries."""
+        if torch:
+            return self.torch.attention(layer, head, temperature)
         return self._core.attention(layer, head, temperature)
 
-    def average_attention(self, layers=None, heads=None, temperature: float = 1.0) -> np.ndarray:
+    def average_attention(self, layers=None, heads=None, temperature: float = 1.0, torch: bool = False) -> np.ndarray:
         """Mean attention weights `[N, N]` over layers × heads (None: every captured layer, every head)."""
+        if torch:
+            return self.torch.average_attention(layers, heads, temperature)
         return self._core.average_attention(_layer_list(layers), _layer_list(heads), temperature)
 
-    def proximity(self, layer: int = -1) -> np.ndarray:
+    def proximity(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """The proximity matrix A `[N, N]`: A = (A_raw + A_rawᵀ)/2, A_raw = mean_h Q_h K_hᵀ / sqrt(d)."""
-        return self._core.proximity(layer)
+        return self.torch.proximity(layer) if torch else self._core.proximity(layer)
 
-    def ap_tokens(self, layer: int = -1) -> np.ndarray:
+    def ap_tokens(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Per-token Attention Proximity AP_i = Σ_{j≠i} A_ij / (N−1), `[N]` float64 (needs N ≥ 2)."""
-        return self._core.ap_tokens(layer)
+        return self.torch.ap_tokens(layer) if torch else self._core.ap_tokens(layer)
 
     def ap(self, layer: int = -1) -> float:
         """The text's Attention Proximity AP = mean_i AP_i."""
         return self._core.ap(layer)
 
-    def subset_proximity(self, indices: Sequence[int], layer: int = -1) -> np.ndarray:
+    def subset_proximity(self, indices: Sequence[int], layer: int = -1, torch: bool = False) -> np.ndarray:
         """AP^(S)_j = mean_{i∈S} A_ij for every token j, `[N]` float64; S = `indices` (token positions, duplicates
         count once)."""
+        if torch:
+            return self.torch.subset_proximity(indices, layer)
         return self._core.subset_proximity([int(i) for i in indices], layer)
 
     def ape(self, layer: int = -1, policy: Optional[str] = None) -> APE:
@@ -372,19 +381,24 @@ class Result:
         entries: "shift" (default), "literal", "clamp", "softmax" (attnprox.metrics)."""
         return APE(self._core.ape(layer, policy_name(policy)))
 
-    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None) -> np.ndarray:
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, torch: bool = False) -> np.ndarray:
         """iAPE_i per token `[N]` float64, NaN exactly where the policy leaves the row undefined (their count:
         `ape(...).undefined_rows`)."""
-        return self.ape(layer, policy).tokens
+        return self.torch.ape_tokens(layer, policy) if torch else self.ape(layer, policy).tokens
 
-    def average_proximity(self, layers=None, heads=None, symmetric: bool = True) -> np.ndarray:
+    def average_proximity(self, layers=None, heads=None, symmetric: bool = True, torch: bool = False) -> np.ndarray:
         """Mean of A_h = Q_h K_{g(h)}ᵀ / sqrt(d) over layers × heads (None: all) `[N, N]`; symmetrised by default
         (one layer, all heads: `proximity(layer)`)."""
+        if torch:
+            return self.torch.average_proximity(layers, heads, symmetric)
         return self._core.average_proximity(_layer_list(layers), _layer_list(heads), symmetric)
 
-    def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0) -> np.ndarray:
+    def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0,
+                          torch: bool = False) -> np.ndarray:
         """Per-query entropy of every head's attention `[H, N]` (nats); `normalized` divides by the log of the keys
         each query can see (0 where it sees one)."""
+        if torch:
+            return self.torch.attention_entropy(layer, normalized, temperature)
         return self._core.attention_entropy(layer, normalized, temperature)
 
     def attention_stats(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> AttentionStats:
@@ -496,3 +510,8 @@ class TorchView:
 
     def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0):
         return self._from(self._result._core.attention_entropy(layer, normalized, temperature, torch=True))
+
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None):
+        import torch
+
+        return torch.from_numpy(self._result.ape(layer, policy).tokens)
