@@ -189,20 +189,33 @@ def _set_implementation(model, name: str) -> None:
                 pass
 
 
-class _Captured(torch.nn.Module):
-    """forward(input_ids, attention_mask) → (queries, keys) of the captured layers: the model-file contract."""
+def _takes_token_types(model) -> bool:
+    """Whether the model has segment embeddings its forward reads from `token_type_ids` (BERT: type_vocab_size 2;
+    RoBERTa's single segment and models without the argument: no)."""
+    import inspect
 
-    def __init__(self, model, wanted: Sequence[int], encoder_decoder: bool):
+    types = int(_config_value(model.config, "type_vocab_size", default=0) or 0)
+    return types > 1 and "token_type_ids" in inspect.signature(model.forward).parameters
+
+
+class _Captured(torch.nn.Module):
+    """forward(input_ids, attention_mask[, token_type_ids]) → (queries, keys) of the captured layers: the
+    model-file contract (token_type_ids for models with segment embeddings, `token_types`)."""
+
+    def __init__(self, model, wanted: Sequence[int], encoder_decoder: bool, token_types: bool = False):
         super().__init__()
         self.model = model
         self.wanted = list(wanted)
         self.encoder_decoder = encoder_decoder
+        self.token_types = token_types
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
         recorder = _Recorder(self.wanted)
         _state.recorder = recorder
         try:
             kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
             if self.encoder_decoder:
                 kwargs.update(decoder_input_ids=input_ids, decoder_attention_mask=attention_mask)
             self.model(**kwargs)
@@ -330,17 +343,25 @@ def _manifest(model, name, calls, captured, dtype, device, tokenizer_dir, transf
         "layers": layers,
         "tokenizer": tokenizer_facts(tokenizer_dir, *(_token_id(config, f"{kind}_token_id") for kind in
                                                        ("bos", "eos", "pad")), vocab_size),
+        "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if _takes_token_types(model) else []),
     }
 
 
 def _trace(wrapper, vocab_size: int, max_positions: int, device):
-    """Traced on a batch of two, the second padded, at a length no test input uses."""
+    """Traced on a batch of two, the second padded, at a length no test input uses (with token type ids, a text
+    pair's: 0 then 1, where the model takes them)."""
     n = max(4, min(11, max_positions))
     ids = (torch.arange(2 * n, device=device) * 13 + 5).remainder(vocab_size).view(2, n)
     mask = torch.ones_like(ids)
     mask[1, n - 3:] = 0
+    inputs = (ids, mask)
+    if wrapper.token_types:
+        types = torch.zeros_like(ids)
+        types[:, n // 2:] = 1
+        types[1, n - 3:] = 0
+        inputs = (ids, mask, types)
     with torch.no_grad():
-        return torch.jit.trace(wrapper, (ids, mask), strict=False, check_trace=False)
+        return torch.jit.trace(wrapper, inputs, strict=False, check_trace=False)
 
 
 def _same_stream_weights(model, ids, mask, encoder_decoder: bool) -> list:
@@ -501,7 +522,7 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
                                   else None)
     manifest = _manifest(hf_model, name, calls, captured, next(hf_model.parameters()).dtype, device, tokenizer_dir,
                          transformers)
-    wrapper = _Captured(hf_model, captured, encoder_decoder).eval()
+    wrapper = _Captured(hf_model, captured, encoder_decoder, _takes_token_types(hf_model)).eval()
     step(STAGES[1])
     try:
         traced = _trace(wrapper, vocab_size, manifest["max_positions"], device)

@@ -79,6 +79,28 @@ def _inputs(text, ids) -> list:
     return [ids]
 
 
+class _Pair:
+    """One input that is a text pair."""
+
+    def __init__(self, text, pair):
+        self.text, self.pair = text, pair
+
+
+def _paired(inputs: list, text_pair, single: bool, is_text: bool) -> list:
+    if not is_text:
+        raise InvalidArgumentError("text_pair goes with text=..., not ids=")
+    if single:
+        if not isinstance(text_pair, str):
+            raise InvalidArgumentError(f"text_pair must be a str with one text, found {type(text_pair).__name__}")
+        return [_Pair(inputs[0], text_pair)]
+    if isinstance(text_pair, (str, bytes)):
+        raise InvalidArgumentError("text_pair must be a list as long as text when text is a list")
+    pairs = list(text_pair)
+    if len(pairs) != len(inputs):
+        raise InvalidArgumentError(f"text has {len(inputs)} texts and text_pair {len(pairs)}: one pair text each")
+    return [_Pair(t, p) for t, p in zip(inputs, pairs)]
+
+
 def _utf8_text(text: str) -> str:
     """text, checked to be encodable as UTF-8 (a lone surrogate cannot be)."""
     try:
@@ -126,7 +148,8 @@ class Model:
     def run(self, text: Optional[Union[str, Sequence[str]]] = None,
             ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None,
             add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
-            token_budget: Optional[int] = None) -> Union["Result", List["Result"]]:
+            token_budget: Optional[int] = None,
+            text_pair: Optional[Union[str, Sequence[str]]] = None) -> Union["Result", List["Result"]]:
         """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, in input
         order). Texts go through the file's tokenizer with the model's special tokens (`add_special_tokens=False`
         leaves them out); a text starting with a byte-order mark (U+FEFF) is tokenized without it.
@@ -139,11 +162,16 @@ class Model:
             budget (default `attnprox.batching.DEFAULT_TOKEN_BUDGET`, 1,024 padded tokens; an input longer than
             the budget runs alone), inputs of similar length grouped together (see `attnprox.batching`). Memory is
             then bounded by the budget, not by the list; raise it on a GPU for speed.
+        text_pair: sentence pairs for encoders, as Hugging Face's `tokenizer(text, text_pair=...)`: the second text
+            of a pair (a str with one text, a list as long as a list of texts), encoded with the tokenizer's pair
+            template (BERT: [CLS] text [SEP] pair [SEP]) and its token type ids (0 for the first text, 1 for the
+            second) given to the model; with truncation the longer text is cut first ("longest_first"). Model files
+            exported before attnprox took pairs refuse them (export again).
         """
         single = _single(text, ids)
         results: list = []
         for index, result in self.stream(text, ids, token_budget=token_budget, add_special_tokens=add_special_tokens,
-                                         truncation=truncation, max_length=max_length):
+                                         truncation=truncation, max_length=max_length, text_pair=text_pair):
             results.append((index, result))
         results.sort(key=lambda pair: pair[0])
         return results[0][1] if single else [result for _, result in results]
@@ -151,7 +179,8 @@ class Model:
     def stream(self, text: Optional[Union[str, Sequence[str]]] = None,
                ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None, token_budget: Optional[int] = None,
                add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
-               errors: str = "raise") -> Iterator[Tuple[int, "Result"]]:
+               errors: str = "raise",
+               text_pair: Optional[Union[str, Sequence[str]]] = None) -> Iterator[Tuple[int, "Result"]]:
         """Runs inputs as `run` does and yields `(index, Result)` for each as soon as its micro-batch finishes:
         for streaming output and progress bars over long lists. `index` is the input's position in the list (0 for
         a single input); the order is the micro-batches' order (see `attnprox.batching`), not the input order.
@@ -165,6 +194,8 @@ class Model:
         budget = DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget
         single = _single(text, ids)
         inputs = _inputs(text, ids)
+        if text_pair is not None:
+            inputs = _paired(inputs, text_pair, single, text is not None)
         prepared: List[Optional[tuple]] = [None] * len(inputs)
         for index, item in enumerate(inputs):
             # A raised error names its input; a yielded one comes with its index.
@@ -219,9 +250,19 @@ class Model:
         return self._core.encode(_utf8_text(text), add_special_tokens, truncation, _max_length(max_length))
 
     def _prepare(self, item, is_text: bool, add_special_tokens: bool, truncation: bool, max_length, label):
-        """(text or None, ids, encoding or None) of one input, checked as the engine will check it."""
+        """(text or None, ids, encoding or None, pair or None) of one input (a text pair: a _Pair), checked as the
+        engine will check it."""
+        pair = None
         try:
-            if is_text:
+            if isinstance(item, _Pair):
+                item, pair = item.text, item.pair
+                for value in (item, pair):
+                    if not isinstance(value, str):
+                        raise InvalidArgumentError(f"a text pair holds two str, found {type(value).__name__}")
+                encoding = self._core.encode_pair(_utf8_text(item), _utf8_text(pair), add_special_tokens, truncation,
+                                                  _max_length(max_length))
+                ids = list(encoding.ids)
+            elif is_text:
                 if not isinstance(item, str):
                     raise InvalidArgumentError(f"text must be a str or a list of str, found {type(item).__name__}")
                 encoding = self.encode(item, add_special_tokens, truncation, max_length)
@@ -240,12 +281,13 @@ class Model:
             if label is None:
                 raise
             raise type(e)(f"{label}: {e}") from None
-        return (item if is_text else None), ids, encoding
+        return (item if is_text else None), ids, encoding, pair
 
     def _run_prepared(self, prepared: list) -> List["Result"]:
-        """One padded batch of prepared inputs (all texts or all ids)."""
+        """One padded batch of prepared inputs (all texts, all text pairs or all ids)."""
         if prepared[0][2] is not None:
-            core = self._core.run_encoded([_utf8_text(p[0]) for p in prepared], [p[2] for p in prepared])
+            pairs = [p[3] for p in prepared] if prepared[0][3] is not None else []
+            core = self._core.run_encoded([p[0] for p in prepared], [p[2] for p in prepared], pairs)
         else:
             core = self._core.run_batch([p[1] for p in prepared])
         return [Result(r, self) for r in core]
@@ -286,6 +328,24 @@ class Result:
         return self._core.text if self._core.offsets else None
 
     @property
+    def text_pair(self) -> Optional[str]:
+        """The second text of a text pair, or None."""
+        return self._core.text_pair if 1 in self._core.sequence_ids else None
+
+    @property
+    def token_type_ids(self) -> List[int]:
+        """The token type ids the model was given (0 but for the second text of a pair)."""
+        return list(self._core.type_ids)
+
+    @property
+    def sequence_ids(self) -> Optional[List[Optional[int]]]:
+        """Which text each token comes from: 0 `text`, 1 `text_pair`, None for the special tokens added around them
+        (as Hugging Face's `Encoding.sequence_ids`); None when ids were given."""
+        if not self._core.offsets:
+            return None
+        return [None if s < 0 else s for s in self._core.sequence_ids]
+
+    @property
     def tokens(self) -> Optional[List[str]]:
         """The tokens as the tokenizer's vocabulary writes them (e.g. "Ġworld", "##ing"); None when the model file
         has no tokenizer."""
@@ -294,8 +354,8 @@ class Result:
 
     @property
     def offsets(self) -> Optional[List[tuple]]:
-        """Where each token lies in `text`: (start, end) character indices of the str (special tokens the
-        tokenizer added have (0, 0)); None when ids were given."""
+        """Where each token lies in `text` (tokens of a pair's second text: in `text_pair`): (start, end) character
+        indices of the str (special tokens the tokenizer added have (0, 0)); None when ids were given."""
         return [tuple(o) for o in self._core.char_offsets] if self._core.offsets else None
 
     @property
@@ -308,8 +368,10 @@ class Result:
         """The piece of `text` each token covers (special tokens added around the text: their own string); when
         ids were given, each token decoded alone. Meant for labels in pictures."""
         if self._core.offsets:
-            text, tokens = self._core.text, self._core.tokens
-            return [text[a:b] if b > a else tokens[k] for k, (a, b) in enumerate(self._core.char_offsets)]
+            texts, tokens = (self._core.text, self._core.text_pair), self._core.tokens
+            sequences = self._core.sequence_ids
+            return [texts[max(sequences[k], 0)][a:b] if b > a else tokens[k]
+                    for k, (a, b) in enumerate(self._core.char_offsets)]
         tokenizer = self.model.tokenizer
         if tokenizer is None:
             return None

@@ -90,6 +90,8 @@ def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tok
         "layers": [{"index": i, "scaling": cfg.scalings[i], "sliding_window": cfg.windows[i] or None,
                     "softcap": None, "sinks": None, "cross_attention": False} for i in captured],
         "tokenizer": tokenizer,
+        # BERT's forward takes the token type ids (segments) of text pairs; the others, ids and mask.
+        "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if cfg.family == "bert" else []),
     }
 
 
