@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     long.add_argument("--stride", type=int, help="with --windows: tokens between window starts (default: half a "
                       "window)")
     score.add_argument("--token-budget", type=int, default=None,
-                       help="most padded tokens run at once (rows × longest; default 1024)")
+                       help="most padded tokens run at once (rows × longest; default 512 on the CPU, 8192 on CUDA)")
     score.set_defaults(run=_cmd_score)
 
     heatmap = sub.add_parser("heatmap", help="pictures of attention and proximity (.png, .svg, .html)",

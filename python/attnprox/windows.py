@@ -162,9 +162,10 @@ def run_windows(model, text: Optional[str] = None, ids=None, window: Optional[in
         inputs = [(None, body[0][s:e], None, None) for s, e in spans]
         tokens = offsets = None
     results: List[object] = [None] * len(spans)
-    from .batching import DEFAULT_TOKEN_BUDGET, micro_batches
+    from .batching import default_token_budget, micro_batches
 
-    for batch in micro_batches([len(p[1]) for p in inputs], DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget):
+    budget = default_token_budget(model.device) if token_budget is None else token_budget
+    for batch in micro_batches([len(p[1]) for p in inputs], budget):
         for k, result in zip(batch, model._run_prepared([inputs[k] for k in batch])):
             results[k] = result
     return Windowed(list(zip(spans, results)), list(body[0]), before, text=text, tokens=tokens, offsets=offsets)
