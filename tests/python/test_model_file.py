@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 import attnprox
-from conftest import BUILD, FIXTURES, data_path
+from conftest import BUILD, data_path
 
 TEXT = "Emily always wanted to visit Paris, so she took some French lessons; naïve café owners agreed."
 

@@ -2,7 +2,6 @@
 its token type ids, checked against the plain-torch reference BERT and a NumPy computation of the first layer."""
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
