@@ -12,6 +12,8 @@ each peak RSS (VmHWM of /proc/self/status) is its own; the time is the wall time
     loop-keep    [model.run(text=t) for t in texts], then .ap()    every Result kept (what run(list) returns)
     run-list     model.run(text=texts), then .ap()                 micro-batches, every Result kept
     one-batch    model.run(text=texts, token_budget=10**9)          the whole list as one padded batch (as before)
+    paired       time only, robust to a busy machine: groups of 8 texts, each run in all four ways above
+                 back to back, the order rotating; the median ratios stream / loop and run-list / loop-keep
 
 Every variant runs `--rounds` times, the order reversed every other round; the script prints each run, then per
 variant the largest peak RSS, its part above the RSS after loading, and the shortest time, and the ratios
@@ -63,11 +65,56 @@ def make_model(work: str, layers: int, positions: int) -> str:
 
 def texts(count: int):
     files = sorted(glob.glob(os.path.join(DATA, "onestopenglish", "Adv-Txt", "*.txt")))[:count]
+    if not files:
+        raise SystemExit(f"no texts in {DATA}/onestopenglish/Adv-Txt (set ATTNPROX_DATA_DIR)")
     out = []
     for name in files:
         with open(name, encoding="utf-8-sig") as f:
             out.append(f.read())
     return out
+
+
+def paired_timing(model, corpus, budget: int, group: int = 8) -> dict:
+    """Time on a busy machine: the texts in groups of `group`; each group run four ways back to back, in an order
+    that rotates from group to group: a loop of one-text runs dropping each Result (loop) against model.stream
+    (stream), and a loop keeping every Result (loop-keep) against one model.run(list) (run-list), AP computed for
+    each. The medians of the ratios stream / loop and run-list / loop-keep over the groups."""
+    import statistics
+
+    def loop(texts):
+        return [model.run(text=t, truncation=True).ap() for t in texts]
+
+    def stream(texts):
+        return [r.ap() for _, r in model.stream(text=texts, truncation=True, token_budget=budget)]
+
+    def loop_keep(texts):
+        kept = [model.run(text=t, truncation=True) for t in texts]
+        return [r.ap() for r in kept]
+
+    def run_list(texts):
+        return [r.ap() for r in model.run(text=texts, truncation=True, token_budget=budget)]
+
+    ways = [("loop", loop), ("stream", stream), ("loop-keep", loop_keep), ("run-list", run_list)]
+    totals = {name: 0.0 for name, _ in ways}
+    ratios = {"stream": [], "run-list": []}
+    groups = 0
+    for k in range(0, len(corpus), group):
+        texts = corpus[k:k + group]
+        timed = {}
+        shift = groups % len(ways)
+        for name, fn in ways[shift:] + ways[:shift]:
+            start = time.perf_counter()
+            fn(texts)
+            timed[name] = time.perf_counter() - start
+            totals[name] += timed[name]
+        ratios["stream"].append(timed["stream"] / timed["loop"])
+        ratios["run-list"].append(timed["run-list"] / timed["loop-keep"])
+        groups += 1
+    return {"variant": "paired", "budget": budget, "pairs": groups,
+            "median_stream": statistics.median(ratios["stream"]),
+            "median_run_list": statistics.median(ratios["run-list"]), "totals": totals,
+            "peak_mib": status_kib("VmHWM") / 1024, "loaded_mib": 0.0, "seconds": sum(totals.values()),
+            "ap_sum": 0.0, "texts": len(corpus)}
 
 
 def variant(name: str, model_path: str, count: int, budget: int) -> dict:
@@ -91,6 +138,8 @@ def variant(name: str, model_path: str, count: int, budget: int) -> dict:
     elif name == "run-list":
         kept = model.run(text=corpus, truncation=True, token_budget=budget)
         aps = [r.ap() for r in kept]
+    elif name == "paired":
+        return paired_timing(model, corpus, budget)
     elif name == "one-batch":
         kept = model.run(text=corpus, truncation=True, token_budget=10**9)
         aps = [r.ap() for r in kept]
@@ -121,7 +170,8 @@ def main():
     model_path = make_model(args.work, args.layers, args.positions)
     plan = []
     for name in args.variants.split(","):
-        for budget in ([int(b) for b in args.budgets.split(",")] if name in ("stream", "run-list") else [0]):
+        for budget in ([int(b) for b in args.budgets.split(",")] if name in ("stream", "run-list", "paired")
+                       else [0]):
             plan.append((name, budget))
     runs = {key: [] for key in plan}
     for round_ in range(args.rounds):  # alternate the order, so that a busy spell of the machine hits all variants
@@ -143,6 +193,13 @@ def main():
     for (name, budget), b in best.items():
         print(f"{name:>10} budget {budget or '-':>6}: peak {b['peak']:7.0f} MiB ({b['above']:6.0f} above load), "
               f"best time {b['seconds']:7.1f} s")
+    for key, rows in runs.items():
+        for row in rows if key[0] == "paired" else []:
+            t = row["totals"]
+            print(f"paired timing (budget {row['budget']}, {row['pairs']} groups of 8 texts): stream / loop median "
+                  f"{row['median_stream']:.3f} (totals {t['stream']:.1f} s / {t['loop']:.1f} s), run-list / "
+                  f"loop-keep median {row['median_run_list']:.3f} (totals {t['run-list']:.1f} s / "
+                  f"{t['loop-keep']:.1f} s)")
     for (name, budget), b in best.items():
         base_name = {"stream": "loop", "run-list": "loop-keep", "one-batch": "loop"}.get(name)
         base = best.get((base_name, 0))

@@ -159,6 +159,13 @@ APX_API apx_text_params apx_text_default_params(void);
  * runs it. params may be NULL. APX_ERROR_UNSUPPORTED when the file has no tokenizer. */
 APX_API apx_status apx_model_run_text(const apx_model* model, const char* text, size_t length,
                                       const apx_text_params* params, apx_result** result);
+/* A text pair (sentence-pair tasks, as Hugging Face runs one): `text` and `pair` (lengths as above) encoded with
+ * the tokenizer's pair template (BERT: [CLS] text [SEP] pair [SEP]) and their token type ids (0, then 1) given to
+ * models whose file takes them; with params->truncation the longer text is cut first. The result's offsets index
+ * each token's own text. APX_ERROR_UNSUPPORTED for a file written before text pairs or a tokenizer without a pair
+ * template. Since 0.2. */
+APX_API apx_status apx_model_run_text_pair(const apx_model* model, const char* text, size_t length, const char* pair,
+                                           size_t pair_length, const apx_text_params* params, apx_result** result);
 APX_API void apx_result_free(apx_result* result);
 
 /* ---- what a result holds ------------------------------------------------------------------------------------ */

@@ -139,9 +139,19 @@ class Model {
   /// max_length with `truncation`. Error(kUnsupported) without a tokenizer, kInvalidArgument for text that gives
   /// no tokens or a max_length that leaves no room for it.
   Encoding encode(std::string_view text, const TextOptions& options = {}) const;
-  /// Runs encodings made by encode() as one padded batch; texts[b] is the text encodings[b] came from (its
-  /// offsets index it). Lets a caller tokenize first, then choose how to group the runs.
-  std::vector<Result> run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings) const;
+  /// Runs encodings made by encode() or encode_pair() as one padded batch; texts[b] (and pairs[b] for text pairs)
+  /// is what encodings[b] came from: its offsets index them. Lets a caller tokenize first, then choose how to group
+  /// the runs.
+  std::vector<Result> run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings,
+                                  const std::vector<std::string>& pairs = {}) const;
+
+  /// A text pair, as Hugging Face runs one for sentence-pair tasks: encoded with the tokenizer's pair template
+  /// (BERT: [CLS] text [SEP] pair [SEP]), its token type ids given to the model when its file takes them
+  /// (manifest "inputs"; docs/model-file.md). With truncation, the longer text is cut first (Hugging Face's
+  /// "longest_first"). Error(kUnsupported) for a file written before text pairs, or a tokenizer without a pair
+  /// template.
+  Result run_text_pair(std::string_view text, std::string_view pair, const TextOptions& options = {}) const;
+  Encoding encode_pair(std::string_view text, std::string_view pair, const TextOptions& options = {}) const;
   /// Throws what run() throws for ids it refuses (empty, an id outside the vocabulary, more tokens than the
   /// model's positions), without running them.
   void check_ids(const std::vector<int64_t>& ids) const;
@@ -160,9 +170,18 @@ class Result {
   const Manifest& manifest() const;
   /// The text that was run (empty when ids were given).
   const std::string& text() const;
+  /// The second text of a text pair (empty otherwise).
+  const std::string& text_pair() const;
+  /// The token type ids the model was given [N] (zeros, but for the second text of a pair on models that take
+  /// them).
+  const std::vector<int64_t>& type_ids() const;
+  /// Which text each token comes from: 0 the text, 1 the pair, -1 tokens added around them; empty when ids were
+  /// given.
+  const std::vector<int32_t>& sequence_ids() const;
   /// The tokens as the tokenizer's vocabulary writes them ("Ġworld"); empty when the model has no tokenizer.
   std::vector<std::string> tokens() const;
-  /// Where each token lies in text(): [start, end) in bytes / in characters; empty when ids were given.
+  /// Where each token lies in text() (in text_pair() for tokens of the pair): [start, end) in bytes / in
+  /// characters; empty when ids were given.
   const std::vector<std::pair<size_t, size_t>>& offsets() const;
   const std::vector<std::pair<size_t, size_t>>& char_offsets() const;
 

@@ -52,6 +52,10 @@ struct Manifest {
   std::string dtype;              // float32, float16, bfloat16
   std::vector<LayerInfo> layers;  // the captured layers, ascending; forward returns Q/K in this order
   TokenizerFacts tokenizer;
+  /// The forward's inputs: {"input_ids", "attention_mask"} or, for models with segment (token type) embeddings,
+  /// {"input_ids", "attention_mask", "token_type_ids"}; empty for files that do not say (written before
+  /// attnprox 0.2): those take input_ids and attention_mask, and cannot run text pairs.
+  std::vector<std::string> inputs;
   std::string raw_json;  // the manifest as stored in the file
 
   /// Parses and validates a manifest; throws Error(kInvalidModel) naming the first problem found.
@@ -59,6 +63,8 @@ struct Manifest {
 
   /// The model's own layer numbers of the captured layers.
   std::vector<int> captured_layers() const;
+  /// Whether the forward takes token_type_ids as its third input.
+  bool takes_token_type_ids() const { return inputs.size() == 3; }
   /// Position in `layers` of a layer given as the model's own number, or negative counting back from the
   /// last captured layer (-1 is the last). Throws Error(kOutOfRange) for a layer that is not captured.
   size_t slot(int layer) const;

@@ -23,14 +23,18 @@
 
 namespace attnprox {
 
-/// One encoded text. Offsets are [start, end) of each token in the input text, in bytes and in characters (code
-/// points); tokens a post-processor adds (e.g. [CLS]) have (0, 0).
+/// One encoded text, or text pair. Offsets are [start, end) of each token in its input text (the text, or the pair
+/// for tokens of the pair), in bytes and in characters (code points); tokens a post-processor adds (e.g. [CLS])
+/// have (0, 0).
 struct Encoding {
   std::vector<int64_t> ids;
   std::vector<std::string> tokens;  // the vocabulary's strings ("Ġworld", "##ing", "<|endoftext|>")
   std::vector<std::pair<size_t, size_t>> offsets;
   std::vector<std::pair<size_t, size_t>> char_offsets;
-  std::vector<uint8_t> special;  // 1 for special tokens (from the text or added by the post-processor)
+  std::vector<uint8_t> special;       // 1 for special tokens (from the text or added by the post-processor)
+  std::vector<uint32_t> type_ids;     // each token's segment (Hugging Face's token_type_ids): as the post-processor
+                                      // sets them, e.g. BERT 0 for [CLS] A [SEP], 1 for B [SEP]
+  std::vector<int32_t> sequence_ids;  // the input each token comes from: 0 the text, 1 the pair, -1 added tokens
   size_t size() const { return ids.size(); }
 };
 
@@ -50,6 +54,10 @@ class Tokenizer {
   /// Token ids, strings and offsets of `text`; `add_special_tokens` applies the post-processor's template
   /// (e.g. [CLS] … [SEP], a BOS token). Special tokens written in the text are always recognised.
   Encoding encode(std::string_view text, bool add_special_tokens = false) const;
+  /// A text pair (sentence-pair tasks), as Hugging Face encodes (text, pair): each text alone, then the
+  /// post-processor's pair template (BERT: [CLS] A [SEP] B [SEP], type ids 0 then 1). Error(kUnsupported) for a
+  /// template without a pair template.
+  Encoding encode_pair(std::string_view text, std::string_view pair, bool add_special_tokens = false) const;
   /// The text of token ids (the decoder's way back). Error(kInvalidArgument) for an id the tokenizer lacks.
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const;
   /// The vocabulary's string of each id.

@@ -466,6 +466,24 @@ apx_text_params apx_text_default_params(void) {
   return p;
 }
 
+namespace {
+attnprox::TextOptions text_options(const apx_text_params* params) {
+  attnprox::TextOptions options;
+  if (!params) return options;
+  check_struct(params->struct_size, kTextParamsV1, "params");
+  options.add_special_tokens = params->add_special_tokens != 0;
+  if (APX_COVERS(params, apx_text_params, truncation)) options.truncation = params->truncation != 0;
+  if (APX_COVERS(params, apx_text_params, max_length) && params->max_length != 0) {
+    if (params->max_length < 0) {
+      throw CallError{APX_ERROR_INVALID_ARGUMENT, "params->max_length must be 0 (the model's positions) or positive, "
+                                                  "found " + std::to_string(params->max_length)};
+    }
+    if (options.truncation) options.max_length = params->max_length;
+  }
+  return options;
+}
+}  // namespace
+
 apx_status apx_model_run_text(const apx_model* model, const char* text, size_t length, const apx_text_params* params,
                               apx_result** result) {
   return call([&] {
@@ -473,21 +491,22 @@ apx_status apx_model_run_text(const apx_model* model, const char* text, size_t l
     need(text, "text");
     need(result, "result");
     *result = nullptr;
-    attnprox::TextOptions options;
-    if (params) {
-      check_struct(params->struct_size, kTextParamsV1, "params");
-      options.add_special_tokens = params->add_special_tokens != 0;
-      if (APX_COVERS(params, apx_text_params, truncation)) options.truncation = params->truncation != 0;
-      if (APX_COVERS(params, apx_text_params, max_length) && params->max_length != 0) {
-        if (params->max_length < 0) {
-          throw CallError{APX_ERROR_INVALID_ARGUMENT,
-                          "params->max_length must be 0 (the model's positions) or positive, found " +
-                              std::to_string(params->max_length)};
-        }
-        if (options.truncation) options.max_length = params->max_length;
-      }
-    }
+    const attnprox::TextOptions options = text_options(params);
     *result = results().add(new apx_result{m.run_text(text_of(text, length), options)});
+  });
+}
+
+apx_status apx_model_run_text_pair(const apx_model* model, const char* text, size_t length, const char* pair,
+                                   size_t pair_length, const apx_text_params* params, apx_result** result) {
+  return call([&] {
+    const attnprox::Model& m = live(models(), model, "model").model;
+    need(text, "text");
+    need(pair, "pair");
+    need(result, "result");
+    *result = nullptr;
+    const attnprox::TextOptions options = text_options(params);
+    *result = results().add(
+        new apx_result{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options)});
   });
 }
 

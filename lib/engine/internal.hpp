@@ -26,7 +26,9 @@ struct Result::Data {
   std::shared_ptr<const Tokenizer> tokenizer;  // may be null
   std::vector<int64_t> ids;
   std::string text;
+  std::string text_pair;            // the second text of a text pair
   Encoding encoding;                // tokens and offsets when a text was run
+  std::vector<int64_t> type_ids;    // the token type ids the model was given (zeros but for text pairs)
   std::vector<at::Tensor> queries;  // per captured layer, [H, N, d]
   std::vector<at::Tensor> keys;     // per captured layer, [Hkv, N, d]
 };

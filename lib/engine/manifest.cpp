@@ -1,6 +1,7 @@
 // Parsing and validating a model file's manifest (docs/model-file.md). No libtorch here.
 #include "attnprox/manifest.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -185,6 +186,17 @@ Manifest Manifest::parse(const std::string& json_text) {
         if (!id.is_number_integer()) invalid("tokenizer.special_tokens[\"" + name + "\"] must be an integer");
         m.tokenizer.special_tokens[name] = id.get<int64_t>();
       }
+    }
+  }
+  if (auto inputs = root.find("inputs"); inputs != root.end() && !inputs->is_null()) {
+    const std::vector<std::string> pair{"input_ids", "attention_mask"},
+        typed{"input_ids", "attention_mask", "token_type_ids"};
+    if (inputs->is_array() && std::all_of(inputs->begin(), inputs->end(), [](const json& x) { return x.is_string(); })) {
+      m.inputs = inputs->get<std::vector<std::string>>();
+    }
+    if (m.inputs != pair && m.inputs != typed) {
+      invalid("'inputs' is " + shown(*inputs) +
+              R"(, expected ["input_ids", "attention_mask"] or ["input_ids", "attention_mask", "token_type_ids"])");
     }
   }
   m.raw_json = json_text;

@@ -177,14 +177,18 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const 
 /// seen and compiles fusions for them; each new text length then costs a re-profiling and a recompilation, which on
 /// CUDA made a 36-layer forward take seconds. The choice is per thread (GraphOptimizerEnabledGuard), so a host's
 /// own TorchScript keeps its settings; ATTNPROX_JIT_OPTIMIZE=1 at load time restores the default for comparison.
-c10::IValue run_module(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask) {
+/// The forward's inputs are the ids, the mask and, for files whose manifest lists it, the token type ids.
+c10::IValue run_module(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask,
+                       const at::Tensor& type_ids) {
   torch::jit::GraphOptimizerEnabledGuard optimizer(model.optimize_graph);
   torch::jit::Module module = model.module;
+  if (model.manifest->takes_token_type_ids()) return module.forward({ids, mask, type_ids});
   return module.forward({ids, mask});
 }
 
-c10::IValue forward(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask) {
-  return guarded("model forward failed", [&] { return run_module(model, ids, mask); });
+c10::IValue forward(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask,
+                    const at::Tensor& type_ids) {
+  return guarded("model forward failed", [&] { return run_module(model, ids, mask, type_ids); });
 }
 
 void check_ids(const Manifest& m, const std::vector<int64_t>& ids, const std::string& which) {
@@ -294,7 +298,7 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     at::Tensor mask = at::ones({1, n}, opts);
     c10::IValue out;
     try {
-      out = run_module(*impl, ids, mask);
+      out = run_module(*impl, ids, mask, at::zeros_like(ids));
     } catch (const c10::Error& e) {
       throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
                                                " in " + c10::toString(impl->dtype) + " failed: " + torch_message(e) +
@@ -337,9 +341,11 @@ Result Model::run(const std::vector<int64_t>& ids) const {
 }
 
 namespace {
-/// One padded forward for a batch of id sequences: the per-sequence data of the results.
+/// One padded forward for a batch of id sequences, with their token type ids (none: zeros): the per-sequence
+/// data of the results.
 std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl,
-                                                         const std::vector<std::vector<int64_t>>& batch) {
+                                                         const std::vector<std::vector<int64_t>>& batch,
+                                                         const std::vector<std::vector<int64_t>>& type_ids = {}) {
   const Manifest& m = *impl.manifest;
   if (batch.empty()) throw Error(ErrorCode::kInvalidArgument, "no sequences given: there is nothing to run");
   int64_t longest = 0;
@@ -352,15 +358,27 @@ std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl
   const int64_t pad = m.tokenizer.pad_id.value_or(0);
   at::Tensor ids = at::full({size, longest}, pad, at::kLong);
   at::Tensor mask = at::zeros({size, longest}, at::kLong);
+  at::Tensor types = at::zeros({size, longest}, at::kLong);
+  bool typed = false;  // some token is not of segment 0
   for (int64_t b = 0; b < size; ++b) {
     const auto n = static_cast<int64_t>(batch[b].size());
     std::copy(batch[b].begin(), batch[b].end(), ids[b].data_ptr<int64_t>());
     mask[b].narrow(0, 0, n).fill_(1);
+    if (!type_ids.empty() && !type_ids[b].empty()) {
+      std::copy(type_ids[b].begin(), type_ids[b].end(), types[b].data_ptr<int64_t>());
+      typed = typed || std::any_of(type_ids[b].begin(), type_ids[b].end(), [](int64_t t) { return t != 0; });
+    }
   }
+  if (typed && m.inputs.empty()) {
+    throw Error(ErrorCode::kUnsupported, "model file '" + impl.path +
+                                             "' was written before attnprox took text pairs (its manifest does not "
+                                             "list the forward's inputs): export it again to run a text pair");
+  }
+  if (!m.takes_token_type_ids()) types.zero_();  // a model without segments: its forward gets none
 
   c10::InferenceMode guard;
   const auto start = std::chrono::steady_clock::now();
-  c10::IValue out = forward(impl, ids.to(impl.device), mask.to(impl.device));
+  c10::IValue out = forward(impl, ids.to(impl.device), mask.to(impl.device), types.to(impl.device));
   auto [queries, keys] = split_outputs(out, impl, size, longest);
   logger().debug(
       "ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
@@ -373,6 +391,7 @@ std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl
     data->tokenizer = impl.tokenizer;
     data->ids = batch[b];
     const auto n = static_cast<int64_t>(batch[b].size());
+    data->type_ids.assign(types[b].data_ptr<int64_t>(), types[b].data_ptr<int64_t>() + n);
     for (size_t k = 0; k < queries.size(); ++k) {
       data->queries.push_back(queries[k][b].narrow(1, 0, n));
       data->keys.push_back(keys[k][b].narrow(1, 0, n));
@@ -393,48 +412,60 @@ std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& ba
 }
 
 namespace {
-/// How many tokens at the start and at the end of an encoding were added around the text: by the tokenizer's
-/// post-processor ([CLS] … [SEP], a BOS) or for the manifest's BOS. Such tokens are special and cover nothing of
-/// the text (offsets (0, 0)); a special token written in the text covers its characters.
-std::pair<size_t, size_t> added_around(const Encoding& e) {
-  auto added = [&](size_t i) { return e.special[i] != 0 && e.offsets[i].first == 0 && e.offsets[i].second == 0; };
-  size_t before = 0, after = 0;
-  while (before < e.size() && added(before)) ++before;
-  while (after < e.size() - before && added(e.size() - 1 - after)) ++after;
-  return {before, after};
+/// Keeps the tokens of an encoding for which `keep(k)` holds.
+template <typename Keep>
+void keep_tokens(Encoding& e, Keep&& keep) {
+  Encoding out;
+  for (size_t k = 0; k < e.size(); ++k) {
+    if (!keep(k)) continue;
+    out.ids.push_back(e.ids[k]);
+    out.tokens.push_back(std::move(e.tokens[k]));
+    out.offsets.push_back(e.offsets[k]);
+    out.char_offsets.push_back(e.char_offsets[k]);
+    out.special.push_back(e.special[k]);
+    out.type_ids.push_back(e.type_ids[k]);
+    out.sequence_ids.push_back(e.sequence_ids[k]);
+  }
+  e = std::move(out);
 }
 
-/// Keeps the first `length` tokens of an encoding and, after them, its last `tail` tokens.
-void keep(Encoding& e, size_t length, size_t tail) {
-  auto cut = [&](auto& v) {
-    std::move(v.end() - static_cast<std::ptrdiff_t>(tail), v.end(), v.begin() + static_cast<std::ptrdiff_t>(length));
-    v.resize(length + tail);
-  };
-  cut(e.ids);
-  cut(e.tokens);
-  cut(e.offsets);
-  cut(e.char_offsets);
-  cut(e.special);
+/// How many tokens of each input text (0: the text, 1: the pair) to keep so that the encoding fits `room` tokens
+/// besides the added ones: the text's last tokens go. A pair is cut as Hugging Face's "longest_first" cuts it: the
+/// shorter keeps its tokens up to half the room, the longer takes the rest.
+std::pair<size_t, size_t> truncated_lengths(size_t n1, size_t n2, size_t room, bool pair) {
+  if (!pair) return {std::min(n1, room), 0};
+  if (n1 + n2 <= room) return {n1, n2};
+  const bool swap = n1 > n2;  // n1: the shorter
+  if (swap) std::swap(n1, n2);
+  n2 = n1 > room ? n1 : std::max(n1, room - n1);
+  if (n1 + n2 > room) {
+    n1 = room / 2;
+    n2 = n1 + room % 2;
+  }
+  if (swap) std::swap(n1, n2);
+  return {n1, n2};
 }
 
-/// The encoding of one text for the model: the tokenizer's special tokens, the manifest's BOS when the model
-/// expects one the tokenizer does not add, and truncation to max_length (the added tokens kept, the text's last
-/// tokens dropped, as Hugging Face truncates).
+/// The encoding of one text (or text pair) for the model: the tokenizer's special tokens, the manifest's BOS when
+/// the model expects one the tokenizer does not add, and truncation to max_length (the added tokens kept, each
+/// text's last tokens dropped, as Hugging Face truncates).
 Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::string_view text,
-                          const TextOptions& options) {
+                          const std::optional<std::string_view>& pair, const TextOptions& options) {
   // A byte-order mark at the start (every file saved by some editors starts with one) is not part of the text, as
   // editors treat it: the rest is tokenized, and the offsets moved past it so that they index the text given.
   constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
-  const bool marked = text.substr(0, kByteOrderMark.size()) == kByteOrderMark;
-  Encoding e = tokenizer.encode(marked ? text.substr(kByteOrderMark.size()) : text, options.add_special_tokens);
-  if (marked) {
-    for (size_t i = 0; i < e.size(); ++i) {
-      if (e.offsets[i] == std::pair<size_t, size_t>{0, 0}) continue;  // added around the text: covers nothing
-      e.offsets[i].first += kByteOrderMark.size();
-      e.offsets[i].second += kByteOrderMark.size();
-      e.char_offsets[i].first += 1;
-      e.char_offsets[i].second += 1;
-    }
+  auto unmarked = [&](std::string_view s) {
+    return s.substr(0, kByteOrderMark.size()) == kByteOrderMark ? s.substr(kByteOrderMark.size()) : s;
+  };
+  const bool marked[2] = {unmarked(text).size() != text.size(), pair && unmarked(*pair).size() != pair->size()};
+  Encoding e = pair ? tokenizer.encode_pair(unmarked(text), unmarked(*pair), options.add_special_tokens)
+                    : tokenizer.encode(unmarked(text), options.add_special_tokens);
+  for (size_t i = 0; i < e.size(); ++i) {
+    if (e.sequence_ids[i] < 0 || !marked[e.sequence_ids[i]]) continue;  // added tokens cover nothing
+    e.offsets[i].first += kByteOrderMark.size();
+    e.offsets[i].second += kByteOrderMark.size();
+    e.char_offsets[i].first += 1;
+    e.char_offsets[i].second += 1;
   }
   const auto& bos = m.tokenizer.bos_id;
   if (options.add_special_tokens && m.tokenizer.add_bos && bos && (e.ids.empty() || e.ids.front() != *bos)) {
@@ -444,11 +475,18 @@ Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::st
     e.offsets.insert(e.offsets.begin(), {0, 0});
     e.char_offsets.insert(e.char_offsets.begin(), {0, 0});
     e.special.insert(e.special.begin(), 1);
+    e.type_ids.insert(e.type_ids.begin(), 0);
+    e.sequence_ids.insert(e.sequence_ids.begin(), -1);
   }
-  const auto [before, after] = added_around(e);
-  if (e.size() == before + after) {
-    throw Error(ErrorCode::kInvalidArgument, "the text gives no tokens: there is nothing to run");
+  size_t counts[2] = {0, 0};
+  for (int32_t s : e.sequence_ids) {
+    if (s >= 0) ++counts[s];
   }
+  if (counts[0] == 0) throw Error(ErrorCode::kInvalidArgument, "the text gives no tokens: there is nothing to run");
+  if (pair && counts[1] == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "the pair's second text gives no tokens");
+  }
+  const size_t added = e.size() - counts[0] - counts[1];
   if (options.truncation) {
     const int64_t max_length = options.max_length.value_or(m.max_positions);
     if (max_length > m.max_positions) {
@@ -456,12 +494,22 @@ Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::st
                                                    " is more than the model's " + std::to_string(m.max_positions) +
                                                    " positions");
     }
-    if (max_length <= static_cast<int64_t>(before + after)) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "max_length " + std::to_string(max_length) + " leaves no room for the text: " +
-                      std::to_string(before + after) + " special tokens are added around it");
+    const size_t least = added + (pair ? 2 : 1);  // every text keeps a token
+    if (max_length < static_cast<int64_t>(least)) {
+      throw Error(ErrorCode::kInvalidArgument, "max_length " + std::to_string(max_length) +
+                                                   " leaves no room for the text: " + std::to_string(added) +
+                                                   " special tokens are added around it");
     }
-    if (static_cast<int64_t>(e.size()) > max_length) keep(e, static_cast<size_t>(max_length) - after, after);
+    if (static_cast<int64_t>(e.size()) > max_length) {
+      const auto [keep0, keep1] =
+          truncated_lengths(counts[0], counts[1], static_cast<size_t>(max_length) - added, pair.has_value());
+      const size_t limit[2] = {keep0, keep1};
+      size_t seen[2] = {0, 0};
+      keep_tokens(e, [&](size_t k) {
+        const int32_t s = e.sequence_ids[k];
+        return s < 0 || seen[s]++ < limit[s];
+      });
+    }
   } else if (options.max_length) {
     throw Error(ErrorCode::kInvalidArgument, "max_length is given without truncation (truncation=true cuts texts "
                                              "to max_length tokens)");
@@ -480,7 +528,11 @@ const Tokenizer& tokenizer_of(const Model::Impl& impl) {
 }  // namespace
 
 Encoding Model::encode(std::string_view text, const TextOptions& options) const {
-  return encode_for_model(tokenizer_of(*impl_), *impl_->manifest, text, options);
+  return encode_for_model(tokenizer_of(*impl_), *impl_->manifest, text, std::nullopt, options);
+}
+
+Encoding Model::encode_pair(std::string_view text, std::string_view pair, const TextOptions& options) const {
+  return encode_for_model(tokenizer_of(*impl_), *impl_->manifest, text, pair, options);
 }
 
 void Model::check_ids(const std::vector<int64_t>& ids) const {
@@ -491,42 +543,68 @@ Result Model::run_text(std::string_view text, const TextOptions& options) const 
   return std::move(run_texts({std::string(text)}, options).front());
 }
 
+Result Model::run_text_pair(std::string_view text, std::string_view pair, const TextOptions& options) const {
+  std::vector<Encoding> encodings{encode_pair(text, pair, options)};
+  return std::move(run_encoded({std::string(text)}, std::move(encodings), {std::string(pair)}).front());
+}
+
 std::vector<Result> Model::run_texts(const std::vector<std::string>& texts, const TextOptions& options) const {
   const Tokenizer& tokenizer = tokenizer_of(*impl_);
   if (texts.empty()) throw Error(ErrorCode::kInvalidArgument, "no texts given: there is nothing to run");
   std::vector<Encoding> encodings;
-  for (const std::string& text : texts) encodings.push_back(encode_for_model(tokenizer, *impl_->manifest, text, options));
+  for (const std::string& text : texts) {
+    encodings.push_back(encode_for_model(tokenizer, *impl_->manifest, text, std::nullopt, options));
+  }
   return run_encoded(texts, std::move(encodings));
 }
 
-std::vector<Result> Model::run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings) const {
-  if (texts.size() != encodings.size()) {
-    throw Error(ErrorCode::kInvalidArgument, std::to_string(texts.size()) + " texts and " +
+std::vector<Result> Model::run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings,
+                                       const std::vector<std::string>& pairs) const {
+  if (texts.size() != encodings.size() || (!pairs.empty() && pairs.size() != texts.size())) {
+    throw Error(ErrorCode::kInvalidArgument, std::to_string(texts.size()) + " texts, " +
+                                                 std::to_string(pairs.size()) + " pairs and " +
                                                  std::to_string(encodings.size()) + " encodings given");
   }
-  std::vector<std::vector<int64_t>> batch;
+  std::vector<std::vector<int64_t>> batch, types;
   for (size_t k = 0; k < encodings.size(); ++k) {
-    const Encoding& e = encodings[k];
+    Encoding& e = encodings[k];
     const size_t n = e.ids.size();
-    if (e.tokens.size() != n || e.offsets.size() != n || e.char_offsets.size() != n || e.special.size() != n) {
-      throw Error(ErrorCode::kInvalidArgument, "encoding " + std::to_string(k) +
-                                                   " is inconsistent: ids, tokens, offsets and special differ in "
-                                                   "length");
+    if (e.type_ids.empty()) e.type_ids.assign(n, 0);
+    if (e.sequence_ids.empty()) {  // as the tokenizer marks them: added tokens cover nothing of the text
+      for (size_t i = 0; i < n && i < e.offsets.size(); ++i) {
+        e.sequence_ids.push_back(e.special[i] && e.offsets[i] == std::pair<size_t, size_t>{0, 0} ? -1 : 0);
+      }
     }
-    for (const auto& [start, end] : e.offsets) {
-      if (start > end || end > texts[k].size()) {
+    if (e.tokens.size() != n || e.offsets.size() != n || e.char_offsets.size() != n || e.special.size() != n ||
+        e.type_ids.size() != n || e.sequence_ids.size() != n) {
+      throw Error(ErrorCode::kInvalidArgument, "encoding " + std::to_string(k) +
+                                                   " is inconsistent: ids, tokens, offsets, special, type_ids and "
+                                                   "sequence_ids differ in length");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t s = e.sequence_ids[i];
+      if (s < -1 || s > 1 || (s == 1 && pairs.empty())) {
+        throw Error(ErrorCode::kInvalidArgument, "encoding " + std::to_string(k) + " has sequence id " +
+                                                     std::to_string(s) + " at token " + std::to_string(i) +
+                                                     ", expected -1, 0" + (pairs.empty() ? "" : " or 1"));
+      }
+      const std::string& source = s == 1 ? pairs[k] : texts[k];
+      const auto [start, end] = e.offsets[i];
+      if (start > end || end > source.size()) {
         throw Error(ErrorCode::kInvalidArgument, "encoding " + std::to_string(k) + " has offsets [" +
                                                      std::to_string(start) + ", " + std::to_string(end) +
-                                                     ") outside its text of " + std::to_string(texts[k].size()) +
+                                                     ") outside its text of " + std::to_string(source.size()) +
                                                      " bytes");
       }
     }
     batch.push_back(e.ids);
+    types.emplace_back(e.type_ids.begin(), e.type_ids.end());
   }
   std::vector<Result> results;
-  std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch);
+  std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch, types);
   for (size_t k = 0; k < data.size(); ++k) {
     data[k]->text = texts[k];
+    if (!pairs.empty()) data[k]->text_pair = pairs[k];
     data[k]->encoding = std::move(encodings[k]);
     results.push_back(Result(std::move(data[k])));
   }

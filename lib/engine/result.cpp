@@ -22,6 +22,18 @@ const std::string& Result::text() const {
   return data_->text;
 }
 
+const std::string& Result::text_pair() const {
+  return data_->text_pair;
+}
+
+const std::vector<int64_t>& Result::type_ids() const {
+  return data_->type_ids;
+}
+
+const std::vector<int32_t>& Result::sequence_ids() const {
+  return data_->encoding.sequence_ids;
+}
+
 std::vector<std::string> Result::tokens() const {
   if (!data_->encoding.tokens.empty()) return data_->encoding.tokens;
   if (data_->tokenizer) return data_->tokenizer->tokens(data_->ids);

@@ -76,7 +76,13 @@ struct RawEncoding {
   std::vector<std::string> tokens;
   std::vector<Offsets> offsets;
   std::vector<Offsets> char_offsets;
-  std::vector<uint8_t> special;  // 1 for special tokens (added by the post-processor or special added tokens)
+  std::vector<uint8_t> special;    // 1 for special tokens (added by the post-processor or special added tokens)
+  std::vector<uint32_t> type_ids;  // the segment of each token (HF's token type ids)
+  std::vector<int32_t> sequence;   // which input text each token comes from (0, 1), -1 for added tokens
+
+  size_t size() const { return ids.size(); }
+  /// Appends `other` (HF's Encoding::merge_with, offsets kept as they are).
+  void append(RawEncoding&& other);
 };
 
 class Normalizer {
@@ -104,7 +110,10 @@ class Model {
 class PostProcessor {
  public:
   virtual ~PostProcessor() = default;
-  virtual void process(RawEncoding& encoding, bool add_special_tokens) const = 0;
+  /// HF's process_encodings: one encoding per input text (a text, or a text and its pair, their type ids and
+  /// sequence numbers set to 0 and 1), in; the pieces to concatenate, out (a processor may merge them).
+  virtual std::vector<RawEncoding> process_encodings(std::vector<RawEncoding> encodings,
+                                                     bool add_special_tokens) const = 0;
 };
 
 class Decoder {

@@ -184,9 +184,12 @@ Tokenizer Tokenizer::wordpiece(const std::string& vocab_txt, bool lowercase) {
   return Tokenizer(std::move(impl));
 }
 
-Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+namespace {
+/// One text through the pipeline up to the model (HF's encode_single_sequence): its tokens with offsets in it, the
+/// type id and sequence number of an input text.
+tok::RawEncoding encode_sequence(const Tokenizer::Impl& t, std::string_view text, uint32_t type_id,
+                                 int32_t sequence) {
   check_text(text);
-  const Impl& t = *impl_;
   tok::PreTokenizedString pieces{std::string(text)};
   t.added.extract_and_normalize(pieces, t.normalizer.get());
   if (t.pre_tokenizer) t.pre_tokenizer->pre_tokenize(pieces);
@@ -219,15 +222,39 @@ Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const
       raw.special.push_back(added && t.added.is_special(token.id) ? 1 : 0);
     }
   }
-  if (t.post_processor) t.post_processor->process(raw, add_special_tokens);
+  raw.type_ids.assign(raw.size(), type_id);
+  raw.sequence.assign(raw.size(), sequence);
+  return raw;
+}
 
+/// The post-processor over the input texts' encodings, and their concatenation (HF's PostProcessor::process).
+Encoding post_process(const Tokenizer::Impl& t, std::vector<tok::RawEncoding> encodings, bool add_special_tokens) {
+  if (t.post_processor) encodings = t.post_processor->process_encodings(std::move(encodings), add_special_tokens);
+  tok::RawEncoding raw;
+  for (tok::RawEncoding& e : encodings) raw.append(std::move(e));
   Encoding out;
   out.ids.assign(raw.ids.begin(), raw.ids.end());
   out.tokens = std::move(raw.tokens);
   out.offsets = std::move(raw.offsets);
   out.char_offsets = std::move(raw.char_offsets);
   out.special = std::move(raw.special);
+  out.type_ids = std::move(raw.type_ids);
+  out.sequence_ids = std::move(raw.sequence);
   return out;
+}
+}  // namespace
+
+Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  std::vector<tok::RawEncoding> encodings;
+  encodings.push_back(encode_sequence(*impl_, text, 0, 0));
+  return post_process(*impl_, std::move(encodings), add_special_tokens);
+}
+
+Encoding Tokenizer::encode_pair(std::string_view text, std::string_view pair, bool add_special_tokens) const {
+  std::vector<tok::RawEncoding> encodings;
+  encodings.push_back(encode_sequence(*impl_, text, 0, 0));
+  encodings.push_back(encode_sequence(*impl_, pair, 1, 1));
+  return post_process(*impl_, std::move(encodings), add_special_tokens);
 }
 
 namespace {

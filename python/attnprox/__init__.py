@@ -20,26 +20,28 @@ from .metrics import APE
 from .default_model import default_model_path
 from .model import Model, Result, load
 from .studies import study
+from .model_file import set_tokenizer
 from .tokenizer import Tokenizer
 from .windows import Windowed
 
 
-def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None, source=None) -> dict:
+def export_reference(hf_dir: str, out_path: str, layers="all", dtype=None, source=None, progress=None) -> dict:
     """Writes a model file for a Hugging Face model directory (`config.json` + `model.safetensors`) of a family
     attnprox implements itself (GPT-2, BERT, DistilBERT, Llama, Qwen3), without `transformers`. Needs torch.
 
     layers: "all", "last", a layer number, a list of them or "i,j" (negative: from the end); the file's forward
     stops after the last captured layer. dtype: "float32", "float16", "bfloat16" (default: the weights').
     source: what the manifest records as the model's source (default: the directory's path).
+    progress: a function called with the name of each stage as it begins (for progress bars).
     Returns the manifest written.
     """
     from .reference.export import export_reference as _export
 
-    return _export(hf_dir, out_path, layers=layers, dtype=dtype, source=source)
+    return _export(hf_dir, out_path, layers=layers, dtype=dtype, source=source, progress=progress)
 
 
 def export(model, out_path: str, layers="all", dtype=None, device: str = "cpu", tokenizer=None, verify_texts=None,
-           check: bool = True) -> dict:
+           check: bool = True, progress=None) -> dict:
     """Writes a model file for a Hugging Face model through `transformers` (any model whose attention goes through
     its attention-function registry), and verifies the file against `output_attentions=True` before returning.
 
@@ -52,7 +54,7 @@ def export(model, out_path: str, layers="all", dtype=None, device: str = "cpu", 
     from .hf_export import export as _export
 
     return _export(model, out_path, layers=layers, dtype=dtype, device=device, tokenizer=tokenizer,
-                   verify_texts=verify_texts, check=check)
+                   verify_texts=verify_texts, check=check, progress=progress)
 
 
 def set_log_level(level: str) -> None:
@@ -67,6 +69,6 @@ __all__ = [
     "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
     "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "Windowed", "__version__",
     "default_model_path", "export",
-    "export_reference", "load",
+    "export_reference", "load", "set_tokenizer",
     "metrics", "set_log_level", "study", "torch_version",
 ]

@@ -6,14 +6,23 @@ within the token budget (an input longer than the budget runs alone). Inputs are
 about `GROUP_BUDGETS` budgets' worth of tokens and sorted by length within each group, so that inputs of similar
 length share a batch (little padding) while the first results come out after one group, not after the whole list.
 
-The default budget, 1,024 padded tokens, keeps a list's peak memory close to a loop's on the CPU, where bigger
-batches gain little time (benchmarks/batching_memory.py, figures in benchmarks/RESULTS.md); on a GPU, where they
-do, pass a larger `token_budget`.
+The default budget depends on the device. On the CPU it is 512 padded tokens: batching does not make a CPU
+forward faster (benchmarks/RESULTS.md: two 512-token texts in one batch took 1.10× the time of two runs, a
+1,024-token budget raised the peak memory by 1.14×), so texts of 512 tokens or more run one by one and shorter
+ones share a batch of at most 512 tokens. On CUDA devices it is 8,192 padded tokens, where batches keep the
+device busy (not measured here; choose `token_budget` for your GPU's memory).
 """
 from typing import List, Sequence
 
-DEFAULT_TOKEN_BUDGET = 1024
+CPU_TOKEN_BUDGET = 512
+CUDA_TOKEN_BUDGET = 8192
+DEFAULT_TOKEN_BUDGET = CPU_TOKEN_BUDGET  # on the CPU; default_token_budget(device) in general
 GROUP_BUDGETS = 8
+
+
+def default_token_budget(device: str) -> int:
+    """The token budget a list runs in when none is given, for a model on `device` ("cpu", "cuda:0")."""
+    return CUDA_TOKEN_BUDGET if str(device).startswith("cuda") else CPU_TOKEN_BUDGET
 
 
 def micro_batches(lengths: Sequence[int], token_budget: int) -> List[List[int]]:

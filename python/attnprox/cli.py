@@ -1,9 +1,9 @@
 """The `attnprox` command line.
 
-    attnprox info MODEL                               what a model file holds
-    attnprox score MODEL (--text T | --file F | --ids 1,2,3)...
+    attnprox info [MODEL]                             what a model file holds
+    attnprox score [MODEL] (--text T | --file F | --ids 1,2,3)...
                                                       N, AP, APE, length-corrected APE (a table, or --json)
-    attnprox heatmap MODEL (--text T | --file F | --ids ...) --out FILE.png|.svg|.html
+    attnprox heatmap [MODEL] (--text T | --file F | --ids ...) --out FILE.png|.svg|.pdf|.html
                                                       pictures: one head, the layer's heads, the average, the grid
                                                       of every layer × head, the proximity matrix, AP as coloured
                                                       text; .html is the interactive view
@@ -13,6 +13,9 @@
                                                       no transformers)
     attnprox study CORPUS... --out DIR                a corpus scored into a resumable store, groups compared
                                                       (Wilcoxon, Friedman), a report and a figure
+    attnprox set-tokenizer MODEL TOKENIZER.json       give a model file the tokenizer it was made without
+
+MODEL is a model file, given first or as -m/--model; without it, the default model (attnprox.load()).
 
 Exit codes: 0 success, 1 an error attnprox reports (message on stderr), 2 wrong usage.
 """
@@ -41,10 +44,36 @@ class _Input(argparse.Action):
 
 def _add_inputs(parser: argparse.ArgumentParser, many: bool) -> None:
     more = "; repeat for several" if many else ""
-    parser.set_defaults(inputs=None)
+    parser.set_defaults(inputs=None, lines=False)
     parser.add_argument("--text", action=_Input, help=f"a text{more}")
-    parser.add_argument("--file", action=_Input, help=f"a UTF-8 text file, read as one text{more}")
+    parser.add_argument("--file", action=_Input, help=f"a UTF-8 text file, read as one text ('-': standard input){more}")
     parser.add_argument("--ids", type=_ids, action=_Input, help=f"comma-separated token ids{more}")
+    if many:
+        parser.add_argument("--lines", action="store_true",
+                            help="each line of every --file is a text of its own (blank lines skipped)")
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    """MODEL, first or as -m/--model; neither: the default model."""
+    parser.add_argument("model", nargs="?", help="model file (default: the default model)")
+    parser.add_argument("-m", "--model", dest="model_option", metavar="MODEL", help="model file, as the first argument")
+
+
+def _model_path(args) -> Optional[str]:
+    if args.model is not None and args.model_option is not None:
+        raise UsageError(f"two models given: {args.model} and --model {args.model_option}")
+    return args.model if args.model is not None else args.model_option
+
+
+def _layers(text: str) -> str:
+    """--layers: all, last, or comma-separated layer numbers (negative from the end), checked as written."""
+    if text in ("all", "last"):
+        return text
+    try:
+        [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected all, last or comma-separated layer numbers") from None
+    return text
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -53,12 +82,23 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="layer: the model's own number, negative from the last captured (default -1)")
 
 
+SCORE_JSON = """--json writes one list, one object per input in input order:
+  {"input": {"text": K} | {"file": PATH} | {"file": PATH, "line": L} | {"ids": K},
+   "n": tokens, "ap": AP, "ape": APE, "ape_normalized": APE / log(N-1), "ape_undefined_rows": R, "policy": P,
+   "mean_entropy": H, "mean_normalized_entropy": H', "max_weight": W, "most_attended": J,
+   with --windows "windows": the number of windows, with --tokens "tokens", "ap_tokens", "ape_tokens"}
+K counts the --text (or --ids) options from 0, L the file's lines from 1; PATH "-" is standard input. AP and APE
+are null for a one-token input (undefined for N = 1; the table shows n/a). An input that failed:
+  {"input": ..., "error": "the message"}"""
+
+
 class UsageError(Exception):
     """Wrong use of the command line (exit code 2)."""
 
 
 class Input:
-    """One input of the command line: a text (given, or read from a file) or token ids, and how to name it."""
+    """One input of the command line: a text (given, or read from a file) or token ids, and how to name it: its
+    `label` is what --json writes as "input" ({"text": K}, {"file": PATH}, {"file": PATH, "line": L}, {"ids": K})."""
 
     def __init__(self, label: dict, text: Optional[str] = None, ids: Optional[List[int]] = None):
         self.label, self.text, self.ids = label, text, ids
@@ -66,7 +106,8 @@ class Input:
     def shown(self) -> str:
         """A short name for tables: the file, or the start of the text, or of the ids."""
         if "file" in self.label:
-            return self.label["file"]
+            name = "<stdin>" if self.label["file"] == "-" else self.label["file"]
+            return f"{name}:{self.label['line']}" if "line" in self.label else name
         shown = " ".join(self.text.split()) if self.text is not None else ",".join(map(str, self.ids))
         return shown if len(shown) < 50 else shown[:47] + "..."
 
@@ -77,8 +118,12 @@ def _read_inputs(args) -> List[Input]:
     counts = {"text": 0, "ids": 0}
     for kind, value in args.inputs or []:
         if kind == "file":
-            with open(value, encoding="utf-8-sig") as f:  # without the byte-order mark editors may write
-                inputs.append(Input({"file": value}, text=f.read()))
+            text = _read_file(value)
+            if args.lines:
+                inputs += [Input({"file": value, "line": number}, text=line)
+                           for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+            else:
+                inputs.append(Input({"file": value}, text=text))
         elif kind == "text":
             inputs.append(Input({"text": counts["text"]}, text=value))
         else:
@@ -86,8 +131,16 @@ def _read_inputs(args) -> List[Input]:
         if kind in counts:
             counts[kind] += 1
     if not inputs:
-        raise UsageError("give --text, --file or --ids")
+        raise UsageError("--lines found no text in the files" if args.inputs else "give --text, --file or --ids")
     return inputs
+
+
+def _read_file(path: str) -> str:
+    """A UTF-8 text file (or standard input for '-'), without the byte-order mark editors may write."""
+    if path == "-":
+        return sys.stdin.buffer.read().decode("utf-8-sig")
+    with open(path, encoding="utf-8-sig") as f:
+        return f.read()
 
 
 def _run_inputs(model, inputs: List[Input], **options):
@@ -111,6 +164,45 @@ def _run_one(model, args) -> tuple:
     return item, model.run(text=item.text) if item.text is not None else model.run(ids=item.ids)
 
 
+class Progress:
+    """A progress bar on stderr (tqdm) while long work runs: only when stderr is a terminal, not with --quiet, and
+    not when tqdm is missing. `step(n)` advances it; `stage(name)` advances through named stages."""
+
+    def __init__(self, args, total: int, unit: str, description: str = ""):
+        self.bar, self.staged = None, False
+        if getattr(args, "quiet", False) or not sys.stderr.isatty() or total < 1:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, unit=unit, desc=description, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def step(self, count: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def stage(self, name: str) -> None:
+        """The next stage of an export begins (the one before it is done)."""
+        if self.bar is not None:
+            if self.staged:
+                self.bar.update(1)
+            self.staged = True
+            self.bar.set_postfix_str(name)
+
+    def message(self, text: str) -> None:
+        """A line on stderr, above the bar."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class InOrder:
     """Hands rows to `emit` in input order: row k as soon as rows 0..k-1 have been handed on."""
 
@@ -127,7 +219,7 @@ class InOrder:
 def _cmd_info(args) -> int:
     import attnprox
 
-    model = attnprox.load(args.model, device=args.device)
+    model = attnprox.load(_model_path(args), device=args.device)
     if args.json:
         print(json.dumps(model.manifest, indent=2))
         return 0
@@ -166,25 +258,34 @@ def _score_row(item: Input, result, args) -> dict:
     row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
     if args.tokens:
         row["tokens"] = tokens
-        row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
-        row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
+        if row["n"] < 2:  # AP and APE are undefined for one token
+            row["ap_tokens"] = row["ape_tokens"] = [None] * row["n"]
+        else:
+            row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
+            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
     return row
+
+
+def _number(value, width: int, decimals: int = 6, undefined: str = "n/a") -> str:
+    return f"{undefined:>{width}}" if value is None else f"{value:>{width}.{decimals}f}"
 
 
 def _print_row(row: dict, args) -> None:
     if "error" in row:
         print(f"{'-':>6}  {'failed':>10}  {'':>10}  {'':>12}  {row['shown']}", flush=True)
         return
-    ape = "undefined" if row["ape"] is None else f"{row['ape']:.6f}"
-    normalized = "-" if row["ape_normalized"] is None else f"{row['ape_normalized']:.6f}"
+    one = row["n"] < 2  # AP and APE need two tokens
+    ape = _number(row["ape"], 10, undefined="n/a" if one else "undefined")
+    normalized = _number(row["ape_normalized"], 12, undefined="n/a" if one else "-")
     windows = f"  ({row['windows']} windows)" if "windows" in row else ""
-    print(f"{row['n']:>6}  {row['ap']:>10.6f}  {ape:>10}  {normalized:>12}  {row['shown']}{windows}")
+    print(f"{row['n']:>6}  {_number(row['ap'], 10)}  {ape}  {normalized}  {row['shown']}{windows}")
     if row["ape_undefined_rows"]:
         print(f"        ({row['ape_undefined_rows']} rows undefined under the {row['policy']} policy)")
     if args.tokens:
         for index, (t, ap, ape_i) in enumerate(zip(row["tokens"], row["ap_tokens"], row["ape_tokens"])):
-            print(f"        {index:>5}  {t.strip() or repr(t):>16}  AP_i {ap:+.4f}  iAPE_i "
-                  f"{'undefined' if ape_i is None else f'{ape_i:.4f}'}")
+            ap_text = "n/a" if ap is None else f"{ap:+.4f}"
+            ape_text = ("n/a" if one else "undefined") if ape_i is None else f"{ape_i:.4f}"
+            print(f"        {index:>5}  {t.strip() or repr(t):>16}  AP_i {ap_text:>7}  iAPE_i {ape_text}")
     sys.stdout.flush()
 
 
@@ -198,7 +299,7 @@ def _cmd_score(args) -> int:
     if args.windows and args.truncate:
         raise UsageError("--truncate and --windows are two ways of reading a long text: choose one")
     inputs = _read_inputs(args)
-    model = attnprox.load(args.model, device=args.device)
+    model = attnprox.load(_model_path(args), device=args.device)
     if args.windows:
         def results():
             for k, item in enumerate(inputs):
@@ -224,16 +325,21 @@ def _cmd_score(args) -> int:
     if not args.json:
         print(f"{'N':>6}  {'AP':>10}  {'APE':>10}  {'APE/log(N-1)':>12}  input", flush=True)
     printer = InOrder(emit)
-    for index, result in results():
-        item = inputs[index]
-        if isinstance(result, attnprox.Error):
-            failed += 1
-            print(f"attnprox score: error: {item.shown()}: {result}", file=sys.stderr, flush=True)
-            row = {"input": item.label, "error": str(result)}
-        else:
-            row = _score_row(item, result, args)
-        row["shown"] = item.shown()
-        printer.add(index, row)
+    progress = Progress(args, len(inputs) if len(inputs) > 1 else 0, "text")
+    try:
+        for index, result in results():
+            item = inputs[index]
+            if isinstance(result, attnprox.Error):
+                failed += 1
+                progress.message(f"attnprox score: error: {item.shown()}: {result}")
+                row = {"input": item.label, "error": str(result)}
+            else:
+                row = _score_row(item, result, args)
+            row["shown"] = item.shown()
+            printer.add(index, row)
+            progress.step()
+    finally:
+        progress.close()
     if args.json:
         print("]", flush=True)
     return 1 if failed else 0
@@ -244,12 +350,12 @@ def _cmd_heatmap(args) -> int:
     from attnprox import plots
 
     extension = os.path.splitext(args.out)[1].lower()
-    if extension not in (".png", ".svg", ".html"):
-        raise UsageError(f"--out {args.out}: the picture is written as .png, .svg or .html")
+    if extension not in (".png", ".svg", ".pdf", ".html"):
+        raise UsageError(f"--out {args.out}: the picture is written as .png, .svg, .pdf or .html")
     if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
         raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
                          "select them)")
-    model = attnprox.load(args.model, device=args.device)
+    model = attnprox.load(_model_path(args), device=args.device)
     _, result = _run_one(model, args)
     if extension == ".html":
         result.view(args.layer, temperature=args.temperature).save(args.out)
@@ -277,9 +383,16 @@ def _cmd_heatmap(args) -> int:
 def _cmd_export(args) -> int:
     from .hf_export import export
 
+    from .hf_export import STAGES
+
     texts = [args.text] if args.text else None
-    manifest = export(args.model, args.out, layers=args.layers, dtype=args.dtype, device=args.device,
-                      tokenizer=args.tokenizer, verify_texts=texts, check=not args.no_verify)
+    progress = Progress(args, len(STAGES), "stage", "export")
+    try:
+        manifest = export(args.model, args.out, layers=args.layers, dtype=args.dtype, device=args.device,
+                          tokenizer=args.tokenizer, verify_texts=texts, check=not args.no_verify,
+                          progress=progress.stage)
+    finally:
+        progress.close()
     crossed = sum(1 for layer in manifest["layers"] if layer.get("cross_attention"))
     print(f"wrote {args.out}: {manifest['family']}, layers {_listed(manifest['captured_layers'])} of "
           f"{manifest['num_layers']} attention layers" + (f" ({crossed} cross-attention)" if crossed else "") +
@@ -304,7 +417,14 @@ def _listed(values) -> str:
 def _cmd_export_reference(args) -> int:
     import attnprox
 
-    manifest = attnprox.export_reference(args.hf_dir, args.out, layers=args.layers, dtype=args.dtype)
+    from .reference.export import STAGES
+
+    progress = Progress(args, len(STAGES), "stage", "export")
+    try:
+        manifest = attnprox.export_reference(args.hf_dir, args.out, layers=args.layers, dtype=args.dtype,
+                                             progress=progress.stage)
+    finally:
+        progress.close()
     print(f"wrote {args.out}: {manifest['family']}, layers {manifest['captured_layers']} of "
           f"{manifest['num_layers']}, {manifest['dtype']}")
     return 0
@@ -360,6 +480,15 @@ def _cmd_study(args) -> int:
     return 0
 
 
+def _cmd_set_tokenizer(args) -> int:
+    import attnprox
+
+    attnprox.set_tokenizer(args.model, args.tokenizer)
+    model = attnprox.load(args.model)
+    print(f"{args.model} now has the tokenizer of {args.tokenizer} ({model.tokenizer.vocab_size} ids)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attnprox", description="What a transformer's attention sees: Q/K per "
                                      "layer and head, rebuilt attention, Attention Proximity.")
@@ -367,20 +496,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     info = sub.add_parser("info", help="what a model file holds", description="Print a model file's manifest.")
-    info.add_argument("model", help="model file")
+    _add_model(info)
     info.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     info.add_argument("--json", action="store_true", help="the whole manifest as JSON")
     info.set_defaults(run=_cmd_info)
 
     score = sub.add_parser("score", help="AP and APE of texts or token-id sequences",
                            description="Attention Proximity (AP), Attention Proximity Entropy (APE) and the "
-                           "length-corrected APE of texts (through the model file's tokenizer) or token ids.")
-    score.add_argument("model", help="model file")
+                           "length-corrected APE of texts (through the model file's tokenizer) or token ids. Rows "
+                           "come out in input order as they are done; an input that fails is reported on stderr, "
+                           "the others are scored, and the exit status is 1.",
+                           epilog=SCORE_JSON, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_model(score)
     _add_inputs(score, many=True)
     _add_model_options(score)
     score.add_argument("--policy", choices=["literal", "shift", "clamp", "softmax"], default=None,
                        help="how APE treats negative proximity entries (default shift)")
     score.add_argument("--tokens", action="store_true", help="also per-token AP_i and iAPE_i")
+    score.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     score.add_argument("--json", action="store_true", help="JSON output")
     long = score.add_argument_group("texts longer than the model's positions (docs/long-texts.md)")
     long.add_argument("--truncate", action="store_true",
@@ -393,16 +526,16 @@ def build_parser() -> argparse.ArgumentParser:
     long.add_argument("--stride", type=int, help="with --windows: tokens between window starts (default: half a "
                       "window)")
     score.add_argument("--token-budget", type=int, default=None,
-                       help="most padded tokens run at once (rows × longest; default 1024)")
+                       help="most padded tokens run at once (rows × longest; default 512 on the CPU, 8192 on CUDA)")
     score.set_defaults(run=_cmd_score)
 
     heatmap = sub.add_parser("heatmap", help="pictures of attention and proximity (.png, .svg, .html)",
                              description="Pictures of one text: by default the mean of the layer's heads; "
                              ".html writes the interactive view.")
-    heatmap.add_argument("model", help="model file")
+    _add_model(heatmap)
     _add_inputs(heatmap, many=False)
     _add_model_options(heatmap)
-    heatmap.add_argument("--out", required=True, help="FILE.png, FILE.svg or FILE.html")
+    heatmap.add_argument("--out", required=True, help="FILE.png, FILE.svg, FILE.pdf or FILE.html")
     what = heatmap.add_mutually_exclusive_group()
     what.add_argument("--head", type=int, help="one head of the layer")
     what.add_argument("--heads", type=_ids, help="several heads of the layer side by side, e.g. 0,3,5")
@@ -424,12 +557,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "the encoder's, then each decoder layer's self- and cross-attention).")
     hf.add_argument("model", help="Hugging Face model directory or cached hub id")
     hf.add_argument("out", help="model file to write")
-    hf.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers (default all)")
+    hf.add_argument("--layers", default="all", type=_layers,
+                    help="all, last, or comma-separated layer numbers (default all)")
     hf.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the model's)")
     hf.add_argument("--device", default="cpu", help="where to trace: cpu, cuda (default cpu)")
     hf.add_argument("--tokenizer", default=None, help="directory with tokenizer.json (default: the model's)")
     hf.add_argument("--text", default=None, help="a text to verify on, besides random ids")
     hf.add_argument("--no-verify", action="store_true", help="skip the check against output_attentions")
+    hf.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     hf.set_defaults(run=_cmd_export)
 
     export = sub.add_parser("export-reference", help="Hugging Face directory → model file (no transformers)",
@@ -437,8 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "(config.json + model.safetensors) with attnprox's own reference architectures.")
     export.add_argument("hf_dir", help="Hugging Face model directory")
     export.add_argument("out", help="model file to write")
-    export.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers (default all)")
+    export.add_argument("--layers", default="all", type=_layers,
+                        help="all, last, or comma-separated layer numbers (default all)")
     export.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the weights')")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     export.set_defaults(run=_cmd_export_reference)
 
     st = sub.add_parser(
@@ -491,6 +628,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--figure-style", choices=["point", "bar"], default="point", help="means as points or bars")
     st.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     st.set_defaults(run=_cmd_study)
+
+    tokenizer = sub.add_parser("set-tokenizer", help="give a model file a tokenizer (tokenizer.json)",
+                               description="Put a Hugging Face tokenizer.json into a model file made without one "
+                               "(or replace its tokenizer), so that it takes text. The tokenizer must load in "
+                               "attnprox's tokenizer; the file's other contents are kept as they are.")
+    tokenizer.add_argument("model", help="model file to change")
+    tokenizer.add_argument("tokenizer", help="tokenizer.json")
+    tokenizer.set_defaults(run=_cmd_set_tokenizer)
     return parser
 
 

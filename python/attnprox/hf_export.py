@@ -31,7 +31,7 @@ import math
 import os
 import sys
 import threading
-from typing import Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -39,6 +39,7 @@ from .errors import ExportError
 from .reference.export import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer,
                                parse_dtype, tokenizer_facts)
 from .reference.model import Layers, parse_layers
+from .reference.tokenizer_files import tokenizer_json_of
 
 _CAPTURE = "attnprox_capture"
 _DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
@@ -188,20 +189,33 @@ def _set_implementation(model, name: str) -> None:
                 pass
 
 
-class _Captured(torch.nn.Module):
-    """forward(input_ids, attention_mask) → (queries, keys) of the captured layers: the model-file contract."""
+def _takes_token_types(model) -> bool:
+    """Whether the model has segment embeddings its forward reads from `token_type_ids` (BERT: type_vocab_size 2;
+    RoBERTa's single segment and models without the argument: no)."""
+    import inspect
 
-    def __init__(self, model, wanted: Sequence[int], encoder_decoder: bool):
+    types = int(_config_value(model.config, "type_vocab_size", default=0) or 0)
+    return types > 1 and "token_type_ids" in inspect.signature(model.forward).parameters
+
+
+class _Captured(torch.nn.Module):
+    """forward(input_ids, attention_mask[, token_type_ids]) → (queries, keys) of the captured layers: the
+    model-file contract (token_type_ids for models with segment embeddings, `token_types`)."""
+
+    def __init__(self, model, wanted: Sequence[int], encoder_decoder: bool, token_types: bool = False):
         super().__init__()
         self.model = model
         self.wanted = list(wanted)
         self.encoder_decoder = encoder_decoder
+        self.token_types = token_types
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
         recorder = _Recorder(self.wanted)
         _state.recorder = recorder
         try:
             kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            if token_type_ids is not None:
+                kwargs["token_type_ids"] = token_type_ids
             if self.encoder_decoder:
                 kwargs.update(decoder_input_ids=input_ids, decoder_attention_mask=attention_mask)
             self.model(**kwargs)
@@ -329,17 +343,25 @@ def _manifest(model, name, calls, captured, dtype, device, tokenizer_dir, transf
         "layers": layers,
         "tokenizer": tokenizer_facts(tokenizer_dir, *(_token_id(config, f"{kind}_token_id") for kind in
                                                        ("bos", "eos", "pad")), vocab_size),
+        "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if _takes_token_types(model) else []),
     }
 
 
 def _trace(wrapper, vocab_size: int, max_positions: int, device):
-    """Traced on a batch of two, the second padded, at a length no test input uses."""
+    """Traced on a batch of two, the second padded, at a length no test input uses (with token type ids, a text
+    pair's: 0 then 1, where the model takes them)."""
     n = max(4, min(11, max_positions))
     ids = (torch.arange(2 * n, device=device) * 13 + 5).remainder(vocab_size).view(2, n)
     mask = torch.ones_like(ids)
     mask[1, n - 3:] = 0
+    inputs = (ids, mask)
+    if wrapper.token_types:
+        types = torch.zeros_like(ids)
+        types[:, n // 2:] = 1
+        types[1, n - 3:] = 0
+        inputs = (ids, mask, types)
     with torch.no_grad():
-        return torch.jit.trace(wrapper, (ids, mask), strict=False, check_trace=False)
+        return torch.jit.trace(wrapper, inputs, strict=False, check_trace=False)
 
 
 def _same_stream_weights(model, ids, mask, encoder_decoder: bool) -> list:
@@ -453,9 +475,13 @@ def verify(out_path: str, model, calls, captured, encoder_decoder: bool, device,
     return reference, worst, allowed
 
 
+# What export does, in order; `progress(stage)` is called as each begins.
+STAGES = ("loading the model", "tracing", "writing the file", "verifying")
+
+
 def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str = "cpu",
            tokenizer: Optional[str] = None, verify_texts: Optional[Iterable[str]] = None,
-           check: bool = True) -> dict:
+           check: bool = True, progress: Optional[Callable[[str], None]] = None) -> dict:
     """Writes an attnprox model file for a Hugging Face model, through `transformers` (see the module docstring).
 
     model: a model directory, a hub id already in the local cache, or a loaded `transformers` model.
@@ -467,10 +493,12 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
     tokenizer: a directory with tokenizer.json to store in the file (default: the model directory's).
     verify_texts: texts to verify on, besides random ids (needs the directory's tokenizer with transformers).
     check: verify the written file against output_attentions=True (default); a file that fails is deleted.
+    progress: called with the name of each stage (STAGES) as it begins.
     Returns the manifest, with "verification": per captured layer the largest difference ("max_abs_diff") and the
     bound it was held to ("allowed": 1e-5 in float32; in float16/bfloat16 the larger of 2e-2/5e-2 and what the
     reference's own rounding explains at that layer's logits).
     """
+    step = progress or (lambda stage: None)
     transformers = _transformers()
     torch_dtype = parse_dtype(dtype)
     device = torch.device(device)
@@ -480,6 +508,7 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
     if isinstance(model, (str, os.PathLike)) and os.path.sep in str(model) and not os.path.exists(model):
         raise FileNotFoundError(f"{model}: no such model directory")
     _register(transformers)
+    step(STAGES[0])
     hf_model, name = _load_model(model, torch_dtype, device, transformers)
     config = hf_model.config
     encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
@@ -493,19 +522,21 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
                                   else None)
     manifest = _manifest(hf_model, name, calls, captured, next(hf_model.parameters()).dtype, device, tokenizer_dir,
                          transformers)
-    wrapper = _Captured(hf_model, captured, encoder_decoder).eval()
+    wrapper = _Captured(hf_model, captured, encoder_decoder, _takes_token_types(hf_model)).eval()
+    step(STAGES[1])
     try:
         traced = _trace(wrapper, vocab_size, manifest["max_positions"], device)
     except Exception as e:  # noqa: BLE001  (tracing errors come in many types)
         raise ExportError(f"{name}: tracing to TorchScript failed: {type(e).__name__}: {e}") from None
     extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
-    tokenizer_json = os.path.join(tokenizer_dir, "tokenizer.json") if tokenizer_dir else None
-    if tokenizer_json and os.path.isfile(tokenizer_json):
-        with open(tokenizer_json, encoding="utf-8") as f:
-            extra[TOKENIZER_NAME] = f.read()
-        check_tokenizer(extra[TOKENIZER_NAME], tokenizer_json)
+    tokenizer_file = tokenizer_json_of(tokenizer_dir) if tokenizer_dir else None  # or built from vocab.txt
+    if tokenizer_file is not None:
+        extra[TOKENIZER_NAME] = tokenizer_file[0]
+        check_tokenizer(*tokenizer_file)
+    step(STAGES[2])
     torch.jit.save(traced, out_path, _extra_files=extra)
     if check:
+        step(STAGES[3])
         hf_tokenizer = None
         if verify_texts and tokenizer_dir:
             hf_tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)

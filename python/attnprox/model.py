@@ -1,15 +1,18 @@
 """Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
 import json
 import math
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core, default_model
-from .batching import DEFAULT_TOKEN_BUDGET, micro_batches
+from .batching import default_token_budget, micro_batches
 from .errors import Error, InvalidArgumentError
 from .metrics import APE, AttentionStats, policy_name
 from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .windows import Windowed
 
 Ids = Sequence[int]
 
@@ -67,6 +70,28 @@ def _inputs(text, ids) -> list:
     return [ids]
 
 
+class _Pair:
+    """One input that is a text pair."""
+
+    def __init__(self, text, pair):
+        self.text, self.pair = text, pair
+
+
+def _paired(inputs: list, text_pair, single: bool, is_text: bool) -> list:
+    if not is_text:
+        raise InvalidArgumentError("text_pair goes with text=..., not ids=")
+    if single:
+        if not isinstance(text_pair, str):
+            raise InvalidArgumentError(f"text_pair must be a str with one text, found {type(text_pair).__name__}")
+        return [_Pair(inputs[0], text_pair)]
+    if isinstance(text_pair, (str, bytes)):
+        raise InvalidArgumentError("text_pair must be a list as long as text when text is a list")
+    pairs = list(text_pair)
+    if len(pairs) != len(inputs):
+        raise InvalidArgumentError(f"text has {len(inputs)} texts and text_pair {len(pairs)}: one pair text each")
+    return [_Pair(t, p) for t, p in zip(inputs, pairs)]
+
+
 def _utf8_text(text: str) -> str:
     """text, checked to be encodable as UTF-8 (a lone surrogate cannot be)."""
     try:
@@ -114,7 +139,8 @@ class Model:
     def run(self, text: Optional[Union[str, Sequence[str]]] = None,
             ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None,
             add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
-            token_budget: Optional[int] = None) -> Union["Result", List["Result"]]:
+            token_budget: Optional[int] = None,
+            text_pair: Optional[Union[str, Sequence[str]]] = None) -> Union["Result", List["Result"]]:
         """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, in input
         order). Texts go through the file's tokenizer with the model's special tokens (`add_special_tokens=False`
         leaves them out); a text starting with a byte-order mark (U+FEFF) is tokenized without it.
@@ -124,14 +150,19 @@ class Model:
             last tokens are dropped. Without it, an input longer than the model's positions is an error (see
             `run_windows` for a long text's every token).
         token_budget: a list runs in micro-batches: each a padded batch of rows × longest tokens kept within the
-            budget (default `attnprox.batching.DEFAULT_TOKEN_BUDGET`, 1,024 padded tokens; an input longer than
-            the budget runs alone), inputs of similar length grouped together (see `attnprox.batching`). Memory is
-            then bounded by the budget, not by the list; raise it on a GPU for speed.
+            budget (an input longer than the budget runs alone), inputs of similar length grouped together. Memory
+            is then bounded by the budget, not by the list. Default: 512 padded tokens on the CPU, where bigger
+            batches are not faster, 8,192 on CUDA devices (`attnprox.batching`).
+        text_pair: sentence pairs for encoders, as Hugging Face's `tokenizer(text, text_pair=...)`: the second text
+            of a pair (a str with one text, a list as long as a list of texts), encoded with the tokenizer's pair
+            template (BERT: [CLS] text [SEP] pair [SEP]) and its token type ids (0 for the first text, 1 for the
+            second) given to the model; with truncation the longer text is cut first ("longest_first"). Model files
+            exported before attnprox took pairs refuse them (export again).
         """
         single = _single(text, ids)
         results: list = []
         for index, result in self.stream(text, ids, token_budget=token_budget, add_special_tokens=add_special_tokens,
-                                         truncation=truncation, max_length=max_length):
+                                         truncation=truncation, max_length=max_length, text_pair=text_pair):
             results.append((index, result))
         results.sort(key=lambda pair: pair[0])
         return results[0][1] if single else [result for _, result in results]
@@ -139,7 +170,8 @@ class Model:
     def stream(self, text: Optional[Union[str, Sequence[str]]] = None,
                ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None, token_budget: Optional[int] = None,
                add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
-               errors: str = "raise") -> Iterator[Tuple[int, "Result"]]:
+               errors: str = "raise",
+               text_pair: Optional[Union[str, Sequence[str]]] = None) -> Iterator[Tuple[int, "Result"]]:
         """Runs inputs as `run` does and yields `(index, Result)` for each as soon as its micro-batch finishes:
         for streaming output and progress bars over long lists. `index` is the input's position in the list (0 for
         a single input); the order is the micro-batches' order (see `attnprox.batching`), not the input order.
@@ -150,9 +182,11 @@ class Model:
         """
         if errors not in ("raise", "yield"):
             raise InvalidArgumentError(f"errors must be 'raise' or 'yield', found {errors!r}")
-        budget = DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget
+        budget = default_token_budget(self.device) if token_budget is None else token_budget
         single = _single(text, ids)
         inputs = _inputs(text, ids)
+        if text_pair is not None:
+            inputs = _paired(inputs, text_pair, single, text is not None)
         prepared: List[Optional[tuple]] = [None] * len(inputs)
         for index, item in enumerate(inputs):
             # A raised error names its input; a yielded one comes with its index.
@@ -207,9 +241,19 @@ class Model:
         return self._core.encode(_utf8_text(text), add_special_tokens, truncation, _max_length(max_length))
 
     def _prepare(self, item, is_text: bool, add_special_tokens: bool, truncation: bool, max_length, label):
-        """(text or None, ids, encoding or None) of one input, checked as the engine will check it."""
+        """(text or None, ids, encoding or None, pair or None) of one input (a text pair: a _Pair), checked as the
+        engine will check it."""
+        pair = None
         try:
-            if is_text:
+            if isinstance(item, _Pair):
+                item, pair = item.text, item.pair
+                for value in (item, pair):
+                    if not isinstance(value, str):
+                        raise InvalidArgumentError(f"a text pair holds two str, found {type(value).__name__}")
+                encoding = self._core.encode_pair(_utf8_text(item), _utf8_text(pair), add_special_tokens, truncation,
+                                                  _max_length(max_length))
+                ids = list(encoding.ids)
+            elif is_text:
                 if not isinstance(item, str):
                     raise InvalidArgumentError(f"text must be a str or a list of str, found {type(item).__name__}")
                 encoding = self.encode(item, add_special_tokens, truncation, max_length)
@@ -228,12 +272,13 @@ class Model:
             if label is None:
                 raise
             raise type(e)(f"{label}: {e}") from None
-        return (item if is_text else None), ids, encoding
+        return (item if is_text else None), ids, encoding, pair
 
     def _run_prepared(self, prepared: list) -> List["Result"]:
-        """One padded batch of prepared inputs (all texts or all ids)."""
+        """One padded batch of prepared inputs (all texts, all text pairs or all ids)."""
         if prepared[0][2] is not None:
-            core = self._core.run_encoded([_utf8_text(p[0]) for p in prepared], [p[2] for p in prepared])
+            pairs = [p[3] for p in prepared] if prepared[0][3] is not None else []
+            core = self._core.run_encoded([p[0] for p in prepared], [p[2] for p in prepared], pairs)
         else:
             core = self._core.run_batch([p[1] for p in prepared])
         return [Result(r, self) for r in core]
@@ -256,7 +301,9 @@ def _layer_list(layers) -> List[int]:
 class Result:
     """What the model's attention saw for one sequence. `layer` is the model's own layer number (0-based);
     negative numbers count back from the last captured layer (-1, the default, is the last). Arrays are NumPy:
-    queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64."""
+    queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64. Every
+    array method also takes `torch=True` for a torch tensor instead, as `result.torch.<method>` gives it (sharing
+    memory with attnprox, on the model's device, queries and keys in the model's dtype)."""
 
     def __init__(self, core: "_core.Result", model: Model):
         self._core = core
@@ -272,6 +319,24 @@ class Result:
         return self._core.text if self._core.offsets else None
 
     @property
+    def text_pair(self) -> Optional[str]:
+        """The second text of a text pair, or None."""
+        return self._core.text_pair if 1 in self._core.sequence_ids else None
+
+    @property
+    def token_type_ids(self) -> List[int]:
+        """The token type ids the model was given (0 but for the second text of a pair)."""
+        return list(self._core.type_ids)
+
+    @property
+    def sequence_ids(self) -> Optional[List[Optional[int]]]:
+        """Which text each token comes from: 0 `text`, 1 `text_pair`, None for the special tokens added around them
+        (as Hugging Face's `Encoding.sequence_ids`); None when ids were given."""
+        if not self._core.offsets:
+            return None
+        return [None if s < 0 else s for s in self._core.sequence_ids]
+
+    @property
     def tokens(self) -> Optional[List[str]]:
         """The tokens as the tokenizer's vocabulary writes them (e.g. "Ġworld", "##ing"); None when the model file
         has no tokenizer."""
@@ -280,8 +345,8 @@ class Result:
 
     @property
     def offsets(self) -> Optional[List[tuple]]:
-        """Where each token lies in `text`: (start, end) character indices of the str (special tokens the
-        tokenizer added have (0, 0)); None when ids were given."""
+        """Where each token lies in `text` (tokens of a pair's second text: in `text_pair`): (start, end) character
+        indices of the str (special tokens the tokenizer added have (0, 0)); None when ids were given."""
         return [tuple(o) for o in self._core.char_offsets] if self._core.offsets else None
 
     @property
@@ -294,47 +359,73 @@ class Result:
         """The piece of `text` each token covers (special tokens added around the text: their own string); when
         ids were given, each token decoded alone. Meant for labels in pictures."""
         if self._core.offsets:
-            text, tokens = self._core.text, self._core.tokens
-            return [text[a:b] if b > a else tokens[k] for k, (a, b) in enumerate(self._core.char_offsets)]
+            texts, tokens = (self._core.text, self._core.text_pair), self._core.tokens
+            sequences = self._core.sequence_ids
+            return [texts[max(sequences[k], 0)][a:b] if b > a else tokens[k]
+                    for k, (a, b) in enumerate(self._core.char_offsets)]
         tokenizer = self.model.tokenizer
         if tokenizer is None:
             return None
         return [tokenizer.decode([i]) for i in self.ids]
 
+    @property
+    def token_labels(self) -> List[str]:
+        """Each token as the tokenizer sees it, readable: its string decoded alone (byte-level "Ġworld" is
+        " world", "Ċ" a newline; BERT's pieces stay "##ing" and lower-cased as the model read them; special tokens
+        as written, "[CLS]"). A token that is part of a character split over several tokens shows "\ufffd". The
+        ids as strings when the model file has no tokenizer. Meant for labels in pictures and views."""
+        tokenizer = self.model._core.tokenizer
+        if tokenizer is None:
+            return [str(i) for i in self.ids]
+        labels = []
+        for token_id in self.ids:
+            try:
+                labels.append(tokenizer.decode([token_id], False))
+            except Error:  # an id of the model that the tokenizer lacks
+                labels.append(str(token_id))
+        return labels
+
     def __len__(self) -> int:
         return self._core.num_tokens
 
-    def queries(self, layer: int = -1) -> np.ndarray:
+    def queries(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm)."""
-        return self._core.queries(layer)
+        return self.torch.queries(layer) if torch else self._core.queries(layer)
 
-    def keys(self, layer: int = -1) -> np.ndarray:
+    def keys(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Keys `[Hkv, N, d]`; query head h reads key head h // (H // Hkv)."""
-        return self._core.keys(layer)
+        return self.torch.keys(layer) if torch else self._core.keys(layer)
 
-    def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> np.ndarray:
+    def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0,
+                  torch: bool = False) -> np.ndarray:
         """Attention weights rebuilt from Q and K: `[H, N, N]`, or `[N, N]` for one head. Rows are queries."""
+        if torch:
+            return self.torch.attention(layer, head, temperature)
         return self._core.attention(layer, head, temperature)
 
-    def average_attention(self, layers=None, heads=None, temperature: float = 1.0) -> np.ndarray:
+    def average_attention(self, layers=None, heads=None, temperature: float = 1.0, torch: bool = False) -> np.ndarray:
         """Mean attention weights `[N, N]` over layers × heads (None: every captured layer, every head)."""
+        if torch:
+            return self.torch.average_attention(layers, heads, temperature)
         return self._core.average_attention(_layer_list(layers), _layer_list(heads), temperature)
 
-    def proximity(self, layer: int = -1) -> np.ndarray:
+    def proximity(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """The proximity matrix A `[N, N]`: A = (A_raw + A_rawᵀ)/2, A_raw = mean_h Q_h K_hᵀ / sqrt(d)."""
-        return self._core.proximity(layer)
+        return self.torch.proximity(layer) if torch else self._core.proximity(layer)
 
-    def ap_tokens(self, layer: int = -1) -> np.ndarray:
+    def ap_tokens(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Per-token Attention Proximity AP_i = Σ_{j≠i} A_ij / (N−1), `[N]` float64 (needs N ≥ 2)."""
-        return self._core.ap_tokens(layer)
+        return self.torch.ap_tokens(layer) if torch else self._core.ap_tokens(layer)
 
     def ap(self, layer: int = -1) -> float:
         """The text's Attention Proximity AP = mean_i AP_i."""
         return self._core.ap(layer)
 
-    def subset_proximity(self, indices: Sequence[int], layer: int = -1) -> np.ndarray:
+    def subset_proximity(self, indices: Sequence[int], layer: int = -1, torch: bool = False) -> np.ndarray:
         """AP^(S)_j = mean_{i∈S} A_ij for every token j, `[N]` float64; S = `indices` (token positions, duplicates
         count once)."""
+        if torch:
+            return self.torch.subset_proximity(indices, layer)
         return self._core.subset_proximity([int(i) for i in indices], layer)
 
     def ape(self, layer: int = -1, policy: Optional[str] = None) -> APE:
@@ -343,19 +434,24 @@ class Result:
         entries: "shift" (default), "literal", "clamp", "softmax" (attnprox.metrics)."""
         return APE(self._core.ape(layer, policy_name(policy)))
 
-    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None) -> np.ndarray:
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, torch: bool = False) -> np.ndarray:
         """iAPE_i per token `[N]` float64, NaN exactly where the policy leaves the row undefined (their count:
         `ape(...).undefined_rows`)."""
-        return self.ape(layer, policy).tokens
+        return self.torch.ape_tokens(layer, policy) if torch else self.ape(layer, policy).tokens
 
-    def average_proximity(self, layers=None, heads=None, symmetric: bool = True) -> np.ndarray:
+    def average_proximity(self, layers=None, heads=None, symmetric: bool = True, torch: bool = False) -> np.ndarray:
         """Mean of A_h = Q_h K_{g(h)}ᵀ / sqrt(d) over layers × heads (None: all) `[N, N]`; symmetrised by default
         (one layer, all heads: `proximity(layer)`)."""
+        if torch:
+            return self.torch.average_proximity(layers, heads, symmetric)
         return self._core.average_proximity(_layer_list(layers), _layer_list(heads), symmetric)
 
-    def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0) -> np.ndarray:
+    def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0,
+                          torch: bool = False) -> np.ndarray:
         """Per-query entropy of every head's attention `[H, N]` (nats); `normalized` divides by the log of the keys
         each query can see (0 where it sees one)."""
+        if torch:
+            return self.torch.attention_entropy(layer, normalized, temperature)
         return self._core.attention_entropy(layer, normalized, temperature)
 
     def attention_stats(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> AttentionStats:
@@ -416,7 +512,7 @@ class Result:
         values = self.ap_tokens()
         bound = float(np.abs(values).max()) or 1.0
         spans = []
-        labels = self.token_texts or [str(i) for i in self.ids]
+        labels = self.token_labels
         for label, value in zip(labels, values):
             t = max(-1.0, min(1.0, float(value) / bound))
             color = f"rgba(178,24,43,{t:.3f})" if t > 0 else f"rgba(33,102,172,{-t:.3f})"
@@ -467,3 +563,8 @@ class TorchView:
 
     def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0):
         return self._from(self._result._core.attention_entropy(layer, normalized, temperature, torch=True))
+
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None):
+        import torch
+
+        return torch.from_numpy(self._result.ape(layer, policy).tokens)

@@ -38,11 +38,10 @@ def _matplotlib():
 
 
 def labels(result) -> list:
-    """Readable token labels of a result: the text pieces when text was run, else the tokens, else the ids."""
-    texts = result.token_texts
-    if texts is None:
-        texts = [str(i) for i in result.ids]
-    return [t.replace("\n", "⏎").strip() or repr(t) for t in texts]
+    """Token labels for pictures: `result.token_labels` (the tokens as the tokenizer sees them, decoded: "##ing",
+    " world"; the ids without a tokenizer), newlines as ⏎, surrounding spaces dropped (a token of spaces alone as
+    its repr)."""
+    return [t.replace("\n", "⏎").strip() or repr(t) for t in result.token_labels]
 
 
 def _thin(n: int, max_labels: int) -> int:
@@ -135,8 +134,9 @@ def head_panels(result, pairs: Sequence[Sequence[int]], temperature: float = 1.0
 
 def grid(result, layers=None, temperature: float = 1.0, cmap: str = "viridis", vmin: Optional[float] = 0.0,
          vmax: Optional[float] = None, cell: float = 1.6):
-    """Every captured layer (rows) × every head (columns), each cell labelled with layer, head and the key/value
-    group the head reads (grouped-query attention), on one colour range."""
+    """Every captured layer (rows) × every head (columns), on one colour range, each cell titled "L{l} H{h}", and
+    "L{l} H{h} (kv {g})" with the key/value head g it reads where heads share key heads (grouped-query
+    attention, H ≠ Hkv)."""
     plt = _matplotlib()
     model = result.model
     chosen = model.captured_layers if layers is None else [_layer_number(result, l) for l in layers]
@@ -151,7 +151,7 @@ def grid(result, layers=None, temperature: float = 1.0, cmap: str = "viridis", v
             image = ax.imshow(weights[l][h], cmap=cmap, vmin=vmin, vmax=top, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            label = f"L{l} H{h}" + (f" kv{h // group}" if group > 1 else "")
+            label = f"L{l} H{h}" + (f" (kv {h // group})" if group > 1 else "")  # every head its own key head: no kv
             ax.set_title(label, fontsize=7, pad=2)
     fig.suptitle(f"{model.family}: {len(chosen)} layers × {model.num_heads} heads"
                  + (f" ({model.num_kv_heads} key/value groups)" if group > 1 else ""), fontsize=10)
@@ -236,10 +236,10 @@ def ap_text(result, layer: int = -1, subset: Optional[Sequence[int]] = None, **k
 
 
 def save(fig, path: str, dpi: int = 150) -> str:
-    """Writes a figure as PNG or SVG (by the file's extension) and closes it; returns the path."""
+    """Writes a figure as PNG, SVG or PDF (by the file's extension) and closes it; returns the path."""
     extension = os.path.splitext(path)[1].lower()
-    if extension not in (".png", ".svg"):
-        raise ValueError(f"{path}: pictures are written as .png or .svg")
+    if extension not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"{path}: pictures are written as .png, .svg or .pdf")
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     _matplotlib().close(fig)
     return path

@@ -52,13 +52,20 @@ class Tokenizer:
         """BERT WordPiece from vocab.txt, set up as Hugging Face's BertWordPieceTokenizer."""
         return cls(_core.Tokenizer.wordpiece(str(vocab_txt), lowercase))
 
-    def encode(self, text: Union[str, bytes], add_special_tokens: bool = False) -> List[int]:
-        """Token ids of `text` (a str, or bytes holding UTF-8: invalid UTF-8 raises InvalidArgumentError)."""
-        return list(self._core.encode(_utf8(text), add_special_tokens).ids)
+    def encode(self, text: Union[str, bytes], add_special_tokens: bool = False,
+               pair: Optional[Union[str, bytes]] = None) -> List[int]:
+        """Token ids of `text` (a str, or bytes holding UTF-8: invalid UTF-8 raises InvalidArgumentError); with
+        `pair`, of the text pair as Hugging Face encodes (text, pair) (the post-processor's pair template)."""
+        return list(self.encode_with_offsets(text, add_special_tokens, pair).ids)
 
-    def encode_with_offsets(self, text: Union[str, bytes], add_special_tokens: bool = False) -> "_core.Encoding":
-        """The whole encoding: `.ids`, `.tokens`, `.offsets` ([start, end) bytes of the UTF-8 text),
-        `.char_offsets` ([start, end) characters of the str), `.special` (1 for special tokens)."""
+    def encode_with_offsets(self, text: Union[str, bytes], add_special_tokens: bool = False,
+                            pair: Optional[Union[str, bytes]] = None) -> "_core.Encoding":
+        """The whole encoding: `.ids`, `.tokens`, `.offsets` ([start, end) bytes of the UTF-8 text; for the tokens
+        of `pair`, of the pair), `.char_offsets` ([start, end) characters of the str), `.special` (1 for special
+        tokens), `.type_ids` (the segment of each token: 0, and 1 for a pair's second text where the template says
+        so), `.sequence_ids` (0 text, 1 pair, -1 tokens the post-processor added)."""
+        if pair is not None:
+            return self._core.encode_pair(_utf8(text), _utf8(pair), add_special_tokens)
         return self._core.encode(_utf8(text), add_special_tokens)
 
     def encode_batch(self, texts: Sequence[Union[str, bytes]], add_special_tokens: bool = False) -> List[List[int]]:

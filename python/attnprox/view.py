@@ -6,10 +6,8 @@ import numpy as np
 
 
 def payload(result, layer: int = -1, temperature: float = 1.0, policy: Optional[str] = None) -> dict:
-    """Everything the HTML view shows, from a Result: token labels, the proximity matrix A, AP_i, the attention
+    """Everything the HTML view shows, from a Result: token labels (`token_labels`), the proximity matrix A, AP_i, the attention
     averaged over the layer's heads (for the arcs) and the stats panel's numbers."""
-    from .plots import labels
-
     n = len(result)
     layer_number = result.model.captured_layers[layer] if layer < 0 else layer
     stats = result.attention_stats(layer, temperature=temperature)
@@ -18,7 +16,7 @@ def payload(result, layer: int = -1, temperature: float = 1.0, policy: Optional[
     round_matrix = lambda m: np.round(np.asarray(m, dtype=np.float64), 6).tolist()  # noqa: E731
     return {
         "title": f"{result.model.family} · layer {layer_number}",
-        "tokens": labels(result),
+        "tokens": result.token_labels,  # the tokenizer's tokens, decoded: the view shows their whitespace
         "proximity": round_matrix(result.proximity(layer)),
         "ap_tokens": round_matrix(result.ap_tokens(layer)) if n >= 2 else [0.0] * n,
         "attention": round_matrix(result.attention(layer, temperature=temperature).mean(0)),

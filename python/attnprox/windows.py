@@ -23,10 +23,9 @@ from .errors import InvalidArgumentError
 from .metrics import APE, policy_name
 
 
-def added_around(special: Sequence[int], char_offsets: Sequence[tuple]) -> Tuple[int, int]:
-    """How many tokens at the start and at the end of an encoding were added around the text (special tokens
-    covering nothing of it), as the engine counts them for truncation."""
-    added = [bool(s) and tuple(o) == (0, 0) for s, o in zip(special, char_offsets)]
+def added_around(sequence_ids: Sequence[int]) -> Tuple[int, int]:
+    """How many tokens at the start and at the end of an encoding were added around the text (sequence id -1)."""
+    added = [s < 0 for s in sequence_ids]
     before = 0
     while before < len(added) and added[before]:
         before += 1
@@ -133,10 +132,11 @@ def run_windows(model, text: Optional[str] = None, ids=None, window: Optional[in
         raise InvalidArgumentError(f"window {window} is longer than the model's {model.max_positions} positions")
     if text is not None:
         whole = model.encode(text, add_special_tokens=add_special_tokens)
-        before, after = added_around(whole.special, whole.char_offsets)
+        before, after = added_around(whole.sequence_ids)
         size = len(whole.ids)
         keep = range(before, size - after)
-        fields = [list(getattr(whole, name)) for name in ("ids", "tokens", "offsets", "char_offsets", "special")]
+        fields = [list(getattr(whole, name)) for name in ("ids", "tokens", "offsets", "char_offsets", "special",
+                                                          "type_ids", "sequence_ids")]
         head = [f[:before] for f in fields]
         tail = [f[size - after:] for f in fields]
         body = [[f[i] for i in keep] for f in fields]
@@ -155,16 +155,17 @@ def run_windows(model, text: Optional[str] = None, ids=None, window: Optional[in
     spans = window_spans(n, span, stride)
     if text is not None:
         encodings = [_core.Encoding(*(h + b[s:e] + t for h, b, t in zip(head, body, tail))) for s, e in spans]
-        inputs = [(text, list(enc.ids), enc) for enc in encodings]
+        inputs = [(text, list(enc.ids), enc, None) for enc in encodings]
         tokens, offsets = body[1], [tuple(o) for o in body[3]]
         _utf8_text(text)
     else:
-        inputs = [(None, body[0][s:e], None) for s, e in spans]
+        inputs = [(None, body[0][s:e], None, None) for s, e in spans]
         tokens = offsets = None
     results: List[object] = [None] * len(spans)
-    from .batching import DEFAULT_TOKEN_BUDGET, micro_batches
+    from .batching import default_token_budget, micro_batches
 
-    for batch in micro_batches([len(p[1]) for p in inputs], DEFAULT_TOKEN_BUDGET if token_budget is None else token_budget):
+    budget = default_token_budget(model.device) if token_budget is None else token_budget
+    for batch in micro_batches([len(p[1]) for p in inputs], budget):
         for k, result in zip(batch, model._run_prepared([inputs[k] for k in batch])):
             results[k] = result
     return Windowed(list(zip(spans, results)), list(body[0]), before, text=text, tokens=tokens, offsets=offsets)

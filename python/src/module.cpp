@@ -155,12 +155,24 @@ PYBIND11_MODULE(_core, m) {
           py::arg("text"), py::arg("add_special_tokens") = true, py::arg("truncation") = false,
           py::arg("max_length") = py::none())
       .def(
+          "encode_pair",
+          [](const attnprox::Model& self, const std::string& text, const std::string& pair, bool add_special_tokens,
+             bool truncation, std::optional<int64_t> max_length) {
+            attnprox::TextOptions options;
+            options.add_special_tokens = add_special_tokens;
+            options.truncation = truncation;
+            options.max_length = max_length;
+            return released([&] { return self.encode_pair(text, pair, options); });
+          },
+          py::arg("text"), py::arg("pair"), py::arg("add_special_tokens") = true, py::arg("truncation") = false,
+          py::arg("max_length") = py::none())
+      .def(
           "run_encoded",
           [](const attnprox::Model& self, const std::vector<std::string>& texts,
-             std::vector<attnprox::Encoding> encodings) {
-            return released([&] { return self.run_encoded(texts, std::move(encodings)); });
+             std::vector<attnprox::Encoding> encodings, const std::vector<std::string>& pairs) {
+            return released([&] { return self.run_encoded(texts, std::move(encodings), pairs); });
           },
-          py::arg("texts"), py::arg("encodings"))
+          py::arg("texts"), py::arg("encodings"), py::arg("pairs") = std::vector<std::string>{})
       .def("check_ids", &attnprox::Model::check_ids, py::arg("ids"))
       .def(
           "run_ids",
@@ -190,6 +202,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("ids", &attnprox::Result::ids)
       .def_property_readonly("num_tokens", &attnprox::Result::num_tokens)
       .def_property_readonly("text", &attnprox::Result::text)
+      .def_property_readonly("text_pair", &attnprox::Result::text_pair)
+      .def_property_readonly("type_ids", &attnprox::Result::type_ids)
+      .def_property_readonly("sequence_ids", &attnprox::Result::sequence_ids)
       .def_property_readonly("tokens", &attnprox::Result::tokens)
       .def_property_readonly("offsets", &attnprox::Result::offsets)
       .def_property_readonly("char_offsets", &attnprox::Result::char_offsets)
@@ -296,11 +311,16 @@ PYBIND11_MODULE(_core, m) {
   py::class_<attnprox::Encoding>(m, "Encoding")
       .def(py::init([](std::vector<int64_t> ids, std::vector<std::string> tokens,
                        std::vector<std::pair<size_t, size_t>> offsets,
-                       std::vector<std::pair<size_t, size_t>> char_offsets, std::vector<uint8_t> special) {
-             return attnprox::Encoding{std::move(ids), std::move(tokens), std::move(offsets), std::move(char_offsets),
-                                       std::move(special)};
+                       std::vector<std::pair<size_t, size_t>> char_offsets, std::vector<uint8_t> special,
+                       std::vector<uint32_t> type_ids, std::vector<int32_t> sequence_ids) {
+             return attnprox::Encoding{std::move(ids),     std::move(tokens),   std::move(offsets),
+                                       std::move(char_offsets), std::move(special), std::move(type_ids),
+                                       std::move(sequence_ids)};
            }),
-           py::arg("ids"), py::arg("tokens"), py::arg("offsets"), py::arg("char_offsets"), py::arg("special"))
+           py::arg("ids"), py::arg("tokens"), py::arg("offsets"), py::arg("char_offsets"), py::arg("special"),
+           py::arg("type_ids") = std::vector<uint32_t>{}, py::arg("sequence_ids") = std::vector<int32_t>{})
+      .def_readonly("type_ids", &attnprox::Encoding::type_ids)
+      .def_readonly("sequence_ids", &attnprox::Encoding::sequence_ids)
       .def_readonly("ids", &attnprox::Encoding::ids)
       .def_readonly("tokens", &attnprox::Encoding::tokens)
       .def_readonly("offsets", &attnprox::Encoding::offsets)
@@ -319,6 +339,13 @@ PYBIND11_MODULE(_core, m) {
             return released([&] { return self.encode(text, add_special_tokens); });
           },
           py::arg("text"), py::arg("add_special_tokens") = false)
+      .def(
+          "encode_pair",
+          [](const attnprox::Tokenizer& self, const std::string& text, const std::string& pair,
+             bool add_special_tokens) {
+            return released([&] { return self.encode_pair(text, pair, add_special_tokens); });
+          },
+          py::arg("text"), py::arg("pair"), py::arg("add_special_tokens") = false)
       .def(
           "encode_batch",
           [](const attnprox::Tokenizer& self, const std::vector<std::string>& texts, bool add_special_tokens) {

@@ -354,6 +354,15 @@ static void running(apx_model* model) {
     CHECK_STATUS(apx_model_run_text(model, "the bank", SIZE_MAX, &old_caller, &r), APX_ERROR_INVALID_ARGUMENT,
                  "struct_size is 4");
   }
+  /* a text pair: [CLS] the bank [SEP] the river [SEP], the pair's offsets in the pair */
+  CHECK_OK(apx_model_run_text_pair(model, "the bank", SIZE_MAX, "the river", SIZE_MAX, NULL, &r));
+  CHECK_OK(apx_result_encoding(r, &enc));
+  CHECK(enc && enc->count == 7 && enc->ids[3] == 5 && enc->ids[5] == 14 && enc->ids[6] == 5 &&
+        enc->offsets[2 * 5] == 4 && enc->offsets[2 * 5 + 1] == 9);
+  apx_encoding_free(enc);
+  apx_result_free(r);
+  CHECK_STATUS(apx_model_run_text_pair(model, "the bank", SIZE_MAX, NULL, SIZE_MAX, NULL, &r), APX_ERROR_NULL_POINTER,
+               "pair is NULL");
   const int64_t first[] = {10, 12, 13}, second[] = {14, 15};
   const int64_t* batch[] = {first, second};
   const size_t counts[] = {3, 2};

@@ -1,6 +1,8 @@
 // Loading model files and running ids through them: what works, and a clear error for everything that does not.
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
+#include <torch/script.h>
 
 #include "attnprox/engine.hpp"
 #include "test_support.hpp"
@@ -315,6 +317,72 @@ TEST(ModelText, RunEncodedIsRunText) {
   expect_error(ErrorCode::kInvalidArgument, "has 33 tokens, the model has 32 positions",
                [&] { model.check_ids(std::vector<int64_t>(33, 10)); });
   model.check_ids(std::vector<int64_t>(32, 10));
+}
+
+TEST(ModelText, TextPairsGiveTheModelTheirTokenTypes) {
+  const std::string path = model_path("bert-text.apx");
+  Model model = Model::load(path);
+  ASSERT_TRUE(model.manifest().takes_token_type_ids());
+  Result r = model.run_text_pair("the bank", "the river");
+  // The tiny tokenizer's pair template: [CLS] A [SEP] B:1 [SEP]:1.
+  EXPECT_EQ(r.ids(), (std::vector<int64_t>{4, 10, 12, 5, 10, 14, 5}));
+  EXPECT_EQ(r.type_ids(), (std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1}));
+  EXPECT_EQ(r.sequence_ids(), (std::vector<int32_t>{-1, 0, 0, -1, 1, 1, -1}));
+  EXPECT_EQ(r.text(), "the bank");
+  EXPECT_EQ(r.text_pair(), "the river");
+  EXPECT_EQ(r.offsets()[5], std::make_pair(size_t{4}, size_t{9}));  // "river", in the pair
+  // The reference: the file's TorchScript forward itself, on the same ids, mask and token type ids.
+  torch::jit::Module module = torch::jit::load(path);
+  c10::InferenceMode guard;
+  const at::Tensor ids = at::tensor(r.ids()).unsqueeze(0);
+  const at::Tensor types = at::tensor(r.type_ids()).unsqueeze(0);
+  const auto out = module.forward({ids, at::ones_like(ids), types}).toTuple();
+  const std::vector<at::Tensor> queries = out->elements()[0].toTensorVector(), keys = out->elements()[1].toTensorVector();
+  const std::vector<int> layers = model.manifest().captured_layers();
+  for (size_t k = 0; k < layers.size(); ++k) {
+    EXPECT_TRUE(at::allclose(r.queries(layers[k]), queries[k][0], 1e-5, 1e-6)) << "layer " << layers[k];
+    EXPECT_TRUE(at::allclose(r.keys(layers[k]), keys[k][0], 1e-5, 1e-6)) << "layer " << layers[k];
+  }
+  // The token types matter: the same ids, all of segment 0, give other queries for the pair's tokens.
+  Result flat = model.run(r.ids());
+  EXPECT_FALSE(at::allclose(flat.queries(0).narrow(1, 4, 3), r.queries(0).narrow(1, 4, 3), 1e-3, 1e-4));
+  // (layer 0's queries of a token depend on that token alone: the first segment's are the same)
+  EXPECT_TRUE(at::allclose(flat.queries(0).narrow(1, 0, 4), r.queries(0).narrow(1, 0, 4), 1e-5, 1e-6));
+  // A pair in a batch of pairs is the pair alone.
+  std::vector<Encoding> encodings{model.encode_pair("the sky is blue", "a bank"), model.encode_pair("the bank", "the river")};
+  std::vector<Result> batch = model.run_encoded({"the sky is blue", "the bank"}, encodings, {"a bank", "the river"});
+  EXPECT_EQ(batch[1].ids(), r.ids());
+  EXPECT_LT((batch[1].attention(-1) - r.attention(-1)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(ModelText, TextPairsTruncateTheLongerTextFirst) {
+  Model model = Model::load(model_path("bert-text.apx"));
+  TextOptions cut;
+  cut.truncation = true;
+  cut.max_length = 6;  // 3 added tokens: room for 3 text tokens; the texts have 5 and 2
+  // Hugging Face's longest_first: the shorter keeps up to half (1), the longer the rest (2).
+  EXPECT_EQ(model.encode_pair("the bank by the river", "the sky", cut).ids,
+            (std::vector<int64_t>{4, 10, 12, 5, 10, 5}));
+  cut.max_length = 9;  // room for 6: the shorter (2) whole, the longer 4
+  EXPECT_EQ(model.encode_pair("the bank by the river", "the sky", cut).ids,
+            (std::vector<int64_t>{4, 10, 12, 13, 10, 5, 10, 17, 5}));
+  cut.max_length = 4;
+  expect_error(ErrorCode::kInvalidArgument, "leaves no room", [&] { model.encode_pair("the bank", "the sky", cut); });
+  expect_error(ErrorCode::kInvalidArgument, "the pair's second text gives no tokens",
+               [&] { model.encode_pair("the bank", "  "); });
+}
+
+TEST(ModelText, TextPairsNeedAFileThatSaysItsInputs) {
+  Model old = Model::load(model_path("bert-text-no-inputs.apx"));  // a file from before text pairs
+  EXPECT_TRUE(old.manifest().inputs.empty());
+  EXPECT_EQ(old.run_text("the bank").num_tokens(), 4);  // single texts run as ever
+  expect_error(ErrorCode::kUnsupported, "export it again to run a text pair",
+               [&] { old.run_text_pair("the bank", "the river"); });
+  // A model without segments (its manifest lists ids and mask only) reads a pair as one sequence of type 0.
+  Model llama = Model::load(model_path("llama-text.apx"));
+  Result pair = llama.run_text_pair("the bank", "the river");
+  EXPECT_EQ(pair.ids(), (std::vector<int64_t>{1, 10, 12, 10, 14}));  // BOS, then both texts (no template)
+  EXPECT_EQ(pair.type_ids(), (std::vector<int64_t>(5, 0)));
 }
 
 }  // namespace

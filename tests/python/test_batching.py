@@ -126,3 +126,20 @@ def test_truncation_as_hugging_face(text_models):
         gpt2.run(text=text, truncation=True, max_length=0)
     with pytest.raises(attnprox.InvalidArgumentError, match="leaves no room for the text"):
         bert.run(text=text, truncation=True, max_length=2)
+
+
+def test_the_default_budget_follows_the_device(text_models, monkeypatch):
+    from attnprox.batching import default_token_budget
+
+    assert default_token_budget("cpu") == 512 and default_token_budget("cuda:1") == 8192
+    model = attnprox.load(text_models["gpt2"])
+    budgets = []
+    original = attnprox.model.micro_batches
+
+    def spy(lengths, budget):
+        budgets.append(budget)
+        return original(lengths, budget)
+
+    monkeypatch.setattr(attnprox.model, "micro_batches", spy)
+    model.run(text=PROMPTS[:3])
+    assert budgets == [512]

@@ -51,7 +51,7 @@ def test_every_picture_draws_and_saves(result, tmp_path):
         assert is_png(png), name
     svg = plots.save(plots.grid(result), str(tmp_path / "grid.svg"))
     assert open(svg).read().lstrip().startswith("<?xml") and "<svg" in open(svg).read()
-    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
         plots.save(plots.grid(result), str(tmp_path / "grid.jpg"))
 
 
@@ -62,7 +62,8 @@ def test_pictures_show_the_numbers_asked_for(result):
     assert image.get_clim() == (0.0, 0.5) and image.get_cmap().name == "magma"
     grid = plots.grid(result)
     titles = [ax.get_title() for ax in grid.axes if ax.get_title()]
-    assert "L0 H0" in titles and f"L2 H{result.model.num_heads - 1}" in titles
+    assert "L0 H0" in titles and f"L2 H{result.model.num_heads - 1}" in titles  # BERT: every head its own key head
+    assert not any("kv" in t for t in titles)
     proximity = plots.proximity(result, subset=[4, 8])
     assert len(proximity.axes[0].patches) == 2  # S outlined
     np.testing.assert_allclose(proximity.axes[0].images[0].get_array(), result.proximity())
@@ -94,7 +95,7 @@ def test_command_line_heatmaps(exported_text, tmp_path, what):
 
 def test_command_line_heatmap_errors_and_html(exported_text, tmp_path):
     bad = run_cli("heatmap", exported_text, "--text", TEXT, "--out", str(tmp_path / "x.jpg"))
-    assert bad.returncode == 2 and ".png, .svg or .html" in bad.stderr
+    assert bad.returncode == 2 and ".png, .svg, .pdf or .html" in bad.stderr
     two = run_cli("heatmap", exported_text, "--text", TEXT, "--ids", "1,2", "--out", str(tmp_path / "x.png"))
     assert two.returncode == 2 and "one text" in two.stderr
     missing = run_cli("heatmap", str(tmp_path / "none.apx"), "--text", TEXT, "--out", str(tmp_path / "x.png"))
@@ -137,6 +138,18 @@ def test_torch_tensors_share_what_numpy_shows(exported_text):
         np.testing.assert_allclose(tensor.numpy(), getattr(r, name)(*args), rtol=1e-6, atol=1e-7, err_msg=name)
     bf16 = attnprox.load(exported_text, dtype="bfloat16").run(text=TEXT)
     assert bf16.torch.queries().dtype == torch.bfloat16  # the model's own values, not widened
+    assert bf16.queries(torch=True).dtype == torch.bfloat16
+    # torch=True on every array method: the tensor result.torch.<method> gives, holding what NumPy shows.
+    for name, args, kwargs in [("queries", (1,), {}), ("keys", (1,), {}), ("attention", (-1,), {"head": 2}),
+                               ("attention", (0,), {"temperature": 2.0}), ("average_attention", (), {"layers": [0]}),
+                               ("proximity", (0,), {}), ("ap_tokens", (-1,), {}), ("subset_proximity", ([1, 3],), {}),
+                               ("ape_tokens", (-1,), {"policy": "clamp"}), ("average_proximity", (), {"heads": [1]}),
+                               ("attention_entropy", (-1,), {"normalized": True})]:
+        tensor = getattr(r, name)(*args, torch=True, **kwargs)
+        assert isinstance(tensor, torch.Tensor), name
+        np.testing.assert_allclose(tensor.numpy(), getattr(r, name)(*args, **kwargs), rtol=1e-6, atol=1e-7,
+                                   err_msg=name, equal_nan=True)
+        assert torch.equal(tensor, getattr(r.torch, name)(*args, **kwargs)) or name == "ape_tokens", name
 
 
 def test_notebook_display(result):
@@ -183,7 +196,7 @@ def test_view_of_a_real_result(result, tmp_path):
     view = result.view(temperature=1.0)
     p = view.payload
     n = len(result)
-    assert p["tokens"] == plots.labels(result) and p["stats"]["tokens"] == n
+    assert p["tokens"] == result.token_labels and p["stats"]["tokens"] == n
     np.testing.assert_allclose(p["proximity"], result.proximity(), atol=1e-6)
     np.testing.assert_allclose(p["ap_tokens"], result.ap_tokens(), atol=1e-6)
     np.testing.assert_allclose(p["attention"], result.attention().mean(0), atol=1e-6)
@@ -237,3 +250,9 @@ def test_a_picture_of_two_texts_is_refused(exported_text, tmp_path):
                    str(tmp_path / "x.png"))
     assert done.returncode == 2 and "a picture shows one text" in done.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_grid_titles_name_the_shared_key_head(exported):
+    model = attnprox.load(exported("llama"))  # H = 4 query heads over Hkv = 2 key heads
+    titles = [ax.get_title() for ax in plots.grid(model.run(ids=[5, 6, 7, 8, 9])).axes if ax.get_title()]
+    assert titles == [f"L{l} H{h} (kv {h // 2})" for l in model.captured_layers for h in range(4)]

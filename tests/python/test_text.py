@@ -122,3 +122,37 @@ def test_command_line_reads_files_without_their_byte_order_mark(text_models):
     row = json.loads(out.stdout)[0]
     assert row["tokens"][:20] == [text[a:b] for a, b in model.tokenizer.encode_with_offsets(text).char_offsets[:20]]
     assert row["ap"] == pytest.approx(model.run(ids=model.tokenizer.encode(text)[:64]).ap(), abs=1e-6)
+
+
+def gpt2_bytes_to_unicode():
+    """GPT-2's byte ↔ character table (encoder.py of openai/gpt-2), written out for the test."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def test_token_labels_are_the_tokenizers_tokens(text_models):
+    """Labels show what the model read: BERT's lower-cased ## pieces, GPT-2's byte-level tokens as text."""
+    text = "Emily's unbelievably naïve café\nParis"
+    bert = attnprox.load(text_models["bert"]).run(text=text)
+    vocab = attnprox.Tokenizer.wordpiece(data_path("tokenizers", "bert-base-uncased", "vocab.txt"))
+    assert bert.token_labels == vocab.tokens(bert.ids)  # "[CLS]", "emily", "##…", "paris", "[SEP]"
+    assert "paris" in bert.token_labels and any(t.startswith("##") for t in bert.token_labels)
+    assert "Paris" in [t.strip() for t in bert.token_texts]  # the text's own piece, for comparison
+    gpt2 = attnprox.load(text_models["gpt2"]).run(text=text)
+    table = gpt2_bytes_to_unicode()
+    decoded = [bytes(table[c] for c in token).decode("utf-8", errors="replace") for token in gpt2.tokens]
+    assert gpt2.token_labels == decoded
+    assert "\n" in gpt2.token_labels and " café" in gpt2.token_labels
+    from attnprox import plots
+
+    fig = plots.attention(bert, max_labels=100)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == plots.labels(bert)
+    assert "paris" in plots.labels(bert) and "⏎" in plots.labels(gpt2)
+    assert attnprox.load(text_models["gpt2"]).run(ids=gpt2.ids).token_labels == gpt2.token_labels

@@ -85,7 +85,10 @@ def tiny_tokenizer_json(template: bool) -> dict:
         post = {"type": "TemplateProcessing",
                 "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                            {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
-                "pair": [], "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [4], "tokens": ["[CLS]"]},
+                "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": {"id": "[SEP]", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}},
+                         {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
+                "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [4], "tokens": ["[CLS]"]},
                                                "[SEP]": {"id": "[SEP]", "ids": [5], "tokens": ["[SEP]"]}}}
     return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": special,
             "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": post,
@@ -104,6 +107,19 @@ def export_with_tokenizer(fixture: str, out_path: str, template: bool, tokenizer
         attnprox.export_reference(hf_dir, out_path)
 
 
+def without_inputs(src: str, dst: str) -> None:
+    """A copy of a model file whose manifest does not list the forward's inputs, as files written before attnprox
+    took text pairs."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("extra/" + MANIFEST_NAME):
+                manifest_obj = json.loads(data)
+                del manifest_obj["inputs"]
+                data = json.dumps(manifest_obj).encode()
+            zout.writestr(item, data)
+
+
 def main(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     for name in ["gpt2", "bert", "distilbert", "llama", "qwen3"]:
@@ -112,6 +128,7 @@ def main(out: str) -> None:
     export_with_tokenizer("bert", os.path.join(out, "bert-text.apx"), template=True)
     export_with_tokenizer("llama", os.path.join(out, "llama-text.apx"), template=False,
                           tokenizer_config={"add_bos_token": True})
+    without_inputs(os.path.join(out, "bert-text.apx"), os.path.join(out, "bert-text-no-inputs.apx"))
 
     with open(os.path.join(out, "not_an_archive.apx"), "w") as f:
         f.write("this is a text file, not a model\n")

@@ -1,8 +1,9 @@
 """BERT and DistilBERT in plain torch: bidirectional, post-LN encoders with learned positions
 (HF `modeling_bert`, `modeling_distilbert`).
 
-Submodule names follow HF's `BertModel` and `DistilBertModel` so that their state dicts load as is. BERT's token
-type is 0 for every token (a single segment), as when `token_type_ids` is not given.
+Submodule names follow HF's `BertModel` and `DistilBertModel` so that their state dicts load as is. BERT's
+forward takes `token_type_ids` (the segment of each token: 0 for a text, 1 for the second text of a pair) as its
+third input; without it every token is of segment 0, as in HF when `token_type_ids` is not given.
 """
 from typing import List, Optional, Tuple
 
@@ -105,10 +106,13 @@ class BertEmbeddings(nn.Module):
             self.token_type_embeddings = None
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
 
-    def forward(self, input_ids: Tensor) -> Tensor:
+    def forward(self, input_ids: Tensor, token_type_ids: Optional[Tensor] = None) -> Tensor:
         x = self.word_embeddings(input_ids)
         if self.token_type_embeddings is not None:
-            x = x + self.token_type_embeddings.weight[0]
+            if token_type_ids is None:
+                x = x + self.token_type_embeddings.weight[0]
+            else:
+                x = x + self.token_type_embeddings(token_type_ids)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = x + self.position_embeddings(positions).unsqueeze(0)
         return self.LayerNorm(x)
@@ -121,9 +125,16 @@ class Bert(CaptureModel):
         self.encoder = BertEncoder([BertLayer(cfg, i, c, full, fused) for i, c, full in
                                     layer_plan(cfg.num_layers, captured, complete)])
 
+    def forward(self, input_ids: Tensor, attention_mask: Tensor,
+                token_type_ids: Optional[Tensor] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        queries: List[Tensor] = []
+        keys: List[Tensor] = []
+        self.hidden_states(input_ids, attention_mask, queries, keys, token_type_ids)
+        return queries, keys
+
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
-        x = self.embeddings(input_ids)
+                      keys: List[Tensor], token_type_ids: Optional[Tensor] = None) -> Tensor:
+        x = self.embeddings(input_ids, token_type_ids)
         bias = attention_bias(attention_mask, False, 0, x.dtype)
         for layer in self.encoder.layer:
             x = layer(x, bias, queries, keys)

@@ -5,18 +5,21 @@ The model-file contract is documented in `docs/model-file.md`.
 """
 import json
 import os
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 
 from .common import ReferenceError
 from .config import ArchConfig
 from .model import Layers, load_reference_model
+from .tokenizer_files import tokenizer_json_of
 
 FORMAT = "attnprox-model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "attnprox/manifest.json"
 TOKENIZER_NAME = "attnprox/tokenizer.json"
+# What export_reference does, in order; `progress(stage)` is called as each begins.
+STAGES = ("reading the weights", "scripting", "checking the script", "writing the file")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -44,9 +47,10 @@ def tokenizer_facts(model_dir: Optional[str], bos_id: Optional[int], eos_id: Opt
                     vocab_size: int) -> dict:
     """The manifest's tokenizer facts: the BOS/EOS/PAD ids of the model's config (an id outside the vocabulary
     becomes None), whether BOS is added, and the special tokens, from `tokenizer_config.json` and `tokenizer.json`
-    where model_dir has them."""
+    (or the one built from BERT's vocab.txt) where model_dir has them."""
     tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
-    tok = (_read_json(os.path.join(model_dir, "tokenizer.json")) if model_dir else None) or {}
+    tokenizer = tokenizer_json_of(model_dir) if model_dir and os.path.isdir(model_dir) else None
+    tok = json.loads(tokenizer[0]) if tokenizer else {}
     special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
 
     def known(token_id):
@@ -86,6 +90,8 @@ def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tok
         "layers": [{"index": i, "scaling": cfg.scalings[i], "sliding_window": cfg.windows[i] or None,
                     "softcap": None, "sinks": None, "cross_attention": False} for i in captured],
         "tokenizer": tokenizer,
+        # BERT's forward takes the token type ids (segments) of text pairs; the others, ids and mask.
+        "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if cfg.family == "bert" else []),
     }
 
 
@@ -116,7 +122,8 @@ def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:
 
 
 def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=None,
-                     fused: Optional[bool] = None, source: Optional[str] = None) -> dict:
+                     fused: Optional[bool] = None, source: Optional[str] = None,
+                     progress: Optional[Callable[[str], None]] = None) -> dict:
     """Writes an attnprox model file for a Hugging Face model directory, without `transformers`.
 
     hf_dir: `config.json` + `model.safetensors` (or sharded safetensors) of GPT-2, BERT, DistilBERT, Llama
@@ -126,25 +133,30 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     dtype: "float32", "float16", "bfloat16" (or a torch dtype); default: the dtype of the weights.
     fused: use torch's fused SDPA inside the file (default: when the exporting torch has it, 2.1+).
     source: what the manifest records as the model's source (default: the directory's path).
+    progress: called with the name of each stage (STAGES) as it begins.
     Returns the manifest written.
     """
+    step = progress or (lambda stage: None)
     if not os.path.isdir(hf_dir):
         raise FileNotFoundError(f"{hf_dir}: not a directory (expected a Hugging Face model directory)")
+    step(STAGES[0])
     model, cfg, captured = load_reference_model(hf_dir, layers, parse_dtype(dtype), fused=fused)
+    step(STAGES[1])
     scripted = torch.jit.script(model)
+    step(STAGES[2])
     _check_scripted(model, scripted, cfg)
     dtype_used = next(model.parameters()).dtype
     manifest = manifest_for(cfg, captured, dtype_used, source or os.path.normpath(hf_dir),
                             tokenizer_facts(hf_dir, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.vocab_size))
     extra = {MANIFEST_NAME: json.dumps(manifest, indent=2)}
-    tokenizer_json = os.path.join(hf_dir, "tokenizer.json")
-    if os.path.isfile(tokenizer_json):
-        with open(tokenizer_json, encoding="utf-8") as f:
-            extra[TOKENIZER_NAME] = f.read()
-        check_tokenizer(extra[TOKENIZER_NAME], tokenizer_json)
+    tokenizer = tokenizer_json_of(hf_dir)  # tokenizer.json, or built from BERT's vocab.txt
+    if tokenizer is not None:
+        extra[TOKENIZER_NAME] = tokenizer[0]
+        check_tokenizer(*tokenizer)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"{out_path}: the folder {out_dir} does not exist")
+    step(STAGES[3])
     torch.jit.save(scripted, out_path, _extra_files=extra)
     return manifest
 

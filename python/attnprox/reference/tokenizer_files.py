@@ -5,9 +5,12 @@ directory can carry its tokenizer into an attnprox model file. Standard library 
 """
 import json
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 BERT_SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# tokenizer_config.json's names of BERT's special tokens, and their defaults (transformers' BertTokenizer).
+_BERT_SPECIAL_NAMES = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                       "mask_token": "[MASK]"}
 
 
 def _added(content, ident):
@@ -15,29 +18,67 @@ def _added(content, ident):
             "normalized": False, "special": True}
 
 
+def _special_name(value, default: str) -> str:
+    """A special token of tokenizer_config.json: a string, or an AddedToken dict with "content"."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else default
+
+
 def bert_tokenizer_json(data_dir: str) -> Tuple[dict, dict]:
-    """(tokenizer.json, tokenizer_config.json) for a folder holding BERT's vocab.txt (lowercasing)."""
+    """(tokenizer.json, tokenizer_config.json) for a folder holding BERT's vocab.txt, set up as transformers'
+    BertTokenizerFast sets it up from vocab.txt and the folder's tokenizer_config.json when it has one
+    (do_lower_case, default true; strip_accents, default: as lowercasing; tokenize_chinese_chars, default true;
+    the special tokens unk/sep/pad/cls/mask, default [UNK] [SEP] [PAD] [CLS] [MASK])."""
+    config = {}
+    config_path = os.path.join(data_dir, "tokenizer_config.json")
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_path}: expected a JSON object")
+    lowercase = bool(config.get("do_lower_case", True))
+    strip_accents = config.get("strip_accents")
+    chinese = bool(config.get("tokenize_chinese_chars", True))
+    special = {name: _special_name(config.get(name), default) for name, default in _BERT_SPECIAL_NAMES.items()}
     vocab = {}
     with open(os.path.join(data_dir, "vocab.txt"), encoding="utf-8") as handle:
         # As tokenizers' WordPiece::read_file: one token a line, trailing whitespace trimmed, id = line index.
         for index, line in enumerate(handle.read().splitlines()):
             vocab[line.rstrip()] = index
-    added = sorted((_added(tok, vocab[tok]) for tok in BERT_SPECIAL if tok in vocab), key=lambda t: t["id"])
+    for name in ("unk_token", "sep_token", "cls_token"):
+        if special[name] not in vocab:
+            raise ValueError(f"{data_dir}/vocab.txt has no {special[name]} token ({name})")
+    added = sorted((_added(tok, vocab[tok]) for tok in dict.fromkeys(special.values()) if tok in vocab),
+                   key=lambda t: t["id"])
     tokenizer = {
         "version": "1.0",
         "truncation": None,
         "padding": None,
         "added_tokens": added,
-        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                       "strip_accents": None, "lowercase": True},
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": chinese,
+                       "strip_accents": strip_accents, "lowercase": lowercase},
         "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", vocab["[SEP]"]],
-                           "cls": ["[CLS]", vocab["[CLS]"]]},
+        "post_processor": {"type": "BertProcessing", "sep": [special["sep_token"], vocab[special["sep_token"]]],
+                           "cls": [special["cls_token"], vocab[special["cls_token"]]]},
         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+        "model": {"type": "WordPiece", "unk_token": special["unk_token"], "continuing_subword_prefix": "##",
                   "max_input_chars_per_word": 100, "vocab": vocab},
     }
-    return tokenizer, {"do_lower_case": True}
+    return tokenizer, dict(config, do_lower_case=lowercase)
+
+
+def tokenizer_json_of(model_dir: str) -> Optional[Tuple[str, str]]:
+    """(the tokenizer.json text, where it came from) for a model directory: its tokenizer.json, or one built from
+    BERT's vocab.txt (and tokenizer_config.json) when it has only that; None when it has neither."""
+    path = os.path.join(model_dir, "tokenizer.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(), path
+    if os.path.isfile(os.path.join(model_dir, "vocab.txt")):
+        tokenizer, _ = bert_tokenizer_json(model_dir)
+        return json.dumps(tokenizer, ensure_ascii=False), os.path.join(model_dir, "vocab.txt")
+    return None
 
 
 def gpt2_tokenizer_json(data_dir: str) -> Tuple[dict, dict]:
