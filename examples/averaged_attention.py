@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The averaged attention matrix of a prompt for a decoder model: the mean of every layer's every head, the
-picture the attention write-ups drew by hand.
+"""The averaged attention matrix of a prompt in the default model (a trained decoder): the mean of every layer's
+every head, the picture the attention write-ups drew by hand.
 
     /usr/bin/python3 examples/averaged_attention.py [OUT_DIR]
 """
@@ -9,12 +9,13 @@ import sys
 
 import numpy as np
 
+import attnprox
 from attnprox import plots
-import demo_models
 
 
 def main(out_dir: str) -> None:
-    model = demo_models.load("qwen3", out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    model = attnprox.load()  # the default model
     result = model.run(text="write a story about AI")
     mean = result.average_attention()  # [N, N]: every captured layer × every head
     labels = plots.labels(result)

@@ -7,12 +7,13 @@ it reads (grouped-query attention).
 import os
 import sys
 
+import attnprox
 from attnprox import plots
-import demo_models
 
 
 def main(out_dir: str) -> None:
-    model = demo_models.load("qwen3", out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    model = attnprox.load()  # the default model: 6 layers × 8 heads, 2 key heads
     result = model.run(text="The bank by the river was steep.")
     for ext in ("png", "svg"):
         print("wrote", plots.save(plots.grid(result), os.path.join(out_dir, f"grid.{ext}")))

@@ -7,17 +7,18 @@ close every token is to the selected ones.
 import os
 import sys
 
+import attnprox
 from attnprox import plots
-import demo_models
 
 TEXT = "Emily always wanted to visit Paris and she took some French lessons in high school"
 
 
 def main(out_dir: str) -> None:
-    model = demo_models.load("gpt2", out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    model = attnprox.load()  # the default model
     result = model.run(text=TEXT)
     labels = plots.labels(result)
-    subset = [labels.index("Paris"), labels.index("French")]
+    subset = [labels.index("Paris"), labels.index("French")]  # the labels show tokens without their spaces
     values = result.subset_proximity(subset)
     print(f"AP = {result.ap():.4f}; S = {[labels[i] for i in subset]}")
     for label, value in sorted(zip(labels, values), key=lambda t: -t[1])[:5]:

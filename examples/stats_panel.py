@@ -7,11 +7,12 @@ temperature flattens attention), and the interactive view at temperature 2.
 import os
 import sys
 
-import demo_models
+import attnprox
 
 
 def main(out_dir: str) -> None:
-    model = demo_models.load("qwen3", out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    model = attnprox.load()  # the default model
     result = model.run(text="Tell me a very simple short story.")
     for temperature in (0.5, 1.0, 2.0):
         s = result.attention_stats(temperature=temperature)
