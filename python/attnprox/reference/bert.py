@@ -9,7 +9,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .common import Activation, CaptureModel, attention_bias, layer_plan, make_attention
+from .common import (Activation, CaptureModel, key_padding, layer_plan, make_attention, skip_layer,
+                     stop_after_projection)
 from .config import ArchConfig
 
 
@@ -68,23 +69,26 @@ class BertIntermediate(nn.Module):
 
 
 class BertLayer(nn.Module):
-    __constants__ = ["capture", "complete"]
+    __constants__ = ["index", "capture", "complete"]
 
     def __init__(self, cfg: ArchConfig, layer: int, capture: bool, complete: bool, fused):
         super().__init__()
-        self.capture, self.complete = capture, complete
+        self.index, self.capture, self.complete = layer, capture, complete
         self.attention = BertAttention(cfg, layer, fused)
         self.intermediate = BertIntermediate(cfg)
         self.output = DenseNorm(cfg.intermediate_size, cfg.hidden_size, cfg.norm_eps)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor], queries: List[Tensor], keys: List[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, padding: Optional[Tensor], queries: List[Tensor], keys: List[Tensor],
+                wanted: List[int], stop: int) -> Tensor:
+        if skip_layer(self.index, stop):
+            return x
         q, k, v = self.attention.self(x)
-        if self.capture:
+        if self.capture and self.index in wanted:
             queries.append(q)
             keys.append(k)
-        if not self.complete:
+        if stop_after_projection(self.index, stop, self.complete):
             return x
-        x = self.attention.output(self.attention.attend(q, k, v, bias), x)
+        x = self.attention.output(self.attention.attend(q, k, v, padding), x)
         return self.output(self.intermediate(x), x)
 
 
@@ -116,17 +120,17 @@ class BertEmbeddings(nn.Module):
 
 class Bert(CaptureModel):
     def __init__(self, cfg: ArchConfig, captured: List[int], complete: bool = False, fused=None):
-        super().__init__()
+        super().__init__(captured)
         self.embeddings = BertEmbeddings(cfg, token_types=True)
         self.encoder = BertEncoder([BertLayer(cfg, i, c, full, fused) for i, c, full in
                                     layer_plan(cfg.num_layers, captured, complete)])
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
         x = self.embeddings(input_ids)
-        bias = attention_bias(attention_mask, False, 0, x.dtype)
+        padding = key_padding(attention_mask)
         for layer in self.encoder.layer:
-            x = layer(x, bias, queries, keys)
+            x = layer(x, padding, queries, keys, wanted, stop)
         return x
 
 
@@ -156,24 +160,27 @@ class DistilBertFFN(nn.Module):
 
 
 class DistilBertLayer(nn.Module):
-    __constants__ = ["capture", "complete"]
+    __constants__ = ["index", "capture", "complete"]
 
     def __init__(self, cfg: ArchConfig, layer: int, capture: bool, complete: bool, fused):
         super().__init__()
-        self.capture, self.complete = capture, complete
+        self.index, self.capture, self.complete = layer, capture, complete
         self.attention = DistilBertSelfAttention(cfg, layer, fused)
         self.sa_layer_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
         self.ffn = DistilBertFFN(cfg)
         self.output_layer_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor], queries: List[Tensor], keys: List[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, padding: Optional[Tensor], queries: List[Tensor], keys: List[Tensor],
+                wanted: List[int], stop: int) -> Tensor:
+        if skip_layer(self.index, stop):
+            return x
         q, k, v = self.attention(x)
-        if self.capture:
+        if self.capture and self.index in wanted:
             queries.append(q)
             keys.append(k)
-        if not self.complete:
+        if stop_after_projection(self.index, stop, self.complete):
             return x
-        x = self.sa_layer_norm(self.attention.out_lin(self.attention.attend(q, k, v, bias)) + x)
+        x = self.sa_layer_norm(self.attention.out_lin(self.attention.attend(q, k, v, padding)) + x)
         return self.output_layer_norm(self.ffn(x) + x)
 
 
@@ -185,16 +192,16 @@ class DistilBertTransformer(nn.Module):
 
 class DistilBert(CaptureModel):
     def __init__(self, cfg: ArchConfig, captured: List[int], complete: bool = False, fused=None):
-        super().__init__()
+        super().__init__(captured)
         self.embeddings = BertEmbeddings(cfg, token_types=False)
         self.transformer = DistilBertTransformer([DistilBertLayer(cfg, i, c, full, fused) for i, c, full in
                                                   layer_plan(cfg.num_layers, captured, complete)])
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
         x = self.embeddings(input_ids)
-        bias = attention_bias(attention_mask, False, 0, x.dtype)
+        padding = key_padding(attention_mask)
         for layer in self.transformer.layer:
-            x = layer(x, bias, queries, keys)
+            x = layer(x, padding, queries, keys, wanted, stop)
         return x
 
