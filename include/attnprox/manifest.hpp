@@ -53,12 +53,17 @@ struct Manifest {
   std::vector<LayerInfo> layers;  // the captured layers, ascending; forward returns Q/K in this order
   TokenizerFacts tokenizer;
   std::string raw_json;  // the manifest as stored in the file
+  /// Where this describes what one run kept (a part of the file's captured layers, `layers`): the file's captured
+  /// layers; empty for the file's own manifest.
+  std::vector<int> file_captured_layers;
 
   /// Parses and validates a manifest; throws Error(kInvalidModel) naming the first problem found.
   static Manifest parse(const std::string& json_text);
 
   /// The model's own layer numbers of the captured layers.
   std::vector<int> captured_layers() const;
+  /// This manifest with `layers` cut down to the given slots (ascending, distinct), for what a run keeps.
+  Manifest kept(const std::vector<size_t>& slots) const;
   /// Position in `layers` of a layer given as the model's own number, or negative counting back from the
   /// last captured layer (-1 is the last). Throws Error(kOutOfRange) for a layer that is not captured.
   size_t slot(int layer) const;

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -195,6 +196,12 @@ apx_ape_policy policy_code(attnprox::metrics::ApePolicy policy) {
   return APX_APE_DEFAULT;
 }
 
+/// Whether a caller's params struct of `struct_size` bytes holds the field that ends at `end` (offsetof + size):
+/// fields added after the first published size are read only when the caller's struct has them.
+bool covers(size_t struct_size, size_t end) {
+  return struct_size >= end;
+}
+
 void check_struct(size_t struct_size, size_t minimum, const char* name) {
   if (struct_size < minimum) {
     throw CallError{APX_ERROR_INVALID_ARGUMENT, std::string(name) + ".struct_size is " + std::to_string(struct_size) +
@@ -275,6 +282,16 @@ Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
   return {a, rows, cols};
 }
 
+/// The options of apx_run_params (NULL: the defaults).
+attnprox::RunOptions run_options(const apx_run_params* params) {
+  attnprox::RunOptions options;
+  if (params) {
+    check_struct(params->struct_size, sizeof(apx_run_params), "params");
+    options.layers = int_list(params->layers, params->layer_count, "params->layers");
+  }
+  return options;
+}
+
 }  // namespace
 
 extern "C" {
@@ -328,6 +345,8 @@ apx_load_params apx_load_default_params(void) {
   p.device = nullptr;
   p.dtype = APX_DTYPE_DEFAULT;
   p.threads = 0;
+  p.layers = nullptr;
+  p.layer_count = 0;
   return p;
 }
 
@@ -338,7 +357,7 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
     *model = nullptr;
     attnprox::LoadOptions options;
     if (params) {
-      check_struct(params->struct_size, sizeof(apx_load_params), "params");
+      check_struct(params->struct_size, offsetof(apx_load_params, layers), "params");  // the first published size
       if (params->device) options.device = params->device;
       switch (params->dtype) {
         case APX_DTYPE_DEFAULT: break;
@@ -351,6 +370,9 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
                           "BFLOAT16"};
       }
       options.threads = params->threads;
+      if (covers(params->struct_size, offsetof(apx_load_params, layer_count) + sizeof(size_t))) {
+        options.layers = int_list(params->layers, params->layer_count, "params->layers");
+      }
     }
     *model = models().add(new apx_model{attnprox::Model::load(path, options)});
   });
@@ -390,6 +412,13 @@ apx_status apx_model_captured_layers(const apx_model* model, int32_t* out, size_
   });
 }
 
+apx_status apx_model_layers(const apx_model* model, int32_t* out, size_t capacity, size_t* needed) {
+  return call([&] {
+    const std::vector<int> layers = live(models(), model, "model").model.layers();
+    deliver(std::vector<int32_t>(layers.begin(), layers.end()), out, capacity, needed);
+  });
+}
+
 apx_status apx_model_manifest_json(const apx_model* model, char** json) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
@@ -420,20 +449,40 @@ apx_status apx_model_tokenizer(const apx_model* model, apx_tokenizer** tokenizer
 
 // ---- running ----
 
+apx_run_params apx_run_default_params(void) {
+  apx_run_params p;
+  p.struct_size = sizeof(apx_run_params);
+  p.layers = nullptr;
+  p.layer_count = 0;
+  return p;
+}
+
 apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids, size_t count, apx_result** result) {
+  return apx_model_run_ids_with(model, ids, count, nullptr, result);
+}
+
+apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, size_t count,
+                                  const apx_run_params* params, apx_result** result) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
     need(result, "result");
     *result = nullptr;
     if (count) need(ids, "ids");
-    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count))});
+    const attnprox::RunOptions options = run_options(params);
+    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count), options)});
   });
 }
 
 apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids, const size_t* counts, size_t batch,
                                apx_result** results_out) {
+  return apx_model_run_batch_with(model, ids, counts, batch, nullptr, results_out);
+}
+
+apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const* ids, const size_t* counts,
+                                    size_t batch, const apx_run_params* params, apx_result** results_out) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
+    const attnprox::RunOptions options = run_options(params);
     need(results_out, "results");
     if (batch) {
       need(ids, "ids");
@@ -444,7 +493,7 @@ apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids
       if (counts[b]) need(ids[b], "ids[b]");
       sequences.emplace_back(ids[b], ids[b] + counts[b]);
     }
-    std::vector<attnprox::Result> run = m.run_batch(sequences);
+    std::vector<attnprox::Result> run = m.run_batch(sequences, options);
     for (size_t b = 0; b < batch; ++b) results_out[b] = results().add(new apx_result{std::move(run[b])});
   });
 }
@@ -453,6 +502,8 @@ apx_text_params apx_text_default_params(void) {
   apx_text_params p;
   p.struct_size = sizeof(apx_text_params);
   p.add_special_tokens = 1;
+  p.layers = nullptr;
+  p.layer_count = 0;
   return p;
 }
 
@@ -465,8 +516,11 @@ apx_status apx_model_run_text(const apx_model* model, const char* text, size_t l
     *result = nullptr;
     attnprox::TextOptions options;
     if (params) {
-      check_struct(params->struct_size, sizeof(apx_text_params), "params");
+      check_struct(params->struct_size, offsetof(apx_text_params, layers), "params");  // the first published size
       options.add_special_tokens = params->add_special_tokens != 0;
+      if (covers(params->struct_size, offsetof(apx_text_params, layer_count) + sizeof(size_t))) {
+        options.layers = int_list(params->layers, params->layer_count, "params->layers");
+      }
     }
     *result = results().add(new apx_result{m.run_text(text_of(text, length), options)});
   });
@@ -483,6 +537,13 @@ apx_status apx_result_num_tokens(const apx_result* result, size_t* count) {
     const attnprox::Result& r = live(results(), result, "result").result;
     need(count, "count");
     *count = static_cast<size_t>(r.num_tokens());
+  });
+}
+
+apx_status apx_result_layers(const apx_result* result, int32_t* out, size_t capacity, size_t* needed) {
+  return call([&] {
+    const std::vector<int> layers = live(results(), result, "result").result.layers();
+    deliver(std::vector<int32_t>(layers.begin(), layers.end()), out, capacity, needed);
   });
 }
 

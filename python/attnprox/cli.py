@@ -40,6 +40,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--layer", type=int, default=-1,
                         help="layer: the model's own number, negative from the last captured (default -1)")
+    parser.add_argument("--layers", default=None,
+                        help="captured layers to keep: all, last or comma-separated numbers; the forward stops "
+                        "after the last of them (default: score keeps --layer only, heatmap all)")
 
 
 class UsageError(Exception):
@@ -96,16 +99,19 @@ def _cmd_info(args) -> int:
 def _cmd_score(args) -> int:
     import attnprox
 
-    model = attnprox.load(args.model, device=args.device)
+    # Without --layers only the measured layer is kept, and the forward stops after its queries and keys.
+    model = attnprox.load(args.model, device=args.device,
+                          layers=[args.layer] if args.layers is None else args.layers)
+    layer = -1 if args.layers is None else args.layer
     rows = []
     for label, result in _run_inputs(model, args):
         row = {"input": label}
-        row.update(result.summary(args.layer, args.policy))
+        row.update(result.summary(layer, args.policy))
         row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
         if args.tokens:
             row["tokens"] = result.token_texts or [str(i) for i in result.ids]
-            row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
-            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
+            row["ap_tokens"] = [float(x) for x in result.ap_tokens(layer)]
+            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(layer, args.policy)]
         rows.append(row)
     if args.json:
         print(json.dumps(rows if len(rows) > 1 else rows[0], ensure_ascii=False))
@@ -133,7 +139,7 @@ def _cmd_heatmap(args) -> int:
     extension = os.path.splitext(args.out)[1].lower()
     if extension not in (".png", ".svg", ".html"):
         raise UsageError(f"--out {args.out}: the picture is written as .png, .svg or .html")
-    model = attnprox.load(args.model, device=args.device)
+    model = attnprox.load(args.model, device=args.device, layers=args.layers)
     runs = _run_inputs(model, args)
     if len(runs) != 1:
         raise UsageError("a picture shows one text: give one of --text, --file, --ids")

@@ -13,15 +13,45 @@ from .tokenizer import Tokenizer
 Ids = Sequence[int]
 
 
-def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
+def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0,
+         layers=None) -> "Model":
     """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`); with no path (or
     "default"), the project's default model (`attnprox.default_model`).
 
     device: "cpu", "cuda" or "cuda:N". dtype: "float32", "float16" or "bfloat16" (default: the file's).
     threads: libtorch intra-op threads for the whole process (0: libtorch's default).
+    layers: which captured layers' queries and keys runs keep unless `run(layers=...)` says otherwise: "all" (or
+    None, the default), "last", a layer number, a list of them or "i,j" (negative: back from the last captured
+    layer). The forward stops after the last of them where the file can (see docs/model-file.md).
     The file is checked against its manifest with a two-token probe run.
     """
-    return Model(_core.load(default_model.resolve(path), device, dtype, int(threads)))
+    return Model(_core.load(default_model.resolve(path), device, dtype, int(threads), _layer_choice(layers)))
+
+
+def _layer_choice(layers) -> List[int]:
+    """A choice of captured layers as the engine takes it: [] for all of them (None or "all"), else layer numbers
+    (negative: back from the last captured layer)."""
+    if layers is None:
+        return []
+    if isinstance(layers, str):
+        text = layers.strip().lower()
+        if text == "all":
+            return []
+        if text == "last":
+            return [-1]
+        try:
+            return [int(part) for part in text.split(",")]
+        except ValueError:
+            raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a list of "
+                                       "them ('3,7')") from None
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, (bool, np.bool_)):
+        return [int(layers)]
+    chosen = list(layers)
+    if not chosen or not all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+                             for x in chosen):
+        raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a non-empty list "
+                                   "of them")
+    return [int(x) for x in chosen]
 
 
 def _as_ids(seq, what: str) -> List[int]:
@@ -55,6 +85,8 @@ class Model:
     num_layers = property(lambda self: self.manifest["num_layers"], doc="Layers of the whole model.")
     captured_layers = property(lambda self: list(self.manifest["captured_layers"]),
                                doc="The model's own numbers of the layers whose Q/K the file returns.")
+    layers = property(lambda self: list(self._core.layers),
+                      doc="The captured layers a run keeps unless it says otherwise (`load(layers=...)`).")
     num_heads = property(lambda self: self.manifest["num_heads"], doc="Query heads H.")
     num_kv_heads = property(lambda self: self.manifest["num_kv_heads"], doc="Key heads Hkv (grouped-query).")
     head_dim = property(lambda self: self.manifest["head_dim"], doc="Head size d.")
@@ -70,23 +102,32 @@ class Model:
 
     def run(self, text: Optional[Union[str, Sequence[str]]] = None,
             ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None,
-            add_special_tokens: bool = True) -> Union["Result", List["Result"]]:
+            add_special_tokens: bool = True, layers=None) -> Union["Result", List["Result"]]:
         """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, run as
         one padded batch). Texts go through the file's tokenizer with the model's special tokens
-        (`add_special_tokens=False` leaves them out)."""
+        (`add_special_tokens=False` leaves them out). `layers` chooses the captured layers the results keep, as
+        in `load` (None: the model's choice, `Model.layers`); the forward stops after the last of them where the
+        file can."""
         if (text is None) == (ids is None):
             raise InvalidArgumentError("give exactly one of text= or ids=")
+        chosen = self._run_layers(layers)
         if text is not None:
             if isinstance(text, str):
-                return Result(self._core.run_texts([text], add_special_tokens)[0], self)
+                return Result(self._core.run_texts([text], add_special_tokens, chosen)[0], self)
             texts = list(text)
             if not all(isinstance(t, str) for t in texts):
                 raise InvalidArgumentError("text must be a str or a list of str")
-            return [Result(r, self) for r in self._core.run_texts(texts, add_special_tokens)]
+            return [Result(r, self) for r in self._core.run_texts(texts, add_special_tokens, chosen)]
         if _is_batch(ids):
             batch = [_as_ids(seq, f"ids[{b}]") for b, seq in enumerate(ids)]
-            return [Result(r, self) for r in self._core.run_batch(batch)]
-        return Result(self._core.run_ids(_as_ids(ids, "ids")), self)
+            return [Result(r, self) for r in self._core.run_batch(batch, chosen)]
+        return Result(self._core.run_ids(_as_ids(ids, "ids"), chosen), self)
+
+    def _run_layers(self, layers) -> List[int]:
+        """A run's choice for the engine: [] keeps the model's choice; "all" is every captured layer."""
+        if isinstance(layers, str) and layers.strip().lower() == "all":
+            return self.captured_layers
+        return _layer_choice(layers)
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -105,7 +146,7 @@ def _layer_list(layers) -> List[int]:
 
 class Result:
     """What the model's attention saw for one sequence. `layer` is the model's own layer number (0-based);
-    negative numbers count back from the last captured layer (-1, the default, is the last). Arrays are NumPy:
+    negative numbers count back from the last layer the result holds (-1, the default, is the last). Arrays are NumPy:
     queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64."""
 
     def __init__(self, core: "_core.Result", model: Model):
@@ -115,6 +156,11 @@ class Result:
     @property
     def ids(self) -> List[int]:
         return list(self._core.ids)
+
+    @property
+    def layers(self) -> List[int]:
+        """The model's own numbers of the layers this result holds (those its run kept), ascending."""
+        return list(self._core.layers)
 
     @property
     def text(self) -> Optional[str]:
@@ -167,7 +213,7 @@ class Result:
         return self._core.attention(layer, head, temperature)
 
     def average_attention(self, layers=None, heads=None, temperature: float = 1.0) -> np.ndarray:
-        """Mean attention weights `[N, N]` over layers × heads (None: every captured layer, every head)."""
+        """Mean attention weights `[N, N]` over layers × heads (None: every layer the result holds, every head)."""
         return self._core.average_attention(_layer_list(layers), _layer_list(heads), temperature)
 
     def proximity(self, layer: int = -1) -> np.ndarray:

@@ -11,7 +11,7 @@ def payload(result, layer: int = -1, temperature: float = 1.0, policy: Optional[
     from .plots import labels
 
     n = len(result)
-    layer_number = result.model.captured_layers[layer] if layer < 0 else layer
+    layer_number = result.layers[layer] if layer < 0 else layer
     stats = result.attention_stats(layer, temperature=temperature)
     ape = result.ape(layer, policy) if n >= 2 else None
     round_matrix = lambda m: np.round(np.asarray(m, dtype=np.float64), 6).tolist()  # noqa: E731
