@@ -248,3 +248,62 @@ def test_cli_score_keeps_only_the_measured_layer(exported, capsys):
     assert first["ap"] == pytest.approx(attnprox.load(path).run(ids=[5, 6, 7, 8, 9]).ap(0), rel=1e-12)
     assert main(["score", path, "--ids", "5,6", "--layers", "7"]) == 1
     assert "layer 7 requested" in capsys.readouterr().err
+
+
+# --- measurements on long texts: APE over several tiles of rows, AP over several chunks of tokens ----------------
+
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory):
+    """A Llama with 16 heads of 64 (4 key heads) and 20,000 positions, exported with layer 0 only: its forward stops
+    after layer 0's queries and keys, so a long text costs embeddings and projections only."""
+    root = tmp_path_factory.mktemp("wide")
+    config = {"model_type": "llama", "vocab_size": 64, "hidden_size": 1024, "intermediate_size": 64,
+              "num_hidden_layers": 2, "num_attention_heads": 16, "num_key_value_heads": 4,
+              "max_position_embeddings": 20000, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu"}
+    hf_dir = write_random_model(config, str(root / "wide"), std=0.05)
+    path = str(root / "wide.apx")
+    attnprox.export_reference(hf_dir, path, layers=[0])
+    return path
+
+
+def test_ap_over_several_chunks_of_tokens_matches_the_eigen_reference(wide_model):
+    """20,000 tokens × 16 heads × 64: more than one chunk of the float64 working set (2^27 bytes per chunk)."""
+    from attnprox import metrics
+
+    ids = torch.randint(0, 64, (20000,), generator=torch.Generator().manual_seed(4)).tolist()
+    for dtype in ("float32", "bfloat16"):
+        r = attnprox.load(wide_model, dtype=dtype).run(ids=ids)
+        q, k = r.queries(0).astype(np.float64), r.keys(0).astype(np.float64)
+        np.testing.assert_allclose(r.ap_tokens(0), metrics.ap_tokens(q, k), rtol=1e-9, atol=1e-12)
+        subset = [0, 5, 19999, 12345]
+        np.testing.assert_allclose(r.subset_proximity(subset, 0), metrics.subset_proximity(subset, q, k),
+                                   rtol=1e-9, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def narrow_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("narrow")
+    config = {"model_type": "llama", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 64,
+              "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "max_position_embeddings": 9000, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu"}
+    hf_dir = write_random_model(config, str(root / "narrow"), std=0.3)
+    path = str(root / "narrow.apx")
+    attnprox.export_reference(hf_dir, path)
+    return path
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_ape_over_several_tiles_matches_the_eigen_reference(narrow_model, dtype):
+    """9,000 tokens: rows of A in two tiles (2^26 float32 entries each); grouped-query heads (2 per key head), so
+    that in bfloat16 the grouped queries go as two bfloat16 parts."""
+    from attnprox import metrics
+
+    ids = torch.randint(0, 64, (9000,), generator=torch.Generator().manual_seed(5)).tolist()
+    r = attnprox.load(narrow_model, dtype=dtype).run(ids=ids)
+    q, k = r.queries().astype(np.float64), r.keys().astype(np.float64)
+    for policy in ("shift", "literal", "clamp", "softmax"):
+        ours, reference = r.ape(policy=policy), metrics.ape(q, k, policy=policy)
+        assert ours.undefined_rows == reference.undefined_rows, policy
+        np.testing.assert_array_equal(ours.defined, reference.defined)
+        np.testing.assert_allclose(ours.tokens, reference.tokens, rtol=2e-5, atol=2e-6, equal_nan=True,
+                                   err_msg=policy)
