@@ -113,8 +113,12 @@ class TransformersBackend:
         import transformers
 
         self.version = transformers.__version__
-        config = transformers.Qwen3Config(**{k: v for k, v in qwen3_config(shape, layers).items()
-                                             if k != "model_type"})
+        # Positions for the longest text; RoPE as Qwen3-8B's (transformers' default theta for Qwen3).
+        config = transformers.Qwen3Config(vocab_size=shape["vocab"], hidden_size=shape["hidden"],
+                                          intermediate_size=shape["intermediate"], num_hidden_layers=layers,
+                                          num_attention_heads=shape["heads"], num_key_value_heads=shape["kv_heads"],
+                                          head_dim=shape["head_dim"], max_position_embeddings=1 << 20,
+                                          rms_norm_eps=1e-6, tie_word_embeddings=False)
         torch.manual_seed(0)
         with torch.device(device.name):
             self.model = transformers.AutoModel.from_config(config, attn_implementation="eager", dtype=dtype)

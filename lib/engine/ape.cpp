@@ -99,11 +99,11 @@ std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, doub
   switch (policy) {
     case metrics::ApePolicy::kLiteral:  // w = A as it is; a row with a negative entry is undefined
       diagonal.fill_(0.0f);
-      defined = std::get<0>(a.min(1)).ge(0.0f);
+      defined = at::amin(a, 1).ge(0.0f);
       break;
     case metrics::ApePolicy::kShift:  // w = A − min_{k≠i} A_ik
       diagonal.fill_(inf);
-      a.sub_(std::get<0>(a.min(1, /*keepdim=*/true)));
+      a.sub_(at::amin(a, 1, /*keepdim=*/true));
       diagonal.fill_(0.0f);
       break;
     case metrics::ApePolicy::kClamp:  // w = max(A, 0)
@@ -113,7 +113,7 @@ std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, doub
     case metrics::ApePolicy::kSoftmax: {  // w = exp(A − max_{k≠i} A_ik): the softmax's numerators
       a.mul_(half_c);
       diagonal.fill_(-inf);
-      a.sub_(std::get<0>(a.max(1, /*keepdim=*/true))).exp_();
+      a.sub_(at::amax(a, 1, /*keepdim=*/true)).exp_();
       break;
     }
   }
