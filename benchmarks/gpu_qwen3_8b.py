@@ -6,7 +6,7 @@ which changes nothing in attention), exported once with every layer captured.
 Stages, each timed after a warm-up at that length (`--reps` timed runs, median), peak memory = growth of the CUDA
 caching allocator's peak (which libtorch and PyTorch share here) over the memory held before the run:
 
-- long context, for every size in `--sizes` and capture in `--capture` (`last`: the last layer's queries and keys
+- long context, for every size in `--sizes` (then, after the corpus, `--later-sizes`) and capture in `--capture` (`last`: the last layer's queries and keys
   are kept, `all`: every layer's; chosen at run time from the one file, `run(layers=...)`), the seed workload:
   forward, then AP, AP_i and APE (default policy) at the last layer; against the plain SDPA forward. Also, apart:
   the forward alone, AP, AP_i and APE alone on its result, and one bfloat16 GEMM of APE's shape
@@ -19,8 +19,8 @@ caching allocator's peak (which libtorch and PyTorch share here) over the memory
 fit in what is left is skipped and says so; results are written to OUT.json after every measurement, and the end
 prints the rows of benchmarks/RESULTS.md's tables (also in OUT.md).
 
-    python3 benchmarks/gpu_qwen3_8b.py OUT.json [--sizes 32768,131072,262144,65536] [--capture last,all]
-        [--all-sizes 32768] [--budget-s 420] [--corpus-texts 1000]
+    python3 benchmarks/gpu_qwen3_8b.py OUT.json [--sizes 32768,131072,262144] [--later-sizes 65536]
+        [--capture last,all] [--all-sizes 32768] [--budget-s 420] [--corpus-texts 1000]
     python3 benchmarks/gpu_qwen3_8b.py OUT.json --device cpu --backend reference --tiny     (a dry run, no GPU,
         no transformers: attnprox's own Qwen3 as the plain forward, tiny sizes)
 """
@@ -195,16 +195,18 @@ def estimate_plain(report, n) -> float:
     return t * (n / m) ** 2 if n > m else t * n / m
 
 
-def run_long_context(args, shape, device, backend, engine, report, write, budget):
-    g = torch.Generator().manual_seed(1)
+def run_long_context(args, sizes, shape, device, backend, engine, report, write, budget):
+    g = torch.Generator().manual_seed(len(report["long_context"]) + 1)
     last = engine.captured_layers[-1]
     hd = shape["heads"] * shape["head_dim"]
-    for n in args.sizes:
+    for n in sizes:
         captures = [c for c in args.capture if c == "last" or n in args.all_sizes]
         row = {"n": n}
-        cold = n >= args.cold_from  # the longest: one run, no warm-up (the warm-ups at shorter lengths loaded
-        reps = 1 if cold else args.reps  # every kernel; an unoptimized graph compiles nothing per length)
-        runs = (1 if cold else 1 + reps) * (2 + len(captures)) + 1
+        # From --cold-from on: one run each without a warm-up (the warm-ups at shorter lengths loaded every kernel;
+        # an unoptimized graph compiles nothing per length), and no parts (they cost one more forward).
+        cold = n >= args.cold_from
+        reps = 1 if cold else args.reps
+        runs = (1 if cold else 1 + reps) * (1 + len(captures)) + (0 if cold else 1.2)
         need = estimate_plain(report, n) * runs * 1.15
         if need > budget.left():
             row["skipped"] = f"needs about {need:.0f} s, {budget.left():.0f} s left"
@@ -247,13 +249,16 @@ def run_long_context(args, shape, device, backend, engine, report, write, budget
                 if entry.get("peak_gib") is not None and row["plain_sdpa"].get("peak_gib") is not None:
                     entry["peak_over_plain_minus_kept_gib"] = (entry["peak_gib"] - row["plain_sdpa"]["peak_gib"]
                                                                - entry["kept_qk_gib"])
-        # The parts, on one result: the forward alone, AP, AP_i, APE, and APE's GEMM.
-        if budget.left() < estimate_plain(report, n) * 2:
-            row["parts_skipped"] = "no time left"
+        # The parts, on one result: the forward alone (one run, its result kept), AP, AP_i, APE, and APE's GEMM.
+        if cold or budget.left() < estimate_plain(report, n) * 1.5:
+            row["parts_skipped"] = "one run per measurement at this length" if cold else "no time left"
             write()
             continue
-        measure("attnprox_forward_last", lambda: engine.run(ids=ids_list, layers=[last]))
+        device.sync()
+        t0 = time.perf_counter()
         result = engine.run(ids=ids_list, layers=[last])
+        device.sync()
+        row["attnprox_forward_last"] = {"seconds": time.perf_counter() - t0}
         measure("ap", lambda: result.ap(last))
         measure("ap_tokens", lambda: result.ap_tokens(last))
         measure("ape", lambda: result.ape(last))
@@ -407,8 +412,9 @@ def table_rows(report) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out")
-    parser.add_argument("--sizes", default="32768,131072,262144,65536",
+    parser.add_argument("--sizes", default="32768,131072,262144",
                         help="lengths, in the order they run (the budget skips what does not fit)")
+    parser.add_argument("--later-sizes", default="65536", help="lengths that run after the corpus")
     parser.add_argument("--capture", default="last,all", help="last, all or both")
     parser.add_argument("--all-sizes", default="32768", help="lengths at which 'all' capture also runs")
     parser.add_argument("--cold-from", type=int, default=262144,
@@ -427,6 +433,7 @@ def main():
     parser.add_argument("--tmp", default=os.environ.get("ATTNPROX_BENCH_TMP"), help="where the model file goes")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.later_sizes = [int(s) for s in args.later_sizes.split(",") if s]
     args.capture = [c for c in args.capture.split(",") if c]
     args.all_sizes = {int(s) for s in args.all_sizes.split(",") if s}
     budget = Budget(args.budget_s)
@@ -478,12 +485,13 @@ def run(args, shape, device, dtype, report, write, budget):
         engine = attnprox.load(path, device=device.name)
         report["load_s"] = time.perf_counter() - t0
         write()
-        run_long_context(args, shape, device, backend, engine, report, write, budget)
+        run_long_context(args, args.sizes, shape, device, backend, engine, report, write, budget)
         if args.corpus_texts > 0:
             if budget.left() < 20:  # (run_corpus itself times as many batches as the budget allows)
                 report["corpus"] = {"skipped": f"{budget.left():.0f} s left"}
             else:
                 run_corpus(args, shape, device, backend, engine, report, write, budget)
+        run_long_context(args, args.later_sizes, shape, device, backend, engine, report, write, budget)
 
 
 if __name__ == "__main__":

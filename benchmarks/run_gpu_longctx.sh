@@ -3,17 +3,17 @@
 # attnprox against the machine's PyTorch (tests/gpu/run.sh --only build), then
 #   1. tests/gpu/check_cuda.py     the reference families on CUDA in float32/float16/bfloat16 against the
 #                                  transformers fixtures (per-layer masks, SDPA is_causal, tiles) and the
-#                                  measurements on the GPU against NumPy (APE's tiles)
-#   2. benchmarks/gpu_qwen3_8b.py  the Qwen3-8B-shaped long-context and corpus benchmarks (what is left of the
-#                                  budget minus what 3 and 4 need; it skips what does not fit)
-#   3. tests/gpu/check_exporter.py the transformers exporter on every family (per-layer masks, forward_layers, the
+#                                  measurements on the GPU against NumPy and Eigen (APE's tiles, AP's chunks)
+#   2. tests/gpu/check_exporter.py the transformers exporter on every family (per-layer masks, forward_layers, the
 #                                  float32-reference check in float16/bfloat16, no N x N mask where none is needed)
+#   3. benchmarks/gpu_qwen3_8b.py  the Qwen3-8B-shaped long-context and corpus benchmarks, with what is left of the
+#                                  budget less a minute (it skips what does not fit)
 #   4. pytest                      tests/python/test_long_context.py, test_hf_export_offline.py, test_fidelity.py
-#                                  with the machine's torch (its SDPA paths on the CPU)
+#                                  with the machine's torch (its SDPA paths on the CPU), if time is left
 # each stopped at the deadline. Results and logs go to OUT_DIR: build/check logs, check_cuda.json,
-# exporter/exporter.json, longctx.json and longctx.md (the rows of benchmarks/RESULTS.md's tables).
+# exporter/exporter.json, longctx.json and longctx.md (the rows of benchmarks/RESULTS.md's tables), summary.txt.
 #
-#   benchmarks/run_gpu_longctx.sh OUT_DIR [SECONDS]      (default 530; ATTNPROX_DEPS_SRC, ATTNPROX_DATA_DIR as for
+#   benchmarks/run_gpu_longctx.sh OUT_DIR [SECONDS]      (default 540; ATTNPROX_DEPS_SRC, ATTNPROX_DATA_DIR as for
 #                                                         tests/gpu/run.sh; ATTNPROX_SKIP_BUILD=1 uses the build
 #                                                         there is; ATTNPROX_BENCH_ARGS adds arguments to the
 #                                                         benchmark, e.g. "--device cpu --backend reference --tiny"
@@ -21,7 +21,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$(mkdir -p "${1:?usage: benchmarks/run_gpu_longctx.sh OUT_DIR [SECONDS]}" && cd "$1" && pwd)"
-deadline=$((SECONDS + ${2:-530}))
+deadline=$((SECONDS + ${2:-540}))
 python="${PYTHON:-python3}"
 build="${ATTNPROX_GPU_BUILD_DIR:-$root/build-gpu}"
 left() { echo $((deadline - SECONDS)); }
@@ -56,16 +56,16 @@ export ATTNPROX_BUILD_DIR="$build"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu.txt" 2>&1 || true
 
 stage check_cuda "$(( $(left) < 90 ? $(left) : 90 ))" "$python" "$root/tests/gpu/check_cuda.py" "$out/check_cuda.json"
-# The benchmark: what is left, less about 150 s for the exporter check and pytest.
-bench=$(( $(left) - 150 ))
+stage check_exporter "$(( $(left) < 120 ? $(left) : 120 ))" "$python" "$root/tests/gpu/check_exporter.py" \
+  "$out/exporter"
+bench=$(( $(left) - 60 ))
 # shellcheck disable=SC2086  # ATTNPROX_BENCH_ARGS is a list of arguments
-stage gpu_longctx "$(( bench + 30 ))" "$python" "$root/benchmarks/gpu_qwen3_8b.py" "$out/longctx.json" \
+stage gpu_longctx "$(( bench + 40 ))" "$python" "$root/benchmarks/gpu_qwen3_8b.py" "$out/longctx.json" \
   --budget-s "$bench" ${ATTNPROX_BENCH_ARGS:-}
-stage check_exporter "$(( $(left) - 40 ))" "$python" "$root/tests/gpu/check_exporter.py" "$out/exporter"
 stage pytest "$(( $(left) - 5 ))" "$python" -m pytest -q -p no:cacheprovider -x \
   "$root/tests/python/test_long_context.py" "$root/tests/python/test_hf_export_offline.py" \
   "$root/tests/python/test_fidelity.py"
 [ -f "$out/longctx.md" ] && cat "$out/longctx.md"
-echo "==> $(( ${2:-530} - $(left) )) s in all; $(left) s of the budget left"
+echo "==> $(( ${2:-540} - $(left) )) s in all; $(left) s of the budget left"
 [ "$status" = 0 ] && echo "==> run_gpu_longctx.sh: all passed" || echo "==> run_gpu_longctx.sh: FAILURES (see above)"
 exit "$status"
