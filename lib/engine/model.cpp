@@ -229,7 +229,8 @@ Selection select(const Model::Impl& model, const std::vector<int>& layers) {
 }
 
 /// The queries and keys of the selected layers for one padded batch: through forward_layers where the file has it
-/// (the forward stops after the last selected layer), otherwise through forward, keeping the selected layers'.
+/// (a scripted file stops after the last selected layer, a traced one cuts the others' queries and keys in its
+/// graph: docs/model-file.md), otherwise through forward, keeping the selected layers' and dropping the rest.
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> forward(const Model::Impl& model, const at::Tensor& ids,
                                                                     const at::Tensor& mask,
                                                                     const Selection& selection) {
