@@ -157,6 +157,77 @@ TEST(ModelRun, OnlyTheCapturedLayers) {
   expect_error(ErrorCode::kOutOfRange, "the model has 3 layers", [&] { partial.attention(3); });
 }
 
+TEST(ModelRun, LayersChosenAtLoadAreTheOnlyOnesKept) {
+  LoadOptions options;
+  options.layers = {-1};
+  Model last = Model::load(model_path("llama.apx"), options);
+  EXPECT_EQ(last.layers(), (std::vector<int>{2}));
+  EXPECT_EQ(last.manifest().captured_layers(), (std::vector<int>{0, 1, 2}));  // the file's manifest is unchanged
+  Result r = last.run({1, 2, 3, 4, 5});
+  Result full = Model::load(model_path("llama.apx")).run({1, 2, 3, 4, 5});
+  EXPECT_EQ(r.layers(), (std::vector<int>{2}));
+  EXPECT_EQ(r.manifest().captured_layers(), (std::vector<int>{2}));
+  EXPECT_TRUE(at::equal(r.queries(2), full.queries(2)));
+  EXPECT_TRUE(at::equal(r.keys(-1), full.keys(2)));
+  EXPECT_TRUE(at::allclose(r.attention(-1), full.attention(2)));
+  EXPECT_EQ(r.ap(), full.ap(2));
+  expect_error(ErrorCode::kOutOfRange, "layer 1 was not kept by this run (it kept 2", [&] { r.queries(1); });
+  expect_error(ErrorCode::kOutOfRange, "layer -2 requested, this run kept 1 captured layers", [&] { r.keys(-2); });
+  // A run may ask for other captured layers than the model's default.
+  Result both = last.run({1, 2, 3, 4, 5}, RunOptions{{2, 0, 0}});
+  EXPECT_EQ(both.layers(), (std::vector<int>{0, 2}));
+  EXPECT_TRUE(at::equal(both.queries(0), full.queries(0)));
+  EXPECT_TRUE(at::equal(both.keys(2), full.keys(2)));
+}
+
+TEST(ModelRun, LayersChosenPerRunInBatchesAndTexts) {
+  Model model = Model::load(model_path("llama.apx"));
+  const std::vector<std::vector<int64_t>> batch = {{5, 6, 7, 8, 9}, {1, 2}};
+  std::vector<Result> kept = model.run_batch(batch, RunOptions{{1}});
+  std::vector<Result> full = model.run_batch(batch);
+  for (size_t b = 0; b < batch.size(); ++b) {
+    EXPECT_EQ(kept[b].layers(), (std::vector<int>{1}));
+    EXPECT_TRUE(at::equal(kept[b].queries(1), full[b].queries(1)));
+  }
+  Model text_model = Model::load(model_path("llama-text.apx"));
+  TextOptions text;
+  text.layers = {0};
+  Result r = text_model.run_text("the river was steep", text);
+  EXPECT_EQ(r.layers(), (std::vector<int>{0}));
+  EXPECT_TRUE(at::equal(r.queries(0), text_model.run_text("the river was steep").queries(0)));
+}
+
+TEST(ModelRun, LayersFromAFileWithoutForwardLayers) {
+  // Files written before forward_layers: the whole forward runs and the layers asked for are kept.
+  LoadOptions options;
+  options.layers = {0, 2};
+  Model model = Model::load(model_path("llama-forward-only.apx"), options);
+  Result r = model.run({4, 8, 15, 16, 23, 42});
+  Result full = Model::load(model_path("llama.apx")).run({4, 8, 15, 16, 23, 42});
+  EXPECT_EQ(r.layers(), (std::vector<int>{0, 2}));
+  EXPECT_TRUE(at::equal(r.queries(0), full.queries(0)));
+  EXPECT_TRUE(at::equal(r.keys(2), full.keys(2)));
+  expect_error(ErrorCode::kOutOfRange, "layer 1 was not kept", [&] { r.attention(1); });
+}
+
+TEST(ModelLoad, LayersThatAreNotCaptured) {
+  LoadOptions options;
+  options.layers = {5};
+  expect_error(ErrorCode::kOutOfRange, "layer 5 requested, the model has 3 layers",
+               [&] { Model::load(model_path("llama.apx"), options); });
+  options.layers = {0};
+  expect_error(ErrorCode::kOutOfRange, "layer 0 is not captured in this model file (captured: 1)",
+               [&] { Model::load(model_path("llama-layer1.apx"), options); });
+  Model model = Model::load(model_path("llama.apx"));
+  expect_error(ErrorCode::kOutOfRange, "layer -4 requested", [&] { model.run({1, 2}, RunOptions{{-4}}); });
+}
+
+TEST(ModelLoad, ForwardLayersInconsistentWithTheManifest) {
+  expect_error(ErrorCode::kInvalidModel,
+               "forward returned queries for 2 and keys for 2 layers, 1 were asked for (forward_layers)",
+               [] { Model::load(model_path("wrong_forward_layers.apx")); });
+}
+
 TEST(ModelRun, BadInput) {
   Model model = Model::load(model_path("gpt2.apx"));  // 96 ids, 32 positions
   expect_error(ErrorCode::kInvalidArgument, "the input is empty", [&] { model.run(std::vector<int64_t>{}); });

@@ -46,6 +46,28 @@ class NanAtPadding(torch.nn.Module):
         return [q], [k]
 
 
+class ForwardOnly(torch.nn.Module):
+    """A model file's forward without forward_layers (as files written before it existed): choosing layers at run
+    time then runs the whole forward and keeps the layers asked for."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.model(input_ids, attention_mask)
+
+
+class WrongForwardLayers(FixedOutput):
+    """forward as the manifest says, forward_layers returning every layer instead of those asked for."""
+
+    @torch.jit.export
+    def forward_layers(self, input_ids: Tensor, attention_mask: Tensor,
+                       layers: List[int]) -> Tuple[List[Tensor], List[Tensor]]:
+        q, k = self.forward(input_ids, attention_mask)
+        return q + q, k + k
+
+
 class SingleTensor(torch.nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         return input_ids.float()
@@ -145,6 +167,19 @@ def main(out: str) -> None:
     save(FixedOutput(2, 1, 4, float("nan")), os.path.join(out, "nan.apx"), manifest())
     save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "constant.apx"), manifest())
     save(NanAtPadding(), os.path.join(out, "nan_at_padding.apx"), manifest())
+    save(WrongForwardLayers(2, 1, 4, 0.0), os.path.join(out, "wrong_forward_layers.apx"), manifest())
+    forward_only(os.path.join(out, "llama.apx"), os.path.join(out, "llama-forward-only.apx"))
+
+
+def forward_only(src: str, dst: str) -> None:
+    """`src` (a reference model file) again, its forward wrapped so that the file has no forward_layers."""
+    with zipfile.ZipFile(src) as z:
+        manifest_text = z.read(next(n for n in z.namelist() if n.endswith("extra/" + MANIFEST_NAME))).decode()
+    module = torch.jit.load(src)
+    assert module._c._has_method("forward_layers")
+    wrapped = torch.jit.script(ForwardOnly(module))
+    assert not wrapped._c._has_method("forward_layers")
+    torch.jit.save(wrapped, dst, _extra_files={MANIFEST_NAME: manifest_text})
 
 
 if __name__ == "__main__":
