@@ -239,12 +239,12 @@ def test_cli_score_keeps_only_the_measured_layer(exported, capsys):
 
     path = exported("llama")
     assert main(["score", path, "--ids", "5,6,7,8,9", "--json"]) == 0
-    last_only = json.loads(capsys.readouterr().out)
+    [last_only] = json.loads(capsys.readouterr().out)  # --json writes a list, one object per input
     assert main(["score", path, "--ids", "5,6,7,8,9", "--json", "--layers", "all"]) == 0
-    every = json.loads(capsys.readouterr().out)
+    [every] = json.loads(capsys.readouterr().out)
     assert last_only["ap"] == pytest.approx(every["ap"], rel=1e-12)
     assert main(["score", path, "--ids", "5,6,7,8,9", "--json", "--layer", "0"]) == 0
-    first = json.loads(capsys.readouterr().out)
+    [first] = json.loads(capsys.readouterr().out)
     assert first["ap"] == pytest.approx(attnprox.load(path).run(ids=[5, 6, 7, 8, 9]).ap(0), rel=1e-12)
     assert main(["score", path, "--ids", "5,6", "--layers", "7"]) == 1
     assert "layer 7 requested" in capsys.readouterr().err
