@@ -325,7 +325,8 @@ def run_corpus(args, shape, device, backend, engine, report, write, budget):
 
     def attnprox_pass(which):
         for k in which:
-            for r in engine.run(ids=[texts[i] for i in batches[k]], layers=[last]):
+            # the batch as formed above, in one forward (token_budget: run's micro-batches would split it)
+            for r in engine.run(ids=[texts[i] for i in batches[k]], layers=[last], token_budget=args.token_budget):
                 r.ap(last)
                 r.ap_tokens(last)
                 r.ape(last)
