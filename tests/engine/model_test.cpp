@@ -443,6 +443,75 @@ TEST(ModelText, TextPairsTruncateTheLongerTextFirst) {
                [&] { model.encode_pair("the bank", "  "); });
 }
 
+TEST(ModelText, TextPairsWithLayersGiveForwardLayersTheirTokenTypes) {
+  // A file with token type ids and forward_layers: a pair run keeping fewer layers calls
+  // forward_layers(ids, mask, layers, token_type_ids), and keeps what forward gives for those layers.
+  const std::string path = model_path("bert-text.apx");
+  Model model = Model::load(path);
+  ASSERT_TRUE(model.manifest().takes_token_type_ids());
+  ASSERT_EQ(model.manifest().captured_layers(), (std::vector<int>{0, 1, 2}));
+  TextOptions first;
+  first.layers = {0};
+  Result full = model.run_text_pair("the bank", "the river");
+  Result kept = model.run_text_pair("the bank", "the river", first);
+  EXPECT_EQ(kept.layers(), (std::vector<int>{0}));
+  EXPECT_EQ(kept.type_ids(), full.type_ids());
+  EXPECT_EQ(kept.text_pair(), "the river");
+  EXPECT_TRUE(at::equal(kept.queries(0), full.queries(0)));
+  EXPECT_TRUE(at::equal(kept.keys(0), full.keys(0)));
+  expect_error(ErrorCode::kOutOfRange, "layer 1 was not kept", [&] { kept.attention(1); });
+  // the types reached forward_layers: segment 0 everywhere gives other queries for the pair's tokens
+  Result flat = model.run(kept.ids(), RunOptions{{0}});
+  EXPECT_FALSE(at::allclose(flat.queries(0).narrow(1, 4, 3), kept.queries(0).narrow(1, 4, 3), 1e-3, 1e-4));
+  // the file's own forward_layers with the types after the layers, as the engine calls it
+  {
+    torch::jit::Module module = torch::jit::load(path);
+    c10::InferenceMode guard;
+    const at::Tensor ids = at::tensor(kept.ids()).unsqueeze(0);
+    const at::Tensor types = at::tensor(kept.type_ids()).unsqueeze(0);
+    c10::List<int64_t> layers({0});
+    const auto out = module.get_method("forward_layers")({ids, at::ones_like(ids), layers, types}).toTuple();
+    EXPECT_TRUE(at::equal(kept.queries(0), out->elements()[0].toTensorVector().at(0)[0]));
+  }
+  // with truncation, and chosen at load
+  TextOptions cut = first;
+  cut.truncation = true;
+  cut.max_length = 6;
+  Result short_pair = model.run_text_pair("the bank by the river", "the sky", cut);
+  EXPECT_EQ(short_pair.ids(), (std::vector<int64_t>{4, 10, 12, 5, 10, 5}));
+  EXPECT_EQ(short_pair.layers(), (std::vector<int>{0}));
+  LoadOptions last;
+  last.layers = {-1};
+  Result at_load = Model::load(path, last).run_text_pair("the bank", "the river");
+  EXPECT_EQ(at_load.layers(), (std::vector<int>{2}));
+  EXPECT_TRUE(at::allclose(at_load.queries(2), full.queries(2), 1e-5, 1e-6));
+  // a batch of pairs through run_encoded, keeping layers
+  std::vector<Encoding> encodings{model.encode_pair("the sky is blue", "a bank"), model.encode_pair("the bank", "the river")};
+  std::vector<Result> batch =
+      model.run_encoded({"the sky is blue", "the bank"}, encodings, {"a bank", "the river"}, RunOptions{{0, 2}});
+  EXPECT_EQ(batch[1].layers(), (std::vector<int>{0, 2}));
+  EXPECT_LT((batch[1].attention(2) - full.attention(2)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((batch[1].attention(0) - full.attention(0)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(ModelText, TextPairsWithLayersFromAFileWithoutForwardLayers) {
+  // A BERT file from before forward_layers: the whole forward runs with the token types, the layers asked for kept.
+  LoadOptions options;
+  options.layers = {1};
+  Model model = Model::load(model_path("bert-text-forward-only.apx"), options);
+  Result r = model.run_text_pair("the bank", "the river");
+  Result full = Model::load(model_path("bert-text.apx")).run_text_pair("the bank", "the river");
+  EXPECT_EQ(r.layers(), (std::vector<int>{1}));
+  EXPECT_EQ(r.type_ids(), full.type_ids());
+  EXPECT_TRUE(at::allclose(r.queries(1), full.queries(1), 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(r.keys(1), full.keys(1), 1e-5, 1e-6));
+}
+
+TEST(ModelLoad, ForwardLayersMustTakeTheTokenTypesTheManifestLists) {
+  expect_error(ErrorCode::kUnsupported, "the probe forward_layers",
+               [] { Model::load(model_path("bert-text-forward-layers-without-types.apx")); });
+}
+
 TEST(ModelText, TextPairsNeedAFileThatSaysItsInputs) {
   Model old = Model::load(model_path("bert-text-no-inputs.apx"));  // a file from before text pairs
   EXPECT_TRUE(old.manifest().inputs.empty());

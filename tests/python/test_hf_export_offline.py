@@ -170,7 +170,9 @@ class ToyModel(nn.Module):
             dtype=x.dtype, config=self.config, use_vmap=False, device=x.device)
 
     def forward(self, input_ids, attention_mask=None, use_cache=False, output_attentions=False):
-        x = self.embed(input_ids)
+        return self.layers_from(self.embed(input_ids), input_ids, attention_mask, output_attentions)
+
+    def layers_from(self, x, input_ids, attention_mask, output_attentions):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         kinds = list(zip(self.config.windows, self.config.chunks))
@@ -367,3 +369,59 @@ def test_float32_bound_is_tight_where_logits_are_large():
     assert largest > 100  # logits where the old bound passed 1
     assert float((a - b).abs().max()) <= bound < 0.05
     assert hf_export._float32_bound(q.numpy(), k.numpy(), scaling, 1e-3, 1e-3) > bound
+
+
+class ToySegmentModel(ToyModel):
+    """ToyModel with segment embeddings, as BERT's: its forward reads `token_type_ids` (type_vocab_size 2)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.token_type = nn.Embedding(config.type_vocab_size, config.hidden)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, use_cache=False, output_attentions=False):
+        types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        x = self.embed(input_ids) + self.token_type(types)
+        return self.layers_from(x, input_ids, attention_mask, output_attentions)
+
+
+def test_traced_file_with_token_types_and_forward_layers(fake_transformers, tmp_path):
+    """A model with segment embeddings: the traced file's forward and forward_layers both take token_type_ids,
+    last and optional (absent: segment 0), and forward_layers with them gives what forward gives."""
+    torch.manual_seed(4)
+    config = ToyConfig(vocab_size=97, hidden=32, heads=4, kv_heads=2, head_dim=8, layers=4, causal=False,
+                       windows=[0, 0, 0, 0], sink_layers=set(), chunks=[0] * 4, model_type="toy", type_vocab_size=2,
+                       max_position_embeddings=4096, is_encoder_decoder=False, bos_token_id=None,
+                       eos_token_id=None, pad_token_id=None, _attn_implementation="eager", _name_or_path="toy")
+    model = ToySegmentModel(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.1)
+    model.eval()
+    path = str(tmp_path / "segments.apx")
+    manifest = hf_export.export(model, path)  # its verification compares forward_layers with forward, with types
+    assert manifest["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert max(manifest["verification"]["max_abs_diff"].values()) <= 1e-5
+    module = torch.jit.load(path)
+    ids = torch.randint(0, 97, (2, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    types = torch.zeros_like(ids)
+    types[:, 4:6] = 1
+    with torch.no_grad():
+        queries, keys = module(ids, mask, types)
+        zeros, _ = module(ids, mask)
+        q, k = module.forward_layers(ids, mask, [1, 3], types)
+        q_zeros, _ = module.forward_layers(ids, mask, [1, 3])
+    assert len(q) == 2 and torch.equal(q[0], queries[1]) and torch.equal(k[1], keys[3])
+    assert torch.equal(q_zeros[1], zeros[3])
+    assert not torch.allclose(queries[1], zeros[1], atol=1e-4)  # the types reach the traced graph
+    with pytest.raises(Exception, match="forward_layers"):
+        module.forward_layers(ids, mask, [3, 1], types)
+    # through the engine: ids run as segment 0, with the layers asked for
+    result = attnprox.load(path).run(ids=ids[0].tolist(), layers=[1, 3])
+    assert result.layers == [1, 3]
+    np.testing.assert_allclose(result.queries(1), zeros[1][0].numpy(), rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        single_keys = module(ids[:1], mask[:1])[1]
+    np.testing.assert_allclose(result.keys(3), single_keys[3][0].numpy(), rtol=1e-6, atol=1e-6)

@@ -89,6 +89,23 @@ def test_no_n_by_n_tensor_in_a_padded_bidirectional_batch(long_models):
     assert not found, sorted(found)[:5]
 
 
+def test_no_n_by_n_tensor_in_a_bert_text_pair_through_forward_layers(long_models):
+    """BERT with token type ids (a text pair's segments) through forward_layers, the types after the layers: still
+    no N × N tensor, and the same queries and keys as forward with those types."""
+    _, path = long_models["bert"]
+    module = torch.jit.load(path)
+    ids = torch.randint(0, 64, (1, LONG), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    types = torch.zeros_like(ids)
+    types[:, LONG // 2:] = 1
+    with torch.no_grad():
+        found = square_tensors(lambda: module.forward_layers(ids, mask, [1], types), LONG)
+        q, k = module.forward_layers(ids, mask, [1], types)
+        queries, keys = module(ids, mask, types)
+    assert not found, sorted(found)[:5]
+    assert torch.equal(q[0], queries[1]) and torch.equal(k[0], keys[1])
+
+
 def test_the_check_sees_n_by_n_tensors_where_there_are(long_models):
     """The same model with attention in one tile (eager, as before per-tile masks) is caught by the check."""
     hf_dir, _ = long_models["llama-window"]
