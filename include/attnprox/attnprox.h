@@ -104,6 +104,11 @@ typedef struct apx_load_params {
   const char* device; /* "cpu", "cuda", "cuda:N"; NULL = "cpu" */
   apx_dtype dtype;    /* APX_DTYPE_DEFAULT = the file's dtype; FLOAT32, FLOAT16 or BFLOAT16 */
   int32_t threads;    /* libtorch intra-op threads for the whole process; 0 leaves libtorch's default */
+  /* Added in 0.2 (read only when struct_size covers them). The captured layers whose queries and keys runs keep unless a run says otherwise: layers[0 .. layer_count),
+   * the model's own numbers or negative from the last captured layer (borrowed for the call); layer_count 0 =
+   * every captured layer. The forward stops after the last of them where the file can. */
+  const int32_t* layers;
+  size_t layer_count;
 } apx_load_params;
 APX_API apx_load_params apx_load_default_params(void);
 
@@ -129,6 +134,9 @@ typedef struct apx_model_info {
 APX_API apx_status apx_model_get_info(const apx_model* model, apx_model_info* info);
 /* The captured layers' numbers, ascending. Caller-allocated. */
 APX_API apx_status apx_model_captured_layers(const apx_model* model, int32_t* out, size_t capacity, size_t* needed);
+/* The layers a run keeps unless it says otherwise (apx_load_params.layers), ascending. Caller-allocated. Since
+ * 0.2. */
+APX_API apx_status apx_model_layers(const apx_model* model, int32_t* out, size_t capacity, size_t* needed);
 /* The manifest as JSON. Library-allocated: release *json with apx_string_free. */
 APX_API apx_status apx_model_manifest_json(const apx_model* model, char** json);
 /* The device the model runs on ("cpu", "cuda:0"). Library-allocated: apx_string_free. */
@@ -146,6 +154,19 @@ APX_API apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids,
 APX_API apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids, const size_t* counts,
                                        size_t batch, apx_result** results);
 
+typedef struct apx_run_params {
+  size_t struct_size; /* sizeof(apx_run_params) */
+  /* The captured layers the results keep, as apx_load_params.layers; layer_count 0 = the model's choice. */
+  const int32_t* layers;
+  size_t layer_count;
+} apx_run_params;
+APX_API apx_run_params apx_run_default_params(void);
+/* apx_model_run_ids and apx_model_run_batch with params (NULL = defaults). Since 0.2. */
+APX_API apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, size_t count,
+                                          const apx_run_params* params, apx_result** result);
+APX_API apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const* ids, const size_t* counts,
+                                            size_t batch, const apx_run_params* params, apx_result** results);
+
 typedef struct apx_text_params {
   size_t struct_size;         /* sizeof(apx_text_params) */
   int32_t add_special_tokens; /* 1 (default): the tokenizer's special tokens and the BOS the model expects */
@@ -153,6 +174,9 @@ typedef struct apx_text_params {
   int64_t max_length; /* with truncation: the most tokens to keep; 0 (default) = the model's max positions */
   int32_t truncation; /* 1: cut the tokenized text to max_length tokens, special tokens included (the text's last
                          tokens dropped); 0 (default): a text longer than the model's positions is an error */
+  /* The captured layers the result keeps, as apx_run_params (layer_count 0 = the model's choice). */
+  const int32_t* layers;
+  size_t layer_count;
 } apx_text_params;
 APX_API apx_text_params apx_text_default_params(void);
 /* Tokenizes `text` (length bytes of UTF-8; length SIZE_MAX = NUL-terminated) with the model file's tokenizer and
@@ -171,6 +195,9 @@ APX_API void apx_result_free(apx_result* result);
 /* ---- what a result holds ------------------------------------------------------------------------------------ */
 
 APX_API apx_status apx_result_num_tokens(const apx_result* result, size_t* count);
+/* The layers the result holds (those its run kept), ascending; `layer` arguments name one of them. Caller-allocated.
+ * Since 0.2. */
+APX_API apx_status apx_result_layers(const apx_result* result, int32_t* out, size_t capacity, size_t* needed);
 /* Token ids [N]. Caller-allocated. */
 APX_API apx_status apx_result_ids(const apx_result* result, int64_t* out, size_t capacity, size_t* needed);
 /* Queries [H, N, d] / keys [Hkv, N, d] of a layer as float32 (the model's values, widened). Caller-allocated. */

@@ -37,6 +37,16 @@ struct LoadOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
   std::optional<DType> dtype;  // default: the dtype the file was exported in
   int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default
+  /// The captured layers whose queries and keys a run keeps unless it says otherwise (the model's own numbers, or
+  /// negative counting back from the last captured layer); empty: every captured layer. The forward stops after
+  /// the last of them where the file can (docs/model-file.md, "Choosing layers at run time").
+  std::vector<int> layers;
+};
+
+/// What one run keeps.
+struct RunOptions {
+  /// Captured layers to keep, as LoadOptions::layers; empty: the model's choice at load.
+  std::vector<int> layers;
 };
 
 /// How run_text reads a text. A byte-order mark (U+FEFF) at the start of a text is not tokenized, as editors do
@@ -51,6 +61,8 @@ struct TextOptions {
   bool truncation = false;
   /// With `truncation`: the most tokens to keep (default: the model's max positions).
   std::optional<int64_t> max_length;
+  /// Captured layers to keep, as RunOptions::layers.
+  std::vector<int> layers;
 };
 
 struct AttentionOptions {
@@ -123,12 +135,15 @@ class Model {
   /// The tokenizer of the file, or nullptr when it has none.
   const Tokenizer* tokenizer() const;
 
+  /// The captured layers a run keeps by default (LoadOptions::layers resolved to the model's own numbers).
+  std::vector<int> layers() const;
+
   /// Runs one sequence of token ids. Throws Error(kInvalidArgument) for an empty sequence, an id outside the
-  /// vocabulary or more tokens than the model's positions.
-  Result run(const std::vector<int64_t>& ids) const;
+  /// vocabulary or more tokens than the model's positions; Error(kOutOfRange) for a layer that is not captured.
+  Result run(const std::vector<int64_t>& ids, const RunOptions& options = {}) const;
   /// Runs several sequences as one padded batch (right padding, attention mask); one Result each, the same
   /// as running them one by one up to float rounding.
-  std::vector<Result> run_batch(const std::vector<std::vector<int64_t>>& batch) const;
+  std::vector<Result> run_batch(const std::vector<std::vector<int64_t>>& batch, const RunOptions& options = {}) const;
   /// Tokenizes `text` with the file's tokenizer and runs it. Error(kUnsupported) when the file has no tokenizer,
   /// kInvalidArgument for text that is not UTF-8 or gives no tokens.
   Result run_text(std::string_view text, const TextOptions& options = {}) const;
@@ -141,9 +156,9 @@ class Model {
   Encoding encode(std::string_view text, const TextOptions& options = {}) const;
   /// Runs encodings made by encode() or encode_pair() as one padded batch; texts[b] (and pairs[b] for text pairs)
   /// is what encodings[b] came from: its offsets index them. Lets a caller tokenize first, then choose how to group
-  /// the runs.
+  /// the runs. `options.layers` chooses the layers the results keep, as in run().
   std::vector<Result> run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings,
-                                  const std::vector<std::string>& pairs = {}) const;
+                                  const std::vector<std::string>& pairs = {}, const RunOptions& options = {}) const;
 
   /// A text pair, as Hugging Face runs one for sentence-pair tasks: encoded with the tokenizer's pair template
   /// (BERT: [CLS] text [SEP] pair [SEP]), its token type ids given to the model when its file takes them
@@ -167,7 +182,10 @@ class Result {
  public:
   const std::vector<int64_t>& ids() const;
   int64_t num_tokens() const;
+  /// The model's manifest, its `layers` being the captured layers this result holds (those the run kept).
   const Manifest& manifest() const;
+  /// The model's own numbers of the layers this result holds, ascending.
+  std::vector<int> layers() const;
   /// The text that was run (empty when ids were given).
   const std::string& text() const;
   /// The second text of a text pair (empty otherwise).
@@ -185,8 +203,8 @@ class Result {
   const std::vector<std::pair<size_t, size_t>>& offsets() const;
   const std::vector<std::pair<size_t, size_t>>& char_offsets() const;
 
-  // `layer` is the model's own layer number, or negative counting back from the last captured layer.
-  // An uncaptured layer or a head out of range throws Error(kOutOfRange).
+  // `layer` is the model's own layer number, or negative counting back from the last layer the result holds.
+  // A layer it does not hold or a head out of range throws Error(kOutOfRange).
 
   /// Queries [H, N, d] of a captured layer, exactly as the model's attention sees them (after RoPE, q-norm).
   at::Tensor queries(int layer = -1) const;

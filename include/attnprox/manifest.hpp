@@ -57,6 +57,9 @@ struct Manifest {
   /// attnprox 0.2): those take input_ids and attention_mask, and cannot run text pairs.
   std::vector<std::string> inputs;
   std::string raw_json;  // the manifest as stored in the file
+  /// Where this describes what one run kept (a part of the file's captured layers, `layers`): the file's captured
+  /// layers; empty for the file's own manifest.
+  std::vector<int> file_captured_layers;
 
   /// Parses and validates a manifest; throws Error(kInvalidModel) naming the first problem found.
   static Manifest parse(const std::string& json_text);
@@ -65,6 +68,8 @@ struct Manifest {
   std::vector<int> captured_layers() const;
   /// Whether the forward takes token_type_ids as its third input.
   bool takes_token_type_ids() const { return inputs.size() == 3; }
+  /// This manifest with `layers` cut down to the given slots (ascending, distinct), for what a run keeps.
+  Manifest kept(const std::vector<size_t>& slots) const;
   /// Position in `layers` of a layer given as the model's own number, or negative counting back from the
   /// last captured layer (-1 is the last). Throws Error(kOutOfRange) for a layer that is not captured.
   size_t slot(int layer) const;

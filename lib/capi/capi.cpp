@@ -197,11 +197,12 @@ apx_ape_policy policy_code(attnprox::metrics::ApePolicy policy) {
 }
 
 /// Whether the caller's struct `s` (a pointer) holds `field`: structs grow at their end, and an older caller
-/// passes its smaller struct_size.
+/// passes its smaller struct_size; fields added after the first published size are read only when it has them.
 #define APX_COVERS(s, Type, field) ((s)->struct_size >= offsetof(Type, field) + sizeof((s)->field))
 
 /// The first published sizes of the structs that grew since: what the library accepts at least.
 constexpr size_t kTextParamsV1 = offsetof(apx_text_params, add_special_tokens) + sizeof(int32_t);
+constexpr size_t kLoadParamsV1 = offsetof(apx_load_params, threads) + sizeof(int32_t);
 
 void check_struct(size_t struct_size, size_t minimum, const char* name) {
   if (struct_size < minimum) {
@@ -283,6 +284,16 @@ Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
   return {a, rows, cols};
 }
 
+/// The options of apx_run_params (NULL: the defaults).
+attnprox::RunOptions run_options(const apx_run_params* params) {
+  attnprox::RunOptions options;
+  if (params) {
+    check_struct(params->struct_size, sizeof(apx_run_params), "params");
+    options.layers = int_list(params->layers, params->layer_count, "params->layers");
+  }
+  return options;
+}
+
 }  // namespace
 
 extern "C" {
@@ -336,6 +347,8 @@ apx_load_params apx_load_default_params(void) {
   p.device = nullptr;
   p.dtype = APX_DTYPE_DEFAULT;
   p.threads = 0;
+  p.layers = nullptr;
+  p.layer_count = 0;
   return p;
 }
 
@@ -346,7 +359,7 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
     *model = nullptr;
     attnprox::LoadOptions options;
     if (params) {
-      check_struct(params->struct_size, sizeof(apx_load_params), "params");
+      check_struct(params->struct_size, kLoadParamsV1, "params");
       if (params->device) options.device = params->device;
       switch (params->dtype) {
         case APX_DTYPE_DEFAULT: break;
@@ -359,6 +372,9 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
                           "BFLOAT16"};
       }
       options.threads = params->threads;
+      if (APX_COVERS(params, apx_load_params, layer_count)) {
+        options.layers = int_list(params->layers, params->layer_count, "params->layers");
+      }
     }
     *model = models().add(new apx_model{attnprox::Model::load(path, options)});
   });
@@ -398,6 +414,13 @@ apx_status apx_model_captured_layers(const apx_model* model, int32_t* out, size_
   });
 }
 
+apx_status apx_model_layers(const apx_model* model, int32_t* out, size_t capacity, size_t* needed) {
+  return call([&] {
+    const std::vector<int> layers = live(models(), model, "model").model.layers();
+    deliver(std::vector<int32_t>(layers.begin(), layers.end()), out, capacity, needed);
+  });
+}
+
 apx_status apx_model_manifest_json(const apx_model* model, char** json) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
@@ -428,20 +451,40 @@ apx_status apx_model_tokenizer(const apx_model* model, apx_tokenizer** tokenizer
 
 // ---- running ----
 
+apx_run_params apx_run_default_params(void) {
+  apx_run_params p;
+  p.struct_size = sizeof(apx_run_params);
+  p.layers = nullptr;
+  p.layer_count = 0;
+  return p;
+}
+
 apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids, size_t count, apx_result** result) {
+  return apx_model_run_ids_with(model, ids, count, nullptr, result);
+}
+
+apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, size_t count,
+                                  const apx_run_params* params, apx_result** result) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
     need(result, "result");
     *result = nullptr;
     if (count) need(ids, "ids");
-    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count))});
+    const attnprox::RunOptions options = run_options(params);
+    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count), options)});
   });
 }
 
 apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids, const size_t* counts, size_t batch,
                                apx_result** results_out) {
+  return apx_model_run_batch_with(model, ids, counts, batch, nullptr, results_out);
+}
+
+apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const* ids, const size_t* counts,
+                                    size_t batch, const apx_run_params* params, apx_result** results_out) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
+    const attnprox::RunOptions options = run_options(params);
     need(results_out, "results");
     if (batch) {
       need(ids, "ids");
@@ -452,7 +495,7 @@ apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids
       if (counts[b]) need(ids[b], "ids[b]");
       sequences.emplace_back(ids[b], ids[b] + counts[b]);
     }
-    std::vector<attnprox::Result> run = m.run_batch(sequences);
+    std::vector<attnprox::Result> run = m.run_batch(sequences, options);
     for (size_t b = 0; b < batch; ++b) results_out[b] = results().add(new apx_result{std::move(run[b])});
   });
 }
@@ -463,6 +506,8 @@ apx_text_params apx_text_default_params(void) {
   p.add_special_tokens = 1;
   p.max_length = 0;
   p.truncation = 0;
+  p.layers = nullptr;
+  p.layer_count = 0;
   return p;
 }
 
@@ -479,6 +524,9 @@ attnprox::TextOptions text_options(const apx_text_params* params) {
                                                   "found " + std::to_string(params->max_length)};
     }
     if (options.truncation) options.max_length = params->max_length;
+  }
+  if (APX_COVERS(params, apx_text_params, layer_count)) {
+    options.layers = int_list(params->layers, params->layer_count, "params->layers");
   }
   return options;
 }
@@ -521,6 +569,13 @@ apx_status apx_result_num_tokens(const apx_result* result, size_t* count) {
     const attnprox::Result& r = live(results(), result, "result").result;
     need(count, "count");
     *count = static_cast<size_t>(r.num_tokens());
+  });
+}
+
+apx_status apx_result_layers(const apx_result* result, int32_t* out, size_t capacity, size_t* needed) {
+  return call([&] {
+    const std::vector<int> layers = live(results(), result, "result").result.layers();
+    deliver(std::vector<int32_t>(layers.begin(), layers.end()), out, capacity, needed);
   });
 }
 

@@ -1,10 +1,27 @@
 // Attention Proximity Entropy on the device, streamed over tiles of rows of A (see metrics.hpp for the definition
 // and the policies; the Eigen implementation there is the reference this one is tested against).
+//
+// With Qg = Σ_{h reading g} Q_h (the queries summed per key head, [N, Hkv·d] with the key heads side by side),
+// Kg the keys [N, Hkv·d] and c = 1 / (H · sqrt(d)):
+//   A = (c/2) (Qg Kgᵀ + Kg Qgᵀ) = (c/2) U Vᵀ,   U = [Qg | Kg],  V = [Kg | Qg]   (N × 2·Hkv·d)
+// so one row tile of A is one matrix product [T, 2·Hkv·d] × [2·Hkv·d, N]. In float16/bfloat16 the operands stay in
+// the model's dtype; Qg, a sum of G heads, is split into two parts in that dtype, Qg ≈ hi + lo (hi = Qg rounded,
+// lo = Qg − hi rounded), so that U = [hi | lo | Kg | Kg] and V = [Kg | Kg | hi | lo] carry Qg to about twice the
+// dtype's precision (G = 1 needs no split: Qg is Q). On CUDA the product runs in that dtype with float32
+// accumulation and a float32 result (aten::mm.dtype, torch 2.8+); elsewhere V is widened to float32 once, which
+// gives the same products (each a product of two values of the dtype, exact in float32).
+//
+// Every policy turns row i into weights w_ij ≥ 0 over j ≠ i, and then
+//   iAPE_i = −Σ_j p_ij log p_ij,  p = w / Σw   =   log(Σ_j w_ij) − (Σ_j w_ij log w_ij) / Σ_j w_ij
+// (the scale c/2 cancels except under softmax), a handful of passes over the float32 tile, in place.
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "internal.hpp"
 
@@ -12,35 +29,99 @@ namespace attnprox {
 
 namespace {
 
-/// iAPE of rows first_row.. of A, given as a tile `a` [T, N] (float64); `off` marks the entries j ≠ i.
-/// Returns (entropy [T], defined [T]).
-std::pair<at::Tensor, at::Tensor> tile_entropy(const at::Tensor& a, const at::Tensor& off, metrics::ApePolicy policy) {
-  const double inf = std::numeric_limits<double>::infinity();
-  at::Tensor weights, defined;
-  switch (policy) {
-    case metrics::ApePolicy::kLiteral:
-      weights = a.masked_fill(off.logical_not(), 0.0);
-      defined = a.lt(0).logical_and(off).any(1).logical_not();
-      break;
-    case metrics::ApePolicy::kShift: {
-      const at::Tensor lowest = std::get<0>(a.masked_fill(off.logical_not(), inf).min(1, /*keepdim=*/true));
-      weights = (a - lowest).masked_fill_(off.logical_not(), 0.0);
-      defined = at::ones({a.size(0)}, a.options().dtype(at::kBool));
-      break;
+/// Elements of one float32 tile of A (256 MiB): rows per tile = this / N.
+constexpr int64_t kTileElements = int64_t{1} << 26;
+
+/// torch's mm with a float32 result from float16/bfloat16 operands (aten::mm.dtype, CUDA, torch 2.8 and later),
+/// found at run time so that the library builds against every libtorch; empty where this libtorch lacks it.
+std::optional<c10::OperatorHandle> mm_to_float32() {
+  static const std::optional<c10::OperatorHandle> op = [] {
+    auto handle = c10::Dispatcher::singleton().findSchema({"aten::mm", "dtype"});
+    return handle ? std::optional<c10::OperatorHandle>(*handle) : std::nullopt;
+  }();
+  return op;
+}
+
+/// Whether tile products with a float32 result run in the model's float16/bfloat16 on this device (CUDA with
+/// aten::mm.dtype); elsewhere the same operands are widened to float32 once, which gives the same products.
+bool reduced_products(const at::Device& device) {
+  return device.is_cuda() && mm_to_float32().has_value();
+}
+
+/// The tile a [T, K] × bᵀ with b [N, K] → [T, N] float32; `b_float` is b in float32 where products in the reduced
+/// dtype cannot run (undefined otherwise).
+at::Tensor product(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b_float) {
+  if (a.scalar_type() == at::kFloat) return at::mm(a, b.t());
+  if (b_float.defined()) return at::mm(a.to(at::kFloat), b_float.t());
+  static std::atomic<bool> warned{false};
+  try {
+    return mm_to_float32()
+        ->typed<at::Tensor(const at::Tensor&, const at::Tensor&, at::ScalarType)>()
+        .call(a, b.t(), at::kFloat);
+  } catch (const c10::Error& e) {
+    if (!warned.exchange(true)) {
+      logger().warn("aten::mm with a float32 result failed ({}); APE widens its operands to float32",
+                    torch_message(e));
     }
-    case metrics::ApePolicy::kClamp:
-      weights = a.clamp_min(0.0).masked_fill_(off.logical_not(), 0.0);
-      defined = at::ones({a.size(0)}, a.options().dtype(at::kBool));
+    return at::mm(a.to(at::kFloat), b.t().to(at::kFloat));
+  }
+}
+
+/// The operands U [N, K] and V [N, K] of A ∝ U Vᵀ (see the top of this file): float32 for a float32 model, else in
+/// the model's dtype with Qg split into hi + lo.
+std::pair<at::Tensor, at::Tensor> operands(const at::Tensor& queries, const at::Tensor& keys) {
+  const int64_t heads = queries.size(0), kv_heads = keys.size(0), n = keys.size(1), d = keys.size(2);
+  const int64_t group = heads / kv_heads;
+  const at::ScalarType dtype = keys.scalar_type();
+  const bool reduced = dtype == at::kHalf || dtype == at::kBFloat16;
+  const at::ScalarType work = reduced ? dtype : at::kFloat;
+  // [Hkv, N, d] → [N, Hkv·d]
+  auto side_by_side = [&](const at::Tensor& t) { return t.permute({1, 0, 2}).reshape({n, kv_heads * d}); };
+  const at::Tensor kg = side_by_side(keys).to(work);
+  if (group == 1) {  // Qg = Q: exact in the model's dtype
+    const at::Tensor qg = side_by_side(queries).to(work);
+    return {at::cat({qg, kg}, 1), at::cat({kg, qg}, 1)};
+  }
+  const at::Tensor qg32 = side_by_side(grouped_queries(queries, kv_heads, at::kFloat));
+  if (!reduced) return {at::cat({qg32, kg}, 1), at::cat({kg, qg32}, 1)};
+  const at::Tensor hi = qg32.to(work);
+  const at::Tensor lo = (qg32 - hi.to(at::kFloat)).to(work);
+  return {at::cat({hi, lo, kg, kg}, 1), at::cat({kg, kg, hi, lo}, 1)};
+}
+
+/// iAPE of rows first.. of A from their tile `a` = A·(2/c) [T, N] (float32, overwritten): (entropy [T] float64,
+/// defined [T] bool).
+std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, double half_c, metrics::ApePolicy policy) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const int64_t rows = a.size(0);
+  at::Tensor diagonal = a.narrow(1, first, rows).diagonal();  // the entries j = i
+  at::Tensor defined;
+  switch (policy) {
+    case metrics::ApePolicy::kLiteral:  // w = A as it is; a row with a negative entry is undefined
+      diagonal.fill_(0.0f);
+      defined = at::amin(a, 1).ge(0.0f);
       break;
-    case metrics::ApePolicy::kSoftmax: {
-      const at::Tensor p = at::softmax(a.masked_fill(off.logical_not(), -inf), 1);
-      return {at::special_xlogy(p, p).sum(1).neg_(), at::ones({a.size(0)}, a.options().dtype(at::kBool))};
+    case metrics::ApePolicy::kShift:  // w = A − min_{k≠i} A_ik
+      diagonal.fill_(inf);
+      a.sub_(at::amin(a, 1, /*keepdim=*/true));
+      diagonal.fill_(0.0f);
+      break;
+    case metrics::ApePolicy::kClamp:  // w = max(A, 0)
+      a.clamp_min_(0.0f);
+      diagonal.fill_(0.0f);
+      break;
+    case metrics::ApePolicy::kSoftmax: {  // w = exp(A − max_{k≠i} A_ik): the softmax's numerators
+      a.mul_(half_c);
+      diagonal.fill_(-inf);
+      a.sub_(at::amax(a, 1, /*keepdim=*/true)).exp_();
+      break;
     }
   }
-  const at::Tensor total = weights.sum(1, /*keepdim=*/true);
-  defined = defined.logical_and(total.squeeze(1).gt(0)).logical_and(at::isfinite(total.squeeze(1)));
-  const at::Tensor p = weights / total.clamp_min(std::numeric_limits<double>::min());
-  return {at::special_xlogy(p, p).sum(1).neg_(), defined};
+  const at::Tensor total = a.sum(1).to(at::kDouble);           // Σ_j w_ij
+  const at::Tensor weighted = a.xlogy_(a).sum(1).to(at::kDouble);  // Σ_j w_ij log w_ij, in place
+  const at::Tensor entropy = total.log() - weighted / total;
+  const at::Tensor ok = total.gt(0.0).logical_and(at::isfinite(total));
+  return {entropy, defined.defined() ? ok.logical_and(defined) : ok};
 }
 
 }  // namespace
@@ -57,23 +138,17 @@ ApeResult Result::ape(int layer, metrics::ApePolicy policy) const {
   }
   c10::InferenceMode guard;
   return guarded("ape", [&] {
-    // A = (c/2) U Vᵀ with U = [Qg | Kg], V = [Kg | Qg] (N × 2·Hkv·d): A_ij = (c/2)(Qg_i·Kg_j + Kg_i·Qg_j).
-    const at::Tensor keys = data_->keys[slot].to(at::kFloat);
-    const int64_t kv_heads = keys.size(0), d = keys.size(2);
-    const double c = 1.0 / (m.num_heads * std::sqrt(static_cast<double>(d)));
-    const at::Tensor qg =
-        grouped_queries(data_->queries[slot], kv_heads, at::kFloat).permute({1, 0, 2}).reshape({n, -1});
-    const at::Tensor kg = keys.permute({1, 0, 2}).reshape({n, -1});
-    const at::Tensor u = at::cat({qg, kg}, 1), v = at::cat({kg, qg}, 1);
-    const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(n, (int64_t{1} << 22) / n));
+    const at::Tensor& keys = data_->keys[slot];
+    const double half_c = 0.5 / (m.num_heads * std::sqrt(static_cast<double>(keys.size(2))));
+    const auto [u, v] = operands(data_->queries[slot], keys);
+    const at::Tensor v_float =
+        u.scalar_type() == at::kFloat || reduced_products(keys.device()) ? at::Tensor() : v.to(at::kFloat);
+    const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(n, kTileElements / n));
     at::Tensor tokens = at::empty({n}, keys.options().dtype(at::kDouble));
     at::Tensor defined = at::empty({n}, keys.options().dtype(at::kBool));
-    const at::Tensor columns = at::arange(n, keys.options().dtype(at::kLong)).unsqueeze(0);
     for (int64_t first = 0; first < n; first += tile) {
       const int64_t rows = std::min(tile, n - first);
-      const at::Tensor a = at::mm(u.narrow(0, first, rows), v.t()).to(at::kDouble).mul_(0.5 * c);
-      const at::Tensor off = columns.ne(at::arange(first, first + rows, columns.options()).unsqueeze(1));
-      auto [entropy, ok] = tile_entropy(a, off, policy);
+      auto [entropy, ok] = tile_entropy(product(u.narrow(0, first, rows), v, v_float), first, half_c, policy);
       tokens.narrow(0, first, rows).copy_(entropy);
       defined.narrow(0, first, rows).copy_(ok);
     }

@@ -221,7 +221,8 @@ size_t Manifest::slot(int layer) const {
   const int captured = static_cast<int>(layers.size());
   if (layer < 0) {
     if (layer < -captured) {
-      throw Error(ErrorCode::kOutOfRange, "layer " + std::to_string(layer) + " requested, the model file has " +
+      const std::string holder = file_captured_layers.empty() ? "the model file has " : "this run kept ";
+      throw Error(ErrorCode::kOutOfRange, "layer " + std::to_string(layer) + " requested, " + holder +
                                               std::to_string(captured) + " captured layers (" + captured_list(*this) +
                                               "; -1..-" + std::to_string(captured) + " count back from the last)");
     }
@@ -229,6 +230,10 @@ size_t Manifest::slot(int layer) const {
   }
   for (size_t k = 0; k < layers.size(); ++k) {
     if (layers[k].index == layer) return k;
+  }
+  if (std::find(file_captured_layers.begin(), file_captured_layers.end(), layer) != file_captured_layers.end()) {
+    throw Error(ErrorCode::kOutOfRange, "layer " + std::to_string(layer) + " was not kept by this run (it kept " +
+                                            captured_list(*this) + "; ask for it with layers=...)");
   }
   if (layer >= num_layers) {
     throw Error(ErrorCode::kOutOfRange, "layer " + std::to_string(layer) + " requested, the model has " +
@@ -238,6 +243,14 @@ size_t Manifest::slot(int layer) const {
   throw Error(ErrorCode::kOutOfRange, "layer " + std::to_string(layer) +
                                           " is not captured in this model file (captured: " + captured_list(*this) +
                                           ")");
+}
+
+Manifest Manifest::kept(const std::vector<size_t>& slots) const {
+  Manifest out = *this;
+  out.layers.clear();
+  for (size_t slot : slots) out.layers.push_back(layers.at(slot));
+  out.file_captured_layers = file_captured_layers.empty() ? captured_layers() : file_captured_layers;
+  return out;
 }
 
 int Manifest::kv_group(int head) const {

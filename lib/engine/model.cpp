@@ -6,6 +6,7 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +31,9 @@ struct Model::Impl {
   c10::Device device{c10::kCPU};
   c10::ScalarType dtype = c10::ScalarType::Float;
   bool optimize_graph = false;  // ATTNPROX_JIT_OPTIMIZE=1 at load: TorchScript's profiling executor
+  bool forward_layers = false;  // the file has forward_layers(ids, mask, layers): it computes only what is kept
+  std::vector<size_t> slots;    // the captured layers (positions in manifest->layers) a run keeps by default
+  std::shared_ptr<const Manifest> kept;  // the manifest of those layers (`manifest` itself when all are kept)
 };
 
 namespace {
@@ -132,12 +136,12 @@ std::string shape_text(const at::Tensor& t) {
   return out + "]";
 }
 
-/// The queries and keys a forward returned, checked against the manifest: a tuple of two lists of tensors, one
-/// per captured layer, queries [B, H, N, d] and keys [B, Hkv, N, d] in the model's dtype.
+/// The queries and keys a forward returned, checked against the manifest `m` of the layers asked for: a tuple of
+/// two lists of tensors, one per layer of `m`, queries [B, H, N, d] and keys [B, Hkv, N, d] in the model's dtype.
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const c10::IValue& out,
-                                                                          const Model::Impl& model, int64_t batch,
+                                                                          const Model::Impl& model,
+                                                                          const Manifest& m, int64_t batch,
                                                                           int64_t n) {
-  const Manifest& m = *model.manifest;
   auto fail = [&](const std::string& what) { invalid_model(model.path, "forward " + what); };
   if (!out.isTuple() || out.toTupleRef().elements().size() != 2) {
     fail("must return a tuple (queries, keys) of two lists of tensors");
@@ -148,7 +152,9 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const 
   const size_t captured = m.layers.size();
   if (queries.size() != captured || keys.size() != captured) {
     fail("returned queries for " + std::to_string(queries.size()) + " and keys for " + std::to_string(keys.size()) +
-         " layers, the manifest captures " + std::to_string(captured));
+         " layers, " +
+         (m.file_captured_layers.empty() ? "the manifest captures " + std::to_string(captured)
+                                         : std::to_string(captured) + " were asked for (forward_layers)"));
   }
   for (size_t k = 0; k < captured; ++k) {
     const std::string layer = " at layer " + std::to_string(m.layers[k].index);
@@ -186,9 +192,69 @@ c10::IValue run_module(const Model::Impl& model, const at::Tensor& ids, const at
   return module.forward({ids, mask});
 }
 
-c10::IValue forward(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask,
-                    const at::Tensor& type_ids) {
-  return guarded("model forward failed", [&] { return run_module(model, ids, mask, type_ids); });
+/// forward_layers(ids, mask, layers[, token_type_ids]): the queries and keys of `layers` only (the model's own
+/// numbers, ascending); the token type ids come after the layers, for files whose manifest lists them.
+c10::IValue run_module_layers(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask,
+                              const at::Tensor& type_ids, const Manifest& kept) {
+  torch::jit::GraphOptimizerEnabledGuard optimizer(model.optimize_graph);
+  torch::jit::Module module = model.module;
+  c10::List<int64_t> layers;
+  for (const LayerInfo& layer : kept.layers) layers.push_back(layer.index);
+  if (model.manifest->takes_token_type_ids()) return module.get_method("forward_layers")({ids, mask, layers, type_ids});
+  return module.get_method("forward_layers")({ids, mask, layers});
+}
+
+/// What one run keeps: slots of the file's captured layers, and the manifest of just those.
+struct Selection {
+  std::vector<size_t> slots;
+  std::shared_ptr<const Manifest> manifest;
+};
+
+/// The slots of the layers asked for (the model's own numbers, or negative from the file's last captured layer),
+/// ascending and distinct; every captured layer when none is named.
+std::vector<size_t> resolve_slots(const Manifest& m, const std::vector<int>& layers) {
+  std::vector<size_t> slots;
+  if (layers.empty()) {
+    for (size_t k = 0; k < m.layers.size(); ++k) slots.push_back(k);
+    return slots;
+  }
+  for (int layer : layers) slots.push_back(m.slot(layer));
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  return slots;
+}
+
+Selection select(const Model::Impl& model, const std::vector<int>& layers) {
+  if (layers.empty()) return {model.slots, model.kept};
+  Selection out{resolve_slots(*model.manifest, layers), model.manifest};
+  if (out.slots.size() != model.manifest->layers.size()) {
+    out.manifest = std::make_shared<const Manifest>(model.manifest->kept(out.slots));
+  }
+  return out;
+}
+
+/// The queries and keys of the selected layers for one padded batch: through forward_layers where the file has it
+/// (a scripted file stops after the last selected layer, a traced one cuts the others' queries and keys in its
+/// graph: docs/model-file.md), otherwise through forward, keeping the selected layers' and dropping the rest.
+std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> forward(const Model::Impl& model, const at::Tensor& ids,
+                                                                    const at::Tensor& mask, const at::Tensor& type_ids,
+                                                                    const Selection& selection) {
+  const int64_t batch = ids.size(0), n = ids.size(1);
+  const bool all = selection.slots.size() == model.manifest->layers.size();
+  if (!all && model.forward_layers) {
+    c10::IValue out =
+        guarded("model forward failed", [&] { return run_module_layers(model, ids, mask, type_ids, *selection.manifest); });
+    return split_outputs(out, model, *selection.manifest, batch, n);
+  }
+  c10::IValue out = guarded("model forward failed", [&] { return run_module(model, ids, mask, type_ids); });
+  auto [queries, keys] = split_outputs(out, model, *model.manifest, batch, n);
+  if (all) return {std::move(queries), std::move(keys)};
+  std::vector<at::Tensor> kept_queries, kept_keys;
+  for (size_t slot : selection.slots) {
+    kept_queries.push_back(std::move(queries[slot]));
+    kept_keys.push_back(std::move(keys[slot]));
+  }
+  return {std::move(kept_queries), std::move(kept_keys)};
 }
 
 void check_ids(const Manifest& m, const std::vector<int64_t>& ids, const std::string& which) {
@@ -288,6 +354,10 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   if (options.dtype && to_string(*options.dtype) != m.dtype) {
     guarded("converting the model to " + to_string(*options.dtype), [&] { impl->module.to(impl->dtype); });
   }
+  impl->forward_layers = impl->module.find_method("forward_layers").has_value();
+  impl->slots = resolve_slots(m, options.layers);  // Error(kOutOfRange) for a layer the file does not capture
+  impl->kept = impl->slots.size() == m.layers.size() ? impl->manifest
+                                                     : std::make_shared<const Manifest>(m.kept(impl->slots));
 
   // Probe: one forward of two tokens must return what the manifest describes.
   const int64_t n = std::min<int64_t>(2, m.max_positions);
@@ -296,19 +366,27 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     auto opts = at::TensorOptions().dtype(at::kLong).device(impl->device);
     at::Tensor ids = at::arange(n, opts).remainder(m.vocab_size).unsqueeze(0);
     at::Tensor mask = at::ones({1, n}, opts);
-    c10::IValue out;
-    try {
-      out = run_module(*impl, ids, mask, at::zeros_like(ids));
-    } catch (const c10::Error& e) {
-      throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
-                                               " in " + c10::toString(impl->dtype) + " failed: " + torch_message(e) +
-                                               version_note(m.torch_version));
-    } catch (const std::exception& e) {
-      throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe forward on " + options.device +
-                                               " in " + c10::toString(impl->dtype) +
-                                               " failed: " + first_lines(e.what()) + version_note(m.torch_version));
+    // forward, and forward_layers (where the file has it) asked for its last captured layer only; segment 0 for
+    // files that take token type ids.
+    const at::Tensor types = at::zeros_like(ids);
+    const Manifest last = m.kept({m.layers.size() - 1});
+    for (const bool layers : {false, true}) {
+      if (layers && !impl->forward_layers) break;
+      c10::IValue out;
+      const std::string what = layers ? "forward_layers" : "forward";
+      try {
+        out = layers ? run_module_layers(*impl, ids, mask, types, last) : run_module(*impl, ids, mask, types);
+      } catch (const c10::Error& e) {
+        throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe " + what + " on " +
+                                                 options.device + " in " + c10::toString(impl->dtype) +
+                                                 " failed: " + torch_message(e) + version_note(m.torch_version));
+      } catch (const std::exception& e) {
+        throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe " + what + " on " +
+                                                 options.device + " in " + c10::toString(impl->dtype) + " failed: " +
+                                                 first_lines(e.what()) + version_note(m.torch_version));
+      }
+      split_outputs(out, *impl, layers ? last : m, 1, n);
     }
-    split_outputs(out, *impl, 1, n);
   }
   logger().debug(
       "loaded {} ({}, {} of {} layers captured, H={} Hkv={} d={}) on {} in {} ms", path, m.family, m.layers.size(),
@@ -336,17 +414,23 @@ const Tokenizer* Model::tokenizer() const {
   return impl_->tokenizer.get();
 }
 
-Result Model::run(const std::vector<int64_t>& ids) const {
-  return std::move(run_batch({ids}).front());
+std::vector<int> Model::layers() const {
+  return impl_->kept->captured_layers();
+}
+
+Result Model::run(const std::vector<int64_t>& ids, const RunOptions& options) const {
+  return std::move(run_batch({ids}, options).front());
 }
 
 namespace {
 /// One padded forward for a batch of id sequences, with their token type ids (none: zeros): the per-sequence
-/// data of the results.
+/// data of the results, holding the layers asked for.
 std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl,
                                                          const std::vector<std::vector<int64_t>>& batch,
+                                                         const std::vector<int>& layers,
                                                          const std::vector<std::vector<int64_t>>& type_ids = {}) {
   const Manifest& m = *impl.manifest;
+  const Selection selection = select(impl, layers);
   if (batch.empty()) throw Error(ErrorCode::kInvalidArgument, "no sequences given: there is nothing to run");
   int64_t longest = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -378,8 +462,8 @@ std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl
 
   c10::InferenceMode guard;
   const auto start = std::chrono::steady_clock::now();
-  c10::IValue out = forward(impl, ids.to(impl.device), mask.to(impl.device), types.to(impl.device));
-  auto [queries, keys] = split_outputs(out, impl, size, longest);
+  auto [queries, keys] =
+      forward(impl, ids.to(impl.device), mask.to(impl.device), types.to(impl.device), selection);
   logger().debug(
       "ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
@@ -387,7 +471,7 @@ std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl
   std::vector<std::shared_ptr<Result::Data>> results;
   for (int64_t b = 0; b < size; ++b) {
     auto data = std::make_shared<Result::Data>();
-    data->manifest = impl.manifest;
+    data->manifest = selection.manifest;
     data->tokenizer = impl.tokenizer;
     data->ids = batch[b];
     const auto n = static_cast<int64_t>(batch[b].size());
@@ -397,17 +481,18 @@ std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl
       data->keys.push_back(keys[k][b].narrow(1, 0, n));
     }
     // Only the real tokens must be finite: what a model computes at padding positions is never used.
-    check_finite(data->queries, m, "queries");
-    check_finite(data->keys, m, "keys");
+    check_finite(data->queries, *selection.manifest, "queries");
+    check_finite(data->keys, *selection.manifest, "keys");
     results.push_back(std::move(data));
   }
   return results;
 }
 }  // namespace
 
-std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& batch) const {
+std::vector<Result> Model::run_batch(const std::vector<std::vector<int64_t>>& batch,
+                                     const RunOptions& options) const {
   std::vector<Result> results;
-  for (auto& data : run_sequences(*impl_, batch)) results.push_back(Result(std::move(data)));
+  for (auto& data : run_sequences(*impl_, batch, options.layers)) results.push_back(Result(std::move(data)));
   return results;
 }
 
@@ -545,7 +630,8 @@ Result Model::run_text(std::string_view text, const TextOptions& options) const 
 
 Result Model::run_text_pair(std::string_view text, std::string_view pair, const TextOptions& options) const {
   std::vector<Encoding> encodings{encode_pair(text, pair, options)};
-  return std::move(run_encoded({std::string(text)}, std::move(encodings), {std::string(pair)}).front());
+  return std::move(
+      run_encoded({std::string(text)}, std::move(encodings), {std::string(pair)}, RunOptions{options.layers}).front());
 }
 
 std::vector<Result> Model::run_texts(const std::vector<std::string>& texts, const TextOptions& options) const {
@@ -555,11 +641,11 @@ std::vector<Result> Model::run_texts(const std::vector<std::string>& texts, cons
   for (const std::string& text : texts) {
     encodings.push_back(encode_for_model(tokenizer, *impl_->manifest, text, std::nullopt, options));
   }
-  return run_encoded(texts, std::move(encodings));
+  return run_encoded(texts, std::move(encodings), {}, RunOptions{options.layers});
 }
 
 std::vector<Result> Model::run_encoded(const std::vector<std::string>& texts, std::vector<Encoding> encodings,
-                                       const std::vector<std::string>& pairs) const {
+                                       const std::vector<std::string>& pairs, const RunOptions& options) const {
   if (texts.size() != encodings.size() || (!pairs.empty() && pairs.size() != texts.size())) {
     throw Error(ErrorCode::kInvalidArgument, std::to_string(texts.size()) + " texts, " +
                                                  std::to_string(pairs.size()) + " pairs and " +
@@ -601,7 +687,7 @@ std::vector<Result> Model::run_encoded(const std::vector<std::string>& texts, st
     types.emplace_back(e.type_ids.begin(), e.type_ids.end());
   }
   std::vector<Result> results;
-  std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch, types);
+  std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch, options.layers, types);
   for (size_t k = 0; k < data.size(); ++k) {
     data[k]->text = texts[k];
     if (!pairs.empty()) data[k]->text_pair = pairs[k];

@@ -18,6 +18,10 @@ const Manifest& Result::manifest() const {
   return *data_->manifest;
 }
 
+std::vector<int> Result::layers() const {
+  return data_->manifest->captured_layers();
+}
+
 const std::string& Result::text() const {
   return data_->text;
 }

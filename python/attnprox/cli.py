@@ -80,6 +80,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--layer", type=int, default=-1,
                         help="layer: the model's own number, negative from the last captured (default -1)")
+    parser.add_argument("--layers", default=None, type=_layers,
+                        help="captured layers to keep: all, last or comma-separated numbers; the forward stops "
+                        "after the last of them (default: score keeps --layer only, heatmap all)")
 
 
 SCORE_JSON = """--json writes one list, one object per input in input order:
@@ -241,19 +244,19 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _score_row(item: Input, result, args) -> dict:
-    """The scores of one input (a Result, or a Windowed with --windows)."""
+def _score_row(item: Input, result, args, layer: int) -> dict:
+    """The scores of one input (a Result, or a Windowed with --windows) at `layer`."""
     import attnprox
 
     row = {"input": item.label}
     if isinstance(result, attnprox.Windowed):
-        ape = result.ape(args.layer, args.policy)
-        row.update({"n": result.n, "windows": len(result.windows), "ap": result.ap(args.layer),
+        ape = result.ape(layer, args.policy)
+        row.update({"n": result.n, "windows": len(result.windows), "ap": result.ap(layer),
                     "ape": None if ape != ape else float(ape), "ape_normalized": ape.normalized,
                     "ape_undefined_rows": ape.undefined_rows})
         tokens = result.tokens or [str(i) for i in result.ids]
     else:
-        row.update(result.summary(args.layer, args.policy))
+        row.update(result.summary(layer, args.policy))
         tokens = result.token_texts or [str(i) for i in result.ids]
     row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
     if args.tokens:
@@ -261,8 +264,8 @@ def _score_row(item: Input, result, args) -> dict:
         if row["n"] < 2:  # AP and APE are undefined for one token
             row["ap_tokens"] = row["ape_tokens"] = [None] * row["n"]
         else:
-            row["ap_tokens"] = [float(x) for x in result.ap_tokens(args.layer)]
-            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(args.layer, args.policy)]
+            row["ap_tokens"] = [float(x) for x in result.ap_tokens(layer)]
+            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(layer, args.policy)]
     return row
 
 
@@ -299,7 +302,10 @@ def _cmd_score(args) -> int:
     if args.windows and args.truncate:
         raise UsageError("--truncate and --windows are two ways of reading a long text: choose one")
     inputs = _read_inputs(args)
-    model = attnprox.load(_model_path(args), device=args.device)
+    # Without --layers only the measured layer is kept, and the forward stops after its queries and keys.
+    model = attnprox.load(_model_path(args), device=args.device,
+                          layers=[args.layer] if args.layers is None else args.layers)
+    layer = -1 if args.layers is None else args.layer
     if args.windows:
         def results():
             for k, item in enumerate(inputs):
@@ -334,7 +340,7 @@ def _cmd_score(args) -> int:
                 progress.message(f"attnprox score: error: {item.shown()}: {result}")
                 row = {"input": item.label, "error": str(result)}
             else:
-                row = _score_row(item, result, args)
+                row = _score_row(item, result, args, layer)
             row["shown"] = item.shown()
             printer.add(index, row)
             progress.step()
@@ -355,7 +361,7 @@ def _cmd_heatmap(args) -> int:
     if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
         raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
                          "select them)")
-    model = attnprox.load(_model_path(args), device=args.device)
+    model = attnprox.load(_model_path(args), device=args.device, layers=args.layers)
     _, result = _run_one(model, args)
     if extension == ".html":
         result.view(args.layer, temperature=args.temperature).save(args.out)

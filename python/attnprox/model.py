@@ -17,15 +17,45 @@ if TYPE_CHECKING:
 Ids = Sequence[int]
 
 
-def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0) -> "Model":
+def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] = None, threads: int = 0,
+         layers=None) -> "Model":
     """Loads an attnprox model file (written by `attnprox.export` or `attnprox.export_reference`); with no path (or
     "default"), the project's default model (`attnprox.default_model`).
 
     device: "cpu", "cuda" or "cuda:N". dtype: "float32", "float16" or "bfloat16" (default: the file's).
     threads: libtorch intra-op threads for the whole process (0: libtorch's default).
+    layers: which captured layers' queries and keys runs keep unless `run(layers=...)` says otherwise: "all" (or
+    None, the default), "last", a layer number, a list of them or "i,j" (negative: back from the last captured
+    layer). The forward stops after the last of them where the file can (see docs/model-file.md).
     The file is checked against its manifest with a two-token probe run.
     """
-    return Model(_core.load(default_model.resolve(path), device, dtype, int(threads)))
+    return Model(_core.load(default_model.resolve(path), device, dtype, int(threads), _layer_choice(layers)))
+
+
+def _layer_choice(layers) -> List[int]:
+    """A choice of captured layers as the engine takes it: [] for all of them (None or "all"), else layer numbers
+    (negative: back from the last captured layer)."""
+    if layers is None:
+        return []
+    if isinstance(layers, str):
+        text = layers.strip().lower()
+        if text == "all":
+            return []
+        if text == "last":
+            return [-1]
+        try:
+            return [int(part) for part in text.split(",")]
+        except ValueError:
+            raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a list of "
+                                       "them ('3,7')") from None
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, (bool, np.bool_)):
+        return [int(layers)]
+    chosen = list(layers)
+    if not chosen or not all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+                             for x in chosen):
+        raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a non-empty list "
+                                   "of them")
+    return [int(x) for x in chosen]
 
 
 def _as_ids(seq, what: str) -> List[int]:
@@ -123,6 +153,8 @@ class Model:
     num_layers = property(lambda self: self.manifest["num_layers"], doc="Layers of the whole model.")
     captured_layers = property(lambda self: list(self.manifest["captured_layers"]),
                                doc="The model's own numbers of the layers whose Q/K the file returns.")
+    layers = property(lambda self: list(self._core.layers),
+                      doc="The captured layers a run keeps unless it says otherwise (`load(layers=...)`).")
     num_heads = property(lambda self: self.manifest["num_heads"], doc="Query heads H.")
     num_kv_heads = property(lambda self: self.manifest["num_kv_heads"], doc="Key heads Hkv (grouped-query).")
     head_dim = property(lambda self: self.manifest["head_dim"], doc="Head size d.")
@@ -140,7 +172,7 @@ class Model:
             ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None,
             add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
             token_budget: Optional[int] = None,
-            text_pair: Optional[Union[str, Sequence[str]]] = None) -> Union["Result", List["Result"]]:
+            text_pair: Optional[Union[str, Sequence[str]]] = None, layers=None) -> Union["Result", List["Result"]]:
         """Runs one text or one sequence of token ids (→ Result), or a list of them (→ list of Results, in input
         order). Texts go through the file's tokenizer with the model's special tokens (`add_special_tokens=False`
         leaves them out); a text starting with a byte-order mark (U+FEFF) is tokenized without it.
@@ -158,11 +190,14 @@ class Model:
             template (BERT: [CLS] text [SEP] pair [SEP]) and its token type ids (0 for the first text, 1 for the
             second) given to the model; with truncation the longer text is cut first ("longest_first"). Model files
             exported before attnprox took pairs refuse them (export again).
+        layers: the captured layers the results keep, as in `load` (None: the model's choice, `Model.layers`;
+            "all": every captured layer); the forward stops after the last of them where the file can.
         """
         single = _single(text, ids)
         results: list = []
         for index, result in self.stream(text, ids, token_budget=token_budget, add_special_tokens=add_special_tokens,
-                                         truncation=truncation, max_length=max_length, text_pair=text_pair):
+                                         truncation=truncation, max_length=max_length, text_pair=text_pair,
+                                         layers=layers):
             results.append((index, result))
         results.sort(key=lambda pair: pair[0])
         return results[0][1] if single else [result for _, result in results]
@@ -170,8 +205,8 @@ class Model:
     def stream(self, text: Optional[Union[str, Sequence[str]]] = None,
                ids: Optional[Union[Ids, Sequence[Ids], np.ndarray]] = None, token_budget: Optional[int] = None,
                add_special_tokens: bool = True, truncation: bool = False, max_length: Optional[int] = None,
-               errors: str = "raise",
-               text_pair: Optional[Union[str, Sequence[str]]] = None) -> Iterator[Tuple[int, "Result"]]:
+               errors: str = "raise", text_pair: Optional[Union[str, Sequence[str]]] = None,
+               layers=None) -> Iterator[Tuple[int, "Result"]]:
         """Runs inputs as `run` does and yields `(index, Result)` for each as soon as its micro-batch finishes:
         for streaming output and progress bars over long lists. `index` is the input's position in the list (0 for
         a single input); the order is the micro-batches' order (see `attnprox.batching`), not the input order.
@@ -184,6 +219,7 @@ class Model:
             raise InvalidArgumentError(f"errors must be 'raise' or 'yield', found {errors!r}")
         budget = default_token_budget(self.device) if token_budget is None else token_budget
         single = _single(text, ids)
+        chosen = self._run_layers(layers)
         inputs = _inputs(text, ids)
         if text_pair is not None:
             inputs = _paired(inputs, text_pair, single, text is not None)
@@ -204,7 +240,7 @@ class Model:
             members = [runnable[k] for k in batch]
             results = None  # the previous batch's Results are the caller's now: hold none while this one runs
             try:
-                results = self._run_prepared([prepared[k] for k in members])
+                results = self._run_prepared([prepared[k] for k in members], chosen)
             except Error:
                 if errors == "raise" or len(members) == 1:
                     raise
@@ -214,24 +250,25 @@ class Model:
                 continue
             for k in members:  # one input of the batch failed: run them one by one to name it
                 try:
-                    yield k, self._run_prepared([prepared[k]])[0]
+                    yield k, self._run_prepared([prepared[k]], chosen)[0]
                 except Error as e:
                     yield k, e
 
     def run_windows(self, text: Optional[str] = None, ids: Optional[Ids] = None, window: Optional[int] = None,
                     stride: Optional[int] = None, add_special_tokens: bool = True,
-                    token_budget: Optional[int] = None) -> "Windowed":
+                    token_budget: Optional[int] = None, layers=None) -> "Windowed":
         """A text longer than the model's positions, read in overlapping windows (docs/long-texts.md).
 
         The text is tokenized once; windows of its tokens, starting every `stride` tokens, each run as its own
         sequence with the model's special tokens around it as around a text (none for ids). `window` is a window's
         whole length, special tokens included (default: the model's max positions); `stride` counts text tokens
         (default: half of a window's text tokens). The last window ends at the text's end. The `Windowed` it returns
-        holds every window's Result and the text's AP, AP_i, APE and iAPE_i gathered over them."""
+        holds every window's Result and the text's AP, AP_i, APE and iAPE_i gathered over them. `layers` chooses
+        the captured layers every window's Result keeps, as in `run`."""
         from .windows import run_windows
 
         return run_windows(self, text=text, ids=ids, window=window, stride=stride,
-                           add_special_tokens=add_special_tokens, token_budget=token_budget)
+                           add_special_tokens=add_special_tokens, token_budget=token_budget, layers=layers)
 
     def encode(self, text: str, add_special_tokens: bool = True, truncation: bool = False,
                max_length: Optional[int] = None) -> "_core.Encoding":
@@ -274,14 +311,22 @@ class Model:
             raise type(e)(f"{label}: {e}") from None
         return (item if is_text else None), ids, encoding, pair
 
-    def _run_prepared(self, prepared: list) -> List["Result"]:
-        """One padded batch of prepared inputs (all texts, all text pairs or all ids)."""
+    def _run_prepared(self, prepared: list, layers: Optional[List[int]] = None) -> List["Result"]:
+        """One padded batch of prepared inputs (all texts, all text pairs or all ids), keeping `layers` (the
+        engine's choice, `_run_layers`; None or []: the model's)."""
+        chosen = list(layers or [])
         if prepared[0][2] is not None:
             pairs = [p[3] for p in prepared] if prepared[0][3] is not None else []
-            core = self._core.run_encoded([p[0] for p in prepared], [p[2] for p in prepared], pairs)
+            core = self._core.run_encoded([p[0] for p in prepared], [p[2] for p in prepared], pairs, chosen)
         else:
-            core = self._core.run_batch([p[1] for p in prepared])
+            core = self._core.run_batch([p[1] for p in prepared], chosen)
         return [Result(r, self) for r in core]
+
+    def _run_layers(self, layers) -> List[int]:
+        """A run's choice for the engine: [] keeps the model's choice; "all" is every captured layer."""
+        if isinstance(layers, str) and layers.strip().lower() == "all":
+            return self.captured_layers
+        return _layer_choice(layers)
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -300,7 +345,7 @@ def _layer_list(layers) -> List[int]:
 
 class Result:
     """What the model's attention saw for one sequence. `layer` is the model's own layer number (0-based);
-    negative numbers count back from the last captured layer (-1, the default, is the last). Arrays are NumPy:
+    negative numbers count back from the last layer the result holds (-1, the default, is the last). Arrays are NumPy:
     queries/keys float32 (converted from the model's dtype), attention and proximity float32, AP float64. Every
     array method also takes `torch=True` for a torch tensor instead, as `result.torch.<method>` gives it (sharing
     memory with attnprox, on the model's device, queries and keys in the model's dtype)."""
@@ -312,6 +357,11 @@ class Result:
     @property
     def ids(self) -> List[int]:
         return list(self._core.ids)
+
+    @property
+    def layers(self) -> List[int]:
+        """The model's own numbers of the layers this result holds (those its run kept), ascending."""
+        return list(self._core.layers)
 
     @property
     def text(self) -> Optional[str]:
@@ -404,7 +454,7 @@ class Result:
         return self._core.attention(layer, head, temperature)
 
     def average_attention(self, layers=None, heads=None, temperature: float = 1.0, torch: bool = False) -> np.ndarray:
-        """Mean attention weights `[N, N]` over layers × heads (None: every captured layer, every head)."""
+        """Mean attention weights `[N, N]` over layers × heads (None: every layer the result holds, every head)."""
         if torch:
             return self.torch.average_attention(layers, heads, temperature)
         return self._core.average_attention(_layer_list(layers), _layer_list(heads), temperature)

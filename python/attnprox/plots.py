@@ -139,7 +139,7 @@ def grid(result, layers=None, temperature: float = 1.0, cmap: str = "viridis", v
     attention, H ≠ Hkv)."""
     plt = _matplotlib()
     model = result.model
-    chosen = model.captured_layers if layers is None else [_layer_number(result, l) for l in layers]
+    chosen = result.layers if layers is None else [_layer_number(result, l) for l in layers]
     group = model.num_heads // model.num_kv_heads
     weights = {l: result.attention(l, temperature=temperature) for l in chosen}
     top = vmax if vmax is not None else max(float(w.max()) for w in weights.values())
@@ -246,7 +246,7 @@ def save(fig, path: str, dpi: int = 150) -> str:
 
 
 def _layer_number(result, layer: int) -> int:
-    captured = result.model.captured_layers
+    captured = result.layers
     return captured[layer] if layer < 0 else layer
 
 

@@ -9,7 +9,7 @@ def payload(result, layer: int = -1, temperature: float = 1.0, policy: Optional[
     """Everything the HTML view shows, from a Result: token labels (`token_labels`), the proximity matrix A, AP_i, the attention
     averaged over the layer's heads (for the arcs) and the stats panel's numbers."""
     n = len(result)
-    layer_number = result.model.captured_layers[layer] if layer < 0 else layer
+    layer_number = result.layers[layer] if layer < 0 else layer
     stats = result.attention_stats(layer, temperature=temperature)
     entry = result.model.manifest["layers"][result.model.captured_layers.index(layer_number)]
     ape = result.ape(layer, policy) if n >= 2 else None

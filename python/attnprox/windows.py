@@ -119,12 +119,13 @@ class Windowed:
 
 def run_windows(model, text: Optional[str] = None, ids=None, window: Optional[int] = None,
                 stride: Optional[int] = None, add_special_tokens: bool = True,
-                token_budget: Optional[int] = None) -> Windowed:
+                token_budget: Optional[int] = None, layers=None) -> Windowed:
     """Model.run_windows (see there)."""
     from .model import _as_ids, _utf8_text
 
     if (text is None) == (ids is None):
         raise InvalidArgumentError("give exactly one of text= or ids=")
+    chosen = model._run_layers(layers)
     if text is not None and not isinstance(text, str):
         raise InvalidArgumentError(f"run_windows reads one text (a str), found {type(text).__name__}")
     window = model.max_positions if window is None else _positive(window, "window")
@@ -166,7 +167,7 @@ def run_windows(model, text: Optional[str] = None, ids=None, window: Optional[in
 
     budget = default_token_budget(model.device) if token_budget is None else token_budget
     for batch in micro_batches([len(p[1]) for p in inputs], budget):
-        for k, result in zip(batch, model._run_prepared([inputs[k] for k in batch])):
+        for k, result in zip(batch, model._run_prepared([inputs[k] for k in batch], chosen)):
             results[k] = result
     return Windowed(list(zip(spans, results)), list(body[0]), before, text=text, tokens=tokens, offsets=offsets)
 

@@ -134,14 +134,17 @@ PYBIND11_MODULE(_core, m) {
                                if (const attnprox::Tokenizer* t = self.tokenizer()) return *t;
                                return std::nullopt;
                              })
+      .def_property_readonly("layers", &attnprox::Model::layers)
       .def(
           "run_texts",
-          [](const attnprox::Model& self, const std::vector<std::string>& texts, bool add_special_tokens) {
+          [](const attnprox::Model& self, const std::vector<std::string>& texts, bool add_special_tokens,
+             const std::vector<int>& layers) {
             attnprox::TextOptions options;
             options.add_special_tokens = add_special_tokens;
+            options.layers = layers;
             return released([&] { return self.run_texts(texts, options); });
           },
-          py::arg("texts"), py::arg("add_special_tokens") = true)
+          py::arg("texts"), py::arg("add_special_tokens") = true, py::arg("layers") = std::vector<int>{})
       .def(
           "encode",
           [](const attnprox::Model& self, const std::string& text, bool add_special_tokens, bool truncation,
@@ -169,38 +172,46 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "run_encoded",
           [](const attnprox::Model& self, const std::vector<std::string>& texts,
-             std::vector<attnprox::Encoding> encodings, const std::vector<std::string>& pairs) {
-            return released([&] { return self.run_encoded(texts, std::move(encodings), pairs); });
+             std::vector<attnprox::Encoding> encodings, const std::vector<std::string>& pairs,
+             const std::vector<int>& layers) {
+            return released(
+                [&] { return self.run_encoded(texts, std::move(encodings), pairs, attnprox::RunOptions{layers}); });
           },
-          py::arg("texts"), py::arg("encodings"), py::arg("pairs") = std::vector<std::string>{})
+          py::arg("texts"), py::arg("encodings"), py::arg("pairs") = std::vector<std::string>{},
+          py::arg("layers") = std::vector<int>{})
       .def("check_ids", &attnprox::Model::check_ids, py::arg("ids"))
       .def(
           "run_ids",
-          [](const attnprox::Model& self, const std::vector<int64_t>& ids) {
-            return released([&] { return self.run(ids); });
+          [](const attnprox::Model& self, const std::vector<int64_t>& ids, const std::vector<int>& layers) {
+            return released([&] { return self.run(ids, attnprox::RunOptions{layers}); });
           },
-          py::arg("ids"))
+          py::arg("ids"), py::arg("layers") = std::vector<int>{})
       .def(
           "run_batch",
-          [](const attnprox::Model& self, const std::vector<std::vector<int64_t>>& batch) {
-            return released([&] { return self.run_batch(batch); });
+          [](const attnprox::Model& self, const std::vector<std::vector<int64_t>>& batch,
+             const std::vector<int>& layers) {
+            return released([&] { return self.run_batch(batch, attnprox::RunOptions{layers}); });
           },
-          py::arg("batch"));
+          py::arg("batch"), py::arg("layers") = std::vector<int>{});
 
   m.def(
       "load",
-      [](const std::string& path, const std::string& device, const std::optional<std::string>& dtype, int threads) {
+      [](const std::string& path, const std::string& device, const std::optional<std::string>& dtype, int threads,
+         const std::vector<int>& layers) {
         attnprox::LoadOptions options;
         options.device = device;
         options.dtype = dtype_arg(dtype);
         options.threads = threads;
+        options.layers = layers;
         return released([&] { return attnprox::Model::load(path, options); });
       },
-      py::arg("path"), py::arg("device") = "cpu", py::arg("dtype") = py::none(), py::arg("threads") = 0);
+      py::arg("path"), py::arg("device") = "cpu", py::arg("dtype") = py::none(), py::arg("threads") = 0,
+      py::arg("layers") = std::vector<int>{});
 
   py::class_<attnprox::Result>(m, "Result")
       .def_property_readonly("ids", &attnprox::Result::ids)
       .def_property_readonly("num_tokens", &attnprox::Result::num_tokens)
+      .def_property_readonly("layers", &attnprox::Result::layers)
       .def_property_readonly("text", &attnprox::Result::text)
       .def_property_readonly("text_pair", &attnprox::Result::text_pair)
       .def_property_readonly("type_ids", &attnprox::Result::type_ids)

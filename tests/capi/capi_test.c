@@ -58,6 +58,77 @@ static void loading(void) {
   apx_model_free(model);
 }
 
+/* Choosing the layers a run keeps: at load, per run, per text; struct_size of the first published params. */
+static void layers(void) {
+  const int64_t ids[] = {5, 6, 7, 8, 9};
+  apx_model* full = NULL;
+  apx_model* last = NULL;
+  apx_result* all = NULL;
+  apx_result* kept = NULL;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), NULL, &full));
+  apx_load_params params = apx_load_default_params();
+  const int32_t wanted[] = {-1};
+  params.layers = wanted;
+  params.layer_count = 1;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), &params, &last));
+  if (!full || !last) return;
+  int32_t numbers[3];
+  size_t needed = 0;
+  CHECK_OK(apx_model_layers(last, numbers, 3, &needed));
+  CHECK(needed == 1 && numbers[0] == 2);
+  CHECK_OK(apx_model_captured_layers(last, numbers, 3, &needed));
+  CHECK(needed == 3);
+  CHECK_OK(apx_model_run_ids(full, ids, 5, &all));
+  CHECK_OK(apx_model_run_ids(last, ids, 5, &kept));
+  CHECK_OK(apx_result_layers(kept, numbers, 3, &needed));
+  CHECK(needed == 1 && numbers[0] == 2);
+  float q_all[4 * 5 * 16], q_kept[4 * 5 * 16];
+  CHECK_OK(apx_result_queries(all, 2, q_all, 320, NULL));
+  CHECK_OK(apx_result_queries(kept, -1, q_kept, 320, NULL));
+  CHECK(memcmp(q_all, q_kept, sizeof q_all) == 0);
+  CHECK_STATUS(apx_result_queries(kept, 0, q_kept, 320, NULL), APX_ERROR_OUT_OF_RANGE, "not kept by this run");
+  apx_result_free(kept);
+  kept = NULL;
+  /* per run, overriding the model's choice */
+  apx_run_params run = apx_run_default_params();
+  const int32_t first[] = {0};
+  run.layers = first;
+  run.layer_count = 1;
+  CHECK_OK(apx_model_run_ids_with(last, ids, 5, &run, &kept));
+  CHECK_OK(apx_result_layers(kept, numbers, 3, &needed));
+  CHECK(needed == 1 && numbers[0] == 0);
+  CHECK_OK(apx_result_queries(all, 0, q_all, 320, NULL));
+  CHECK_OK(apx_result_queries(kept, 0, q_kept, 320, NULL));
+  CHECK(memcmp(q_all, q_kept, sizeof q_all) == 0);
+  apx_result_free(kept);
+  const int64_t* batch[] = {ids, ids + 2};
+  const size_t counts[] = {5, 3};
+  apx_result* two[2] = {NULL, NULL};
+  CHECK_OK(apx_model_run_batch_with(full, batch, counts, 2, &run, two));
+  CHECK_OK(apx_result_layers(two[1], numbers, 3, &needed));
+  CHECK(needed == 1 && numbers[0] == 0);
+  apx_result_free(two[0]);
+  apx_result_free(two[1]);
+  const int32_t absent[] = {7};
+  run.layers = absent;
+  CHECK_STATUS(apx_model_run_ids_with(full, ids, 5, &run, &kept), APX_ERROR_OUT_OF_RANGE, "the model has 3 layers");
+  run.layers = NULL;
+  CHECK_STATUS(apx_model_run_ids_with(full, ids, 5, &run, &kept), APX_ERROR_NULL_POINTER, "params->layers is NULL");
+  /* A caller compiled against the first apx_load_params (without layers) still loads, every layer kept. */
+  apx_model* old = NULL;
+  params = apx_load_default_params();
+  params.struct_size = offsetof(apx_load_params, layers);
+  params.layers = NULL;
+  params.layer_count = 99; /* beyond the caller's struct: never read */
+  CHECK_OK(apx_model_load(model_path("llama.apx"), &params, &old));
+  CHECK_OK(apx_model_layers(old, numbers, 3, &needed));
+  CHECK(needed == 3);
+  apx_model_free(old);
+  apx_result_free(all);
+  apx_model_free(full);
+  apx_model_free(last);
+}
+
 static void model_facts(apx_model* model) {
   apx_model_info info;
   info.struct_size = sizeof info;
@@ -324,6 +395,20 @@ static void running(apx_model* model) {
   CHECK(count == 2);
   CHECK_STATUS(apx_result_ap(r, -1, NULL), APX_ERROR_NULL_POINTER, "ap is NULL");
   apx_result_free(r);
+  const int32_t middle[] = {1};
+  tp.layers = middle;
+  tp.layer_count = 1;
+  CHECK_OK(apx_model_run_text(model, "the bank", SIZE_MAX, &tp, &r));
+  int32_t kept[3];
+  CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+  CHECK(needed == 1 && kept[0] == 1);
+  apx_result_free(r);
+  tp = apx_text_default_params();
+  tp.struct_size = offsetof(apx_text_params, layers); /* a size before the layers: every layer */
+  CHECK_OK(apx_model_run_text(model, "the bank", SIZE_MAX, &tp, &r));
+  CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+  CHECK(needed == 3);
+  apx_result_free(r);
 
   /* truncation: [CLS] + the text's first tokens + [SEP], max_length in all */
   tp = apx_text_default_params();
@@ -363,6 +448,46 @@ static void running(apx_model* model) {
   apx_result_free(r);
   CHECK_STATUS(apx_model_run_text_pair(model, "the bank", SIZE_MAX, NULL, SIZE_MAX, NULL, &r), APX_ERROR_NULL_POINTER,
                "pair is NULL");
+
+  /* truncation and layers together, in a text and in a text pair */
+  tp = apx_text_default_params();
+  CHECK(tp.layers == NULL && tp.layer_count == 0);
+  tp.truncation = 1;
+  tp.max_length = 4;
+  tp.layers = middle;
+  tp.layer_count = 1;
+  CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, &tp, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 4);
+  CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+  CHECK(needed == 1 && kept[0] == 1);
+  apx_result_free(r);
+  tp.max_length = 6;
+  CHECK_OK(apx_model_run_text_pair(model, "the bank by", SIZE_MAX, "the river", SIZE_MAX, &tp, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 6);
+  CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+  CHECK(needed == 1 && kept[0] == 1);
+  apx_result_free(r);
+  {
+    /* A caller compiled against the header with truncation but before layers: truncation read, layers not. */
+    apx_text_params before_layers = tp;
+    before_layers.max_length = 4;
+    before_layers.struct_size = offsetof(apx_text_params, layers);
+    CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, &before_layers, &r));
+    CHECK_OK(apx_result_num_tokens(r, &count));
+    CHECK(count == 4);
+    CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+    CHECK(needed == 3);
+    apx_result_free(r);
+  }
+  {
+    const int32_t wrong[] = {7};
+    tp.layers = wrong;
+    CHECK_STATUS(apx_model_run_text_pair(model, "the bank", SIZE_MAX, "the river", SIZE_MAX, &tp, &r),
+                 APX_ERROR_OUT_OF_RANGE, "layer 7");
+    CHECK(r == NULL);
+  }
   const int64_t first[] = {10, 12, 13}, second[] = {14, 15};
   const int64_t* batch[] = {first, second};
   const size_t counts[] = {3, 2};
@@ -441,6 +566,7 @@ static void metrics_without_a_model(void) {
 int main(void) {
   library();
   loading();
+  layers();
   apx_model* bert_text = NULL;
   apx_model* gpt2 = NULL;
   CHECK_OK(apx_model_load(model_path("bert-text.apx"), NULL, &bert_text));

@@ -157,6 +157,77 @@ TEST(ModelRun, OnlyTheCapturedLayers) {
   expect_error(ErrorCode::kOutOfRange, "the model has 3 layers", [&] { partial.attention(3); });
 }
 
+TEST(ModelRun, LayersChosenAtLoadAreTheOnlyOnesKept) {
+  LoadOptions options;
+  options.layers = {-1};
+  Model last = Model::load(model_path("llama.apx"), options);
+  EXPECT_EQ(last.layers(), (std::vector<int>{2}));
+  EXPECT_EQ(last.manifest().captured_layers(), (std::vector<int>{0, 1, 2}));  // the file's manifest is unchanged
+  Result r = last.run({1, 2, 3, 4, 5});
+  Result full = Model::load(model_path("llama.apx")).run({1, 2, 3, 4, 5});
+  EXPECT_EQ(r.layers(), (std::vector<int>{2}));
+  EXPECT_EQ(r.manifest().captured_layers(), (std::vector<int>{2}));
+  EXPECT_TRUE(at::equal(r.queries(2), full.queries(2)));
+  EXPECT_TRUE(at::equal(r.keys(-1), full.keys(2)));
+  EXPECT_TRUE(at::allclose(r.attention(-1), full.attention(2)));
+  EXPECT_EQ(r.ap(), full.ap(2));
+  expect_error(ErrorCode::kOutOfRange, "layer 1 was not kept by this run (it kept 2", [&] { r.queries(1); });
+  expect_error(ErrorCode::kOutOfRange, "layer -2 requested, this run kept 1 captured layers", [&] { r.keys(-2); });
+  // A run may ask for other captured layers than the model's default.
+  Result both = last.run({1, 2, 3, 4, 5}, RunOptions{{2, 0, 0}});
+  EXPECT_EQ(both.layers(), (std::vector<int>{0, 2}));
+  EXPECT_TRUE(at::equal(both.queries(0), full.queries(0)));
+  EXPECT_TRUE(at::equal(both.keys(2), full.keys(2)));
+}
+
+TEST(ModelRun, LayersChosenPerRunInBatchesAndTexts) {
+  Model model = Model::load(model_path("llama.apx"));
+  const std::vector<std::vector<int64_t>> batch = {{5, 6, 7, 8, 9}, {1, 2}};
+  std::vector<Result> kept = model.run_batch(batch, RunOptions{{1}});
+  std::vector<Result> full = model.run_batch(batch);
+  for (size_t b = 0; b < batch.size(); ++b) {
+    EXPECT_EQ(kept[b].layers(), (std::vector<int>{1}));
+    EXPECT_TRUE(at::equal(kept[b].queries(1), full[b].queries(1)));
+  }
+  Model text_model = Model::load(model_path("llama-text.apx"));
+  TextOptions text;
+  text.layers = {0};
+  Result r = text_model.run_text("the river was steep", text);
+  EXPECT_EQ(r.layers(), (std::vector<int>{0}));
+  EXPECT_TRUE(at::equal(r.queries(0), text_model.run_text("the river was steep").queries(0)));
+}
+
+TEST(ModelRun, LayersFromAFileWithoutForwardLayers) {
+  // Files written before forward_layers: the whole forward runs and the layers asked for are kept.
+  LoadOptions options;
+  options.layers = {0, 2};
+  Model model = Model::load(model_path("llama-forward-only.apx"), options);
+  Result r = model.run({4, 8, 15, 16, 23, 42});
+  Result full = Model::load(model_path("llama.apx")).run({4, 8, 15, 16, 23, 42});
+  EXPECT_EQ(r.layers(), (std::vector<int>{0, 2}));
+  EXPECT_TRUE(at::equal(r.queries(0), full.queries(0)));
+  EXPECT_TRUE(at::equal(r.keys(2), full.keys(2)));
+  expect_error(ErrorCode::kOutOfRange, "layer 1 was not kept", [&] { r.attention(1); });
+}
+
+TEST(ModelLoad, LayersThatAreNotCaptured) {
+  LoadOptions options;
+  options.layers = {5};
+  expect_error(ErrorCode::kOutOfRange, "layer 5 requested, the model has 3 layers",
+               [&] { Model::load(model_path("llama.apx"), options); });
+  options.layers = {0};
+  expect_error(ErrorCode::kOutOfRange, "layer 0 is not captured in this model file (captured: 1)",
+               [&] { Model::load(model_path("llama-layer1.apx"), options); });
+  Model model = Model::load(model_path("llama.apx"));
+  expect_error(ErrorCode::kOutOfRange, "layer -4 requested", [&] { model.run({1, 2}, RunOptions{{-4}}); });
+}
+
+TEST(ModelLoad, ForwardLayersInconsistentWithTheManifest) {
+  expect_error(ErrorCode::kInvalidModel,
+               "forward returned queries for 2 and keys for 2 layers, 1 were asked for (forward_layers)",
+               [] { Model::load(model_path("wrong_forward_layers.apx")); });
+}
+
 TEST(ModelRun, BadInput) {
   Model model = Model::load(model_path("gpt2.apx"));  // 96 ids, 32 positions
   expect_error(ErrorCode::kInvalidArgument, "the input is empty", [&] { model.run(std::vector<int64_t>{}); });
@@ -370,6 +441,75 @@ TEST(ModelText, TextPairsTruncateTheLongerTextFirst) {
   expect_error(ErrorCode::kInvalidArgument, "leaves no room", [&] { model.encode_pair("the bank", "the sky", cut); });
   expect_error(ErrorCode::kInvalidArgument, "the pair's second text gives no tokens",
                [&] { model.encode_pair("the bank", "  "); });
+}
+
+TEST(ModelText, TextPairsWithLayersGiveForwardLayersTheirTokenTypes) {
+  // A file with token type ids and forward_layers: a pair run keeping fewer layers calls
+  // forward_layers(ids, mask, layers, token_type_ids), and keeps what forward gives for those layers.
+  const std::string path = model_path("bert-text.apx");
+  Model model = Model::load(path);
+  ASSERT_TRUE(model.manifest().takes_token_type_ids());
+  ASSERT_EQ(model.manifest().captured_layers(), (std::vector<int>{0, 1, 2}));
+  TextOptions first;
+  first.layers = {0};
+  Result full = model.run_text_pair("the bank", "the river");
+  Result kept = model.run_text_pair("the bank", "the river", first);
+  EXPECT_EQ(kept.layers(), (std::vector<int>{0}));
+  EXPECT_EQ(kept.type_ids(), full.type_ids());
+  EXPECT_EQ(kept.text_pair(), "the river");
+  EXPECT_TRUE(at::equal(kept.queries(0), full.queries(0)));
+  EXPECT_TRUE(at::equal(kept.keys(0), full.keys(0)));
+  expect_error(ErrorCode::kOutOfRange, "layer 1 was not kept", [&] { kept.attention(1); });
+  // the types reached forward_layers: segment 0 everywhere gives other queries for the pair's tokens
+  Result flat = model.run(kept.ids(), RunOptions{{0}});
+  EXPECT_FALSE(at::allclose(flat.queries(0).narrow(1, 4, 3), kept.queries(0).narrow(1, 4, 3), 1e-3, 1e-4));
+  // the file's own forward_layers with the types after the layers, as the engine calls it
+  {
+    torch::jit::Module module = torch::jit::load(path);
+    c10::InferenceMode guard;
+    const at::Tensor ids = at::tensor(kept.ids()).unsqueeze(0);
+    const at::Tensor types = at::tensor(kept.type_ids()).unsqueeze(0);
+    c10::List<int64_t> layers({0});
+    const auto out = module.get_method("forward_layers")({ids, at::ones_like(ids), layers, types}).toTuple();
+    EXPECT_TRUE(at::equal(kept.queries(0), out->elements()[0].toTensorVector().at(0)[0]));
+  }
+  // with truncation, and chosen at load
+  TextOptions cut = first;
+  cut.truncation = true;
+  cut.max_length = 6;
+  Result short_pair = model.run_text_pair("the bank by the river", "the sky", cut);
+  EXPECT_EQ(short_pair.ids(), (std::vector<int64_t>{4, 10, 12, 5, 10, 5}));
+  EXPECT_EQ(short_pair.layers(), (std::vector<int>{0}));
+  LoadOptions last;
+  last.layers = {-1};
+  Result at_load = Model::load(path, last).run_text_pair("the bank", "the river");
+  EXPECT_EQ(at_load.layers(), (std::vector<int>{2}));
+  EXPECT_TRUE(at::allclose(at_load.queries(2), full.queries(2), 1e-5, 1e-6));
+  // a batch of pairs through run_encoded, keeping layers
+  std::vector<Encoding> encodings{model.encode_pair("the sky is blue", "a bank"), model.encode_pair("the bank", "the river")};
+  std::vector<Result> batch =
+      model.run_encoded({"the sky is blue", "the bank"}, encodings, {"a bank", "the river"}, RunOptions{{0, 2}});
+  EXPECT_EQ(batch[1].layers(), (std::vector<int>{0, 2}));
+  EXPECT_LT((batch[1].attention(2) - full.attention(2)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((batch[1].attention(0) - full.attention(0)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(ModelText, TextPairsWithLayersFromAFileWithoutForwardLayers) {
+  // A BERT file from before forward_layers: the whole forward runs with the token types, the layers asked for kept.
+  LoadOptions options;
+  options.layers = {1};
+  Model model = Model::load(model_path("bert-text-forward-only.apx"), options);
+  Result r = model.run_text_pair("the bank", "the river");
+  Result full = Model::load(model_path("bert-text.apx")).run_text_pair("the bank", "the river");
+  EXPECT_EQ(r.layers(), (std::vector<int>{1}));
+  EXPECT_EQ(r.type_ids(), full.type_ids());
+  EXPECT_TRUE(at::allclose(r.queries(1), full.queries(1), 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(r.keys(1), full.keys(1), 1e-5, 1e-6));
+}
+
+TEST(ModelLoad, ForwardLayersMustTakeTheTokenTypesTheManifestLists) {
+  expect_error(ErrorCode::kUnsupported, "the probe forward_layers",
+               [] { Model::load(model_path("bert-text-forward-layers-without-types.apx")); });
 }
 
 TEST(ModelText, TextPairsNeedAFileThatSaysItsInputs) {

@@ -6,7 +6,9 @@ float64 NumPy reference (attnprox.metrics) on the same queries and keys.
 
     python3 tests/gpu/check_cuda.py OUT.json        (PYTHONPATH=<gpu build>/python)
 
-Bounds: float32 1e-5 (SPEC §2); float16 and bfloat16 are recorded, with loose bounds (their Q/K are rounded).
+Bounds: float32 1e-5 (SPEC §2); float16 and bfloat16 are recorded, with loose bounds (their Q/K are rounded). Also
+APE and AP on 10,000 tokens (several tiles and chunks) in float32 and bfloat16 against the Eigen reference on the
+same queries and keys, within 1e-4.
 """
 import json
 import os
@@ -78,6 +80,33 @@ def measurement_diffs(model, ids):
     return worst
 
 
+def long_measurements(tmp):
+    """APE over several tiles of rows and AP over several chunks of tokens on the GPU, in float32 and bfloat16 (where
+    APE's products run in bfloat16 with a float32 result and the grouped queries go as two bfloat16 parts), against
+    the Eigen reference (float64) on the same queries and keys: 10,000 tokens of a random Llama with grouped-query
+    heads, exported with attnprox's reference architecture."""
+    from attnprox.reference.random_model import write_random_model
+
+    config = {"model_type": "llama", "vocab_size": 64, "hidden_size": 64, "intermediate_size": 128,
+              "num_hidden_layers": 1, "num_attention_heads": 8, "num_key_value_heads": 2,
+              "max_position_embeddings": 10000, "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "hidden_act": "silu"}
+    hf_dir = write_random_model(config, os.path.join(tmp, "long-llama"), std=0.3)
+    path = os.path.join(tmp, "long-llama.apx")
+    attnprox.export_reference(hf_dir, path)
+    ids = np.random.default_rng(0).integers(0, 64, 10000).tolist()
+    worst = {}
+    for dtype in ("float32", "bfloat16"):
+        r = attnprox.load(path, device="cuda", dtype=dtype).run(ids=ids)
+        q, k = r.queries().astype(np.float64), r.keys().astype(np.float64)
+        got, want = np.asarray(r.ape().tokens), np.asarray(metrics.ape(q, k).tokens)
+        both = ~(np.isnan(got) | np.isnan(want))
+        worst[f"ape_tokens_10000_{dtype}"] = float(np.abs(got[both] - want[both]).max())
+        if not np.array_equal(np.isnan(got), np.isnan(want)):
+            worst[f"ape_10000_{dtype}_undefined_rows_differ"] = 1.0
+        worst[f"ap_tokens_10000_{dtype}"] = float(np.abs(np.asarray(r.ap_tokens()) - metrics.ap_tokens(q, k)).max())
+    return worst
+
+
 def main(out_path):
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device")
@@ -106,6 +135,11 @@ def main(out_path):
             report["families"][name] = entry
             print(f"{name}: " + ", ".join(f"{k} {v:.2e}" for k, v in entry.items() if not isinstance(v, dict))
                   + f"; measurements max {max(m.values()):.2e}", flush=True)
+        long = report["long_measurements"] = long_measurements(tmp)
+        print("long texts: " + ", ".join(f"{k} {v:.2e}" for k, v in long.items()), flush=True)
+        for key, value in long.items():  # float32 accumulation over 10,000 terms of the rows' sums
+            if not value <= 1e-4:
+                report["failures"].append(f"{key} differs by {value:.3g} on the GPU")
     with open(out_path, "w") as f:
         json.dump(report, f, indent=2)
     if report["failures"]:

@@ -49,9 +49,9 @@ def test_run_of_a_list_runs_in_micro_batches_in_input_order(text_models, monkeyp
     calls = []
     original = attnprox.Model._run_prepared
 
-    def spy(self, prepared):
+    def spy(self, prepared, *args, **kwargs):
         calls.append([len(p[1]) for p in prepared])
-        return original(self, prepared)
+        return original(self, prepared, *args, **kwargs)
 
     monkeypatch.setattr(attnprox.Model, "_run_prepared", spy)
     results = model.run(text=PROMPTS, token_budget=40)

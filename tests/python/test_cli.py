@@ -106,6 +106,37 @@ def test_score_reads_long_texts_by_truncation_or_windows(text_models, tmp_path):
         assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
+def test_score_layers_with_truncation_windows_and_micro_batches(text_models, tmp_path):
+    """--layers and --layer beside --truncate, --windows and --token-budget; without --layers only the measured layer
+    is kept."""
+    essay = tmp_path / "essay.txt"
+    essay.write_text(adv_text(), encoding="utf-8")
+    text = essay.read_text(encoding="utf-8")
+    model = attnprox.load(text_models["bert"])
+    for layers in ([], ["--layers", "all"], ["--layers", "0"]):
+        cut = run_cli("score", "-m", text_models["bert"], "--file", str(essay), "--truncate", "--max-length", "20",
+                      "--layer", "0", "--json", *layers)
+        assert cut.returncode == 0, cut.stderr
+        want = model.run(text=text, truncation=True, max_length=20)
+        assert json.loads(cut.stdout)[0]["ap"] == pytest.approx(want.ap(0), abs=1e-6)
+    windowed = run_cli("score", text_models["bert"], "--file", str(essay), "--windows", "--window", "32",
+                       "--layers", "0,1", "--layer", "0", "--json")
+    assert windowed.returncode == 0, windowed.stderr
+    assert json.loads(windowed.stdout)[0]["ap"] == pytest.approx(model.run_windows(text=text, window=32).ap(0),
+                                                                 abs=1e-6)
+    args = ["score", text_models["bert"], "--token-budget", "16", "--layers", "last", "--json"]
+    for prompt in PROMPTS[:4]:
+        args += ["--text", prompt]
+    listed = run_cli(*args)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["ap"] for row in json.loads(listed.stdout)] == pytest.approx(
+        [model.run(text=p).ap() for p in PROMPTS[:4]], abs=1e-6)
+    outside = run_cli("score", text_models["bert"], "--text", PROMPTS[0], "--layers", "0", "--layer", "1")
+    assert outside.returncode == 1 and "layer 1 was not kept" in outside.stderr, outside.stderr
+    bad = run_cli("score", text_models["bert"], "--text", PROMPTS[0], "--layers", "first")
+    assert bad.returncode == 2 and "expected all, last or comma-separated layer numbers" in bad.stderr
+
+
 def test_one_token_inputs_are_n_a_and_the_others_are_scored(text_models):
     """AP is undefined for N = 1: the row says n/a (null in JSON) and the rows after it are scored."""
     model = attnprox.load(text_models["gpt2"])

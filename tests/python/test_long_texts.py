@@ -121,3 +121,15 @@ def test_window_errors(text_models):
         model.run_windows(text=[text])
     with pytest.raises(attnprox.InvalidArgumentError, match="the text gives no tokens"):
         model.run_windows(text="   ")
+
+
+def test_windows_keep_the_layers_asked_for(text_models):
+    """run_windows keeps the layers asked for in every window."""
+    model = attnprox.load(text_models["bert"])
+    text = " ".join(["The bank by the river was steep.", "Emily took some French lessons in Paris."] * 12)
+    whole = model.run_windows(text=text, window=32)
+    kept = model.run_windows(text=text, window=32, layers=[0])
+    assert len(kept.windows) == len(whole.windows) > 1
+    assert all(r.layers == [0] for _, r in kept.windows)
+    np.testing.assert_allclose(kept.ap_tokens(), whole.ap_tokens(0), atol=1e-6)
+    assert kept.ap() == pytest.approx(whole.ap(0), rel=1e-9)

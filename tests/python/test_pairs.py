@@ -120,3 +120,70 @@ def test_models_without_segments_read_a_pair_as_one_sequence(text_models):
     assert r.token_type_ids == [0] * len(r)  # the model is given none
     np.testing.assert_allclose(r.queries(-1), gpt2.run(ids=r.ids).queries(-1), atol=1e-6)
     assert attnprox.load(text_models["bert"]).manifest["inputs"][-1] == "token_type_ids"
+
+
+def test_pair_runs_keep_the_layers_asked_for(text_models):
+    """A text pair with layers=: the BERT file's forward_layers gets the token type ids after the layers, and the
+    layers kept are those a full pair run gives; in lists, streams and with truncation, and chosen at load."""
+    import torch
+
+    path = text_models["bert"]
+    model = attnprox.load(path)
+    assert model.captured_layers == [0, 1]
+    full = model.run(text=A, text_pair=B)
+    first = model.run(text=A, text_pair=B, layers=[0])
+    assert first.layers == [0] and first.token_type_ids == full.token_type_ids and first.text_pair == B
+    np.testing.assert_array_equal(first.queries(0), full.queries(0))
+    np.testing.assert_array_equal(first.keys(0), full.keys(0))
+    with pytest.raises(attnprox.OutOfRangeError, match="layer 1 was not kept by this run"):
+        first.attention(1)
+    # the types reached forward_layers: segment 0 everywhere gives other queries for the second text
+    flat = model.run(ids=first.ids, layers=[0])
+    second = [k for k, s in enumerate(first.sequence_ids) if s == 1]
+    assert not np.allclose(flat.queries(0)[:, second], first.queries(0)[:, second], atol=1e-3)
+    # the file's forward_layers itself, the types after the layers; without them (an engine that passes three
+    # arguments) every token is of segment 0
+    module = torch.jit.load(path)
+    ids = torch.tensor([first.ids])
+    with torch.no_grad():
+        q, _ = module.forward_layers(ids, torch.ones_like(ids), [0], torch.tensor([first.token_type_ids]))
+        q_flat, _ = module.forward_layers(ids, torch.ones_like(ids), [0])
+    np.testing.assert_allclose(q[0][0].numpy(), first.queries(0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(q_flat[0][0].numpy(), flat.queries(0), rtol=1e-6, atol=1e-6)
+    # lists in micro-batches, streams, truncation, the choice at load
+    texts, pairs = [A, "The sky is blue.", B], [B, "Write a story.", A]
+    listed = model.run(text=texts, text_pair=pairs, token_budget=40, layers="last")
+    for text, pair, result in zip(texts, pairs, listed):
+        alone = model.run(text=text, text_pair=pair)
+        assert result.layers == [1] and result.ids == alone.ids
+        np.testing.assert_allclose(result.ap_tokens(), alone.ap_tokens(1), atol=1e-6)
+    streamed = dict(model.stream(text=texts, text_pair=pairs, token_budget=40, layers=0))
+    assert sorted(streamed) == [0, 1, 2] and all(r.layers == [0] for r in streamed.values())
+    cut = model.run(text=A, text_pair=B, truncation=True, max_length=11, layers=[1])
+    assert len(cut) == 11 and cut.layers == [1]
+    np.testing.assert_allclose(cut.queries(1), model.run(text=A, text_pair=B, truncation=True, max_length=11)
+                               .queries(1), atol=1e-6)
+    at_load = attnprox.load(path, layers=0).run(text=A, text_pair=B)
+    assert at_load.layers == [0]
+    np.testing.assert_array_equal(at_load.queries(0), full.queries(0))
+    with pytest.raises(attnprox.OutOfRangeError, match="layer 5 requested"):
+        model.run(text=A, text_pair=B, layers=5)
+
+
+def test_a_pair_run_keeping_the_first_layer_computes_no_attention(text_models):
+    """forward_layers with token types stops after the last layer asked for: no attention at all for layer 0."""
+    import torch
+
+    model = attnprox.load(text_models["bert"])
+
+    def attention_ops(**kw):
+        with torch.autograd.profiler.profile() as prof:
+            model.run(text=A, text_pair=B, **kw)
+        return sum(1 for e in prof.function_events if e.name in ("aten::_softmax", "aten::softmax")
+                   or "scaled_dot_product" in e.name)
+
+    if attention_ops() == 0:
+        pytest.skip("the profiler does not see the engine's own thread here")
+    assert attention_ops(layers=[0]) == 0
+    assert attention_ops(layers=[1]) > 0
+

@@ -222,6 +222,34 @@ def test_rows_hold_each_texts_own_values(tmp_path, model_path):
     assert os.path.exists(os.path.join(tmp_path, "out", "figure-layer0.svg"))
 
 
+def test_a_study_keeps_only_the_layers_it_studies(tmp_path, model_path, monkeypatch):
+    """The scoring runs keep the studied layers only (the forward stops after the last of them), with the values of a
+    full run at that layer."""
+    articles = real_texts(2, chars=400)
+    root = write_onestopenglish(tmp_path / "ose", articles)
+    kept = []
+    original = attnprox.Model.stream
+
+    def watched(self, *args, **kwargs):
+        for index, result in original(self, *args, **kwargs):
+            if not isinstance(result, attnprox.Error):
+                kept.append(result.layers)
+            yield index, result
+
+    monkeypatch.setattr(attnprox.Model, "stream", watched)
+    result = studies.study(["onestopenglish", root], model=model_path, out=str(tmp_path / "out"), layers="0",
+                           workers=0, progress=False)
+    monkeypatch.undo()
+    assert kept and all(layers == [0] for layers in kept)
+    model = attnprox.load(model_path)
+    rows = studies.Store(result.store).rows(result.run_id)
+    assert {r["layer"] for r in rows} == {0} and len(rows) == 6
+    for name, texts in articles:
+        for suffix, text in texts.items():
+            row = next(r for r in rows if r["text_id"] == f"{name}-{suffix}")
+            assert row["ap"] == pytest.approx(model.run(text=text).ap(0), rel=1e-4, abs=1e-6)
+
+
 @pytest.fixture(scope="module")
 def short_model_path(tmp_path_factory):
     """The same shape with 64 positions: most real texts are longer and run in windows."""

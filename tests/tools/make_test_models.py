@@ -10,13 +10,13 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 import attnprox
-from attnprox.reference.export import MANIFEST_NAME
+from attnprox.reference.export import MANIFEST_NAME, TOKENIZER_NAME
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf")
 
@@ -44,6 +44,58 @@ class NanAtPadding(torch.nn.Module):
         q = torch.where(real, torch.ones(b, 2, n, 4), torch.full([b, 2, n, 4], float("nan")))
         k = torch.where(real, torch.ones(b, 1, n, 4), torch.full([b, 1, n, 4], float("nan")))
         return [q], [k]
+
+
+class ForwardOnly(torch.nn.Module):
+    """A model file's forward without forward_layers (as files written before it existed): choosing layers at run
+    time then runs the whole forward and keeps the layers asked for."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.model(input_ids, attention_mask)
+
+
+class ForwardOnlyWithTypes(torch.nn.Module):
+    """ForwardOnly for a file that takes token type ids (a BERT file written before forward_layers existed)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor,
+                token_type_ids: Optional[Tensor] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.model(input_ids, attention_mask, token_type_ids)
+
+
+class ForwardLayersWithoutTypes(torch.nn.Module):
+    """A file whose manifest lists token_type_ids but whose forward_layers does not take them (against the
+    contract): loading refuses it."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor,
+                token_type_ids: Optional[Tensor] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.model(input_ids, attention_mask, token_type_ids)
+
+    @torch.jit.export
+    def forward_layers(self, input_ids: Tensor, attention_mask: Tensor,
+                       layers: List[int]) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.model.forward_layers(input_ids, attention_mask, layers)
+
+
+class WrongForwardLayers(FixedOutput):
+    """forward as the manifest says, forward_layers returning every layer instead of those asked for."""
+
+    @torch.jit.export
+    def forward_layers(self, input_ids: Tensor, attention_mask: Tensor,
+                       layers: List[int]) -> Tuple[List[Tensor], List[Tensor]]:
+        q, k = self.forward(input_ids, attention_mask)
+        return q + q, k + k
 
 
 class SingleTensor(torch.nn.Module):
@@ -145,6 +197,26 @@ def main(out: str) -> None:
     save(FixedOutput(2, 1, 4, float("nan")), os.path.join(out, "nan.apx"), manifest())
     save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "constant.apx"), manifest())
     save(NanAtPadding(), os.path.join(out, "nan_at_padding.apx"), manifest())
+    save(WrongForwardLayers(2, 1, 4, 0.0), os.path.join(out, "wrong_forward_layers.apx"), manifest())
+    forward_only(os.path.join(out, "llama.apx"), os.path.join(out, "llama-forward-only.apx"))
+    forward_only(os.path.join(out, "bert-text.apx"), os.path.join(out, "bert-text-forward-only.apx"),
+                 ForwardOnlyWithTypes)
+    forward_only(os.path.join(out, "bert-text.apx"), os.path.join(out, "bert-text-forward-layers-without-types.apx"),
+                 ForwardLayersWithoutTypes, keeps_forward_layers=True)
+
+
+def forward_only(src: str, dst: str, wrapper=ForwardOnly, keeps_forward_layers: bool = False) -> None:
+    """`src` (a reference model file) again, its forward wrapped so that the file has no forward_layers (or, with
+    `keeps_forward_layers`, the one `wrapper` defines); the manifest and tokenizer kept."""
+    with zipfile.ZipFile(src) as z:
+        extra = {name: z.read(next(n for n in z.namelist() if n.endswith("extra/" + name))).decode()
+                 for name in (MANIFEST_NAME, TOKENIZER_NAME)
+                 if any(n.endswith("extra/" + name) for n in z.namelist())}
+    module = torch.jit.load(src)
+    assert module._c._has_method("forward_layers")
+    wrapped = torch.jit.script(wrapper(module))
+    assert wrapped._c._has_method("forward_layers") == keeps_forward_layers
+    torch.jit.save(wrapped, dst, _extra_files=extra)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .common import Activation, CaptureModel, attention_bias, layer_plan, make_attention
+from .common import (Activation, CaptureModel, check_layers, key_padding, layer_plan, make_attention, skip_layer,
+                     stop_after_projection)
 from .config import ArchConfig
 
 
@@ -69,23 +70,26 @@ class BertIntermediate(nn.Module):
 
 
 class BertLayer(nn.Module):
-    __constants__ = ["capture", "complete"]
+    __constants__ = ["index", "capture", "complete"]
 
     def __init__(self, cfg: ArchConfig, layer: int, capture: bool, complete: bool, fused):
         super().__init__()
-        self.capture, self.complete = capture, complete
+        self.index, self.capture, self.complete = layer, capture, complete
         self.attention = BertAttention(cfg, layer, fused)
         self.intermediate = BertIntermediate(cfg)
         self.output = DenseNorm(cfg.intermediate_size, cfg.hidden_size, cfg.norm_eps)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor], queries: List[Tensor], keys: List[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, padding: Optional[Tensor], queries: List[Tensor], keys: List[Tensor],
+                wanted: List[int], stop: int) -> Tensor:
+        if skip_layer(self.index, stop):
+            return x
         q, k, v = self.attention.self(x)
-        if self.capture:
+        if self.capture and self.index in wanted:
             queries.append(q)
             keys.append(k)
-        if not self.complete:
+        if stop_after_projection(self.index, stop, self.complete):
             return x
-        x = self.attention.output(self.attention.attend(q, k, v, bias), x)
+        x = self.attention.output(self.attention.attend(q, k, v, padding), x)
         return self.output(self.intermediate(x), x)
 
 
@@ -120,24 +124,33 @@ class BertEmbeddings(nn.Module):
 
 class Bert(CaptureModel):
     def __init__(self, cfg: ArchConfig, captured: List[int], complete: bool = False, fused=None):
-        super().__init__()
+        super().__init__(captured)
         self.embeddings = BertEmbeddings(cfg, token_types=True)
         self.encoder = BertEncoder([BertLayer(cfg, i, c, full, fused) for i, c, full in
                                     layer_plan(cfg.num_layers, captured, complete)])
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor,
                 token_type_ids: Optional[Tensor] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.forward_layers(input_ids, attention_mask, self.captured, token_type_ids)
+
+    @torch.jit.export
+    def forward_layers(self, input_ids: Tensor, attention_mask: Tensor, layers: List[int],
+                       token_type_ids: Optional[Tensor] = None) -> Tuple[List[Tensor], List[Tensor]]:
+        """CaptureModel.forward_layers with the segment of each token (None: segment 0), which the engine passes
+        after `layers` for files whose manifest lists token_type_ids (docs/model-file.md)."""
+        check_layers(layers, self.captured)
         queries: List[Tensor] = []
         keys: List[Tensor] = []
-        self.hidden_states(input_ids, attention_mask, queries, keys, token_type_ids)
+        self.hidden_states(input_ids, attention_mask, queries, keys, layers, layers[-1], token_type_ids)
         return queries, keys
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor], token_type_ids: Optional[Tensor] = None) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int,
+                      token_type_ids: Optional[Tensor] = None) -> Tensor:
         x = self.embeddings(input_ids, token_type_ids)
-        bias = attention_bias(attention_mask, False, 0, x.dtype)
+        padding = key_padding(attention_mask)
         for layer in self.encoder.layer:
-            x = layer(x, bias, queries, keys)
+            x = layer(x, padding, queries, keys, wanted, stop)
         return x
 
 
@@ -167,24 +180,27 @@ class DistilBertFFN(nn.Module):
 
 
 class DistilBertLayer(nn.Module):
-    __constants__ = ["capture", "complete"]
+    __constants__ = ["index", "capture", "complete"]
 
     def __init__(self, cfg: ArchConfig, layer: int, capture: bool, complete: bool, fused):
         super().__init__()
-        self.capture, self.complete = capture, complete
+        self.index, self.capture, self.complete = layer, capture, complete
         self.attention = DistilBertSelfAttention(cfg, layer, fused)
         self.sa_layer_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
         self.ffn = DistilBertFFN(cfg)
         self.output_layer_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor], queries: List[Tensor], keys: List[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, padding: Optional[Tensor], queries: List[Tensor], keys: List[Tensor],
+                wanted: List[int], stop: int) -> Tensor:
+        if skip_layer(self.index, stop):
+            return x
         q, k, v = self.attention(x)
-        if self.capture:
+        if self.capture and self.index in wanted:
             queries.append(q)
             keys.append(k)
-        if not self.complete:
+        if stop_after_projection(self.index, stop, self.complete):
             return x
-        x = self.sa_layer_norm(self.attention.out_lin(self.attention.attend(q, k, v, bias)) + x)
+        x = self.sa_layer_norm(self.attention.out_lin(self.attention.attend(q, k, v, padding)) + x)
         return self.output_layer_norm(self.ffn(x) + x)
 
 
@@ -196,16 +212,16 @@ class DistilBertTransformer(nn.Module):
 
 class DistilBert(CaptureModel):
     def __init__(self, cfg: ArchConfig, captured: List[int], complete: bool = False, fused=None):
-        super().__init__()
+        super().__init__(captured)
         self.embeddings = BertEmbeddings(cfg, token_types=False)
         self.transformer = DistilBertTransformer([DistilBertLayer(cfg, i, c, full, fused) for i, c, full in
                                                   layer_plan(cfg.num_layers, captured, complete)])
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
         x = self.embeddings(input_ids)
-        bias = attention_bias(attention_mask, False, 0, x.dtype)
+        padding = key_padding(attention_mask)
         for layer in self.transformer.layer:
-            x = layer(x, bias, queries, keys)
+            x = layer(x, padding, queries, keys, wanted, stop)
         return x
 

@@ -23,19 +23,44 @@ def layer_plan(num_layers: int, captured: List[int], complete: bool) -> List[Tup
     return [(i, i in captured, complete or i < last) for i in range(count)]
 
 
+def check_layers(layers: List[int], captured: List[int]) -> None:
+    """forward_layers' `layers`: a non-empty, strictly ascending part of the captured layers."""
+    if len(layers) == 0:
+        raise ValueError("forward_layers: no layers asked for")
+    for k in range(len(layers)):
+        if layers[k] not in captured or (k > 0 and layers[k] <= layers[k - 1]):
+            raise ValueError("forward_layers: layers must be captured layers in strictly ascending order")
+
+
 class CaptureModel(nn.Module):
     """What every reference model's `forward` does: run the layers it holds and return the queries
-    `[B, H, N, d]` and keys `[B, Hkv, N, d]` of its captured layers, in layer order. Subclasses define
-    `hidden_states`, which also appends to the two lists, and `final_norm`."""
+    `[B, H, N, d]` and keys `[B, Hkv, N, d]` of its captured layers, in layer order. `forward_layers` returns
+    those of a chosen part of the captured layers and stops after the last of them. Subclasses define
+    `hidden_states`, which also appends to the two lists (see `Layers`), and `final_norm`; a model with segment
+    embeddings (BERT) also takes `token_type_ids` as the last, optional argument of both."""
+
+    captured: List[int]
+
+    def __init__(self, captured: List[int]):
+        super().__init__()
+        self.captured = list(captured)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        return self.forward_layers(input_ids, attention_mask, self.captured)
+
+    @torch.jit.export
+    def forward_layers(self, input_ids: Tensor, attention_mask: Tensor,
+                       layers: List[int]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Queries and keys of `layers`, a strictly ascending, non-empty part of the captured layers; nothing
+        after the last of them is computed."""
+        check_layers(layers, self.captured)
         queries: List[Tensor] = []
         keys: List[Tensor] = []
-        self.hidden_states(input_ids, attention_mask, queries, keys)
+        self.hidden_states(input_ids, attention_mask, queries, keys, layers, layers[-1])
         return queries, keys
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
         raise NotImplementedError
 
     def final_norm(self, x: Tensor) -> Tensor:
@@ -53,88 +78,140 @@ class PlainForward(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         queries: List[Tensor] = []
         keys: List[Tensor] = []
-        return self.model.final_norm(self.model.hidden_states(input_ids, attention_mask, queries, keys))
+        return self.model.final_norm(self.model.hidden_states(input_ids, attention_mask, queries, keys, [], -1))
 
 
-def attention_bias(attention_mask: Tensor, causal: bool, window: int, dtype: torch.dtype) -> Optional[Tensor]:
-    """Additive attention bias `[B, 1, N, N]`: 0 where query i may attend to key j, -inf elsewhere.
+def skip_layer(index: int, stop: int) -> bool:
+    """A layer after the one the forward stops at (`stop` -1: none) is not run at all."""
+    return 0 <= stop < index
 
-    Key j is visible to query i when it is a real token (mask 1), and, when causal, `j <= i`; a sliding window W
-    (W > 0) keeps `i - j < W` when causal and `|i - j| <= W` when bidirectional (Hugging Face's conventions).
-    Returns None when nothing is masked beyond plain causality (no padding, no window): the attention then
-    uses its cheaper unmasked path.
-    """
-    n = attention_mask.shape[1]
-    if window <= 0 and bool(attention_mask.all()):
+
+def stop_after_projection(index: int, stop: int, complete: bool) -> bool:
+    """The layer the forward stops at, and a model's last captured layer (built without the rest), end after
+    their queries and keys."""
+    return index == stop or not complete
+
+
+def key_padding(attention_mask: Tensor) -> Optional[Tensor]:
+    """The real tokens `[B, N]` (bool) when some are padding, None when none is: the attention then needs no
+    mask beyond causality. Padding must be on the right (each row 1…1 0…0), as the engine pads: positions are
+    0..n-1 for the real tokens, and a causal layer never lets a real token see the padding."""
+    if bool(attention_mask.all()):
         return None
-    pos = torch.arange(n, device=attention_mask.device)
-    distance = pos.view(n, 1) - pos.view(1, n)  # i - j
-    allowed = torch.ones(n, n, dtype=torch.bool, device=attention_mask.device)
+    real = attention_mask != 0
+    if bool((real[:, 1:] & ~real[:, :-1]).any()):
+        raise ValueError("attention_mask: padding must be on the right (each row 1...1 0...0)")
+    return real
+
+
+# Elements of one tile of attention logits ([B, H, rows, keys] in float32: 64 MiB) in the row-blocked attention.
+ATTENTION_TILE = 1 << 24
+
+
+def tile_rows(elements_per_row_key: int, n: int, window: int, budget: int) -> int:
+    """Query rows per tile so that a tile of logits holds at most `budget` elements: rows · keys ·
+    `elements_per_row_key` (batch × heads), with keys = n without a window, else at most rows + 2·window."""
+    per = max(1, budget // max(1, elements_per_row_key))
+    if window <= 0:
+        rows = per // max(1, n)
+    else:  # rows · (rows + 2W) <= per
+        rows = int(math.sqrt(float(window * window + per))) - window
+    return max(1, min(n, rows))
+
+
+def visible_block(first: int, last: int, key_first: int, key_last: int, causal: bool, window: int,
+                  device: torch.device) -> Tensor:
+    """Which keys key_first..key_last-1 the queries first..last-1 may see `[rows, keys]` (bool), from positions:
+    causal `j <= i` and, with a window W, `i - j < W`; bidirectional with a window `|i - j| <= W` (Hugging Face's
+    conventions)."""
+    distance = (torch.arange(first, last, device=device).view(-1, 1)
+                - torch.arange(key_first, key_last, device=device).view(1, -1))  # i - j
     if causal:
-        allowed = distance >= 0
+        visible = distance >= 0
         if window > 0:
-            allowed = allowed & (distance < window)
-    elif window > 0:
-        allowed = distance.abs() <= window
-    allowed = allowed.view(1, 1, n, n) & (attention_mask != 0).view(-1, 1, 1, n)
-    # A padding query can have no visible key (a window over padding only); let such rows see every key so that
-    # their (unused) values stay finite instead of NaN.
-    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
-    bias = torch.zeros(allowed.shape, dtype=dtype, device=attention_mask.device)
-    return bias.masked_fill(~allowed, float("-inf"))
+            visible = visible & (distance < window)
+        return visible
+    if window > 0:
+        return distance.abs() <= window
+    return torch.ones([last - first, key_last - key_first], dtype=torch.bool, device=device)
 
 
-class EagerAttention(nn.Module):
-    """softmax(scaling · Q Kᵀ + bias) V with the softmax in float32, as HF's `eager_attention_forward`.
+class Attention(nn.Module):
+    """softmax(scaling · Q Kᵀ + M) V of one layer, with the mask M built here, per layer, from positions: causal,
+    the layer's sliding window, and the padded keys of a batch (bidirectional layers; a causal layer never sees
+    right padding). No N × N tensor is made: without a window or padding the fused path (`fused`, torch's
+    `scaled_dot_product_attention`, torch 2.1+) calls it with `is_causal` (flash kernels) or no mask; otherwise, and
+    always on the eager path (matmul and a float32 softmax, as HF's `eager_attention_forward`), the queries go in
+    tiles of rows against the keys they can see, each tile's mask built for it.
 
     q `[B, H, N, d]`, k and v `[B, Hkv, N, d]` (query head h reads key head h // (H / Hkv)) → `[B, N, H·d]`.
     """
 
-    __constants__ = ["scaling", "groups", "causal"]
+    __constants__ = ["scaling", "groups", "causal", "window", "fused", "tile"]
 
-    def __init__(self, scaling: float, groups: int, causal: bool):
+    def __init__(self, scaling: float, groups: int, causal: bool, window: int, fused: bool,
+                 tile: int = ATTENTION_TILE):
         super().__init__()
         self.scaling = scaling
         self.groups = groups
         self.causal = causal
+        self.window = window
+        self.fused = fused
+        self.tile = tile
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor]) -> Tensor:
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, padding: Optional[Tensor]) -> Tensor:
         if self.groups > 1:
             k = k.repeat_interleave(self.groups, dim=1)
             v = v.repeat_interleave(self.groups, dim=1)
-        logits = torch.matmul(q, k.transpose(2, 3)) * self.scaling
-        if bias is not None:
-            logits = logits + bias
-        elif self.causal:
-            n = q.shape[2]
-            future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
-            logits = logits.masked_fill(future, float("-inf"))
-        weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(q.dtype)
-        out = torch.matmul(weights, v)
-        return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
-
-
-class SdpaAttention(nn.Module):
-    """The same attention through `torch.nn.functional.scaled_dot_product_attention` (fused kernels; never builds
-    the N×N weights). Used when the exporting torch has it (2.1 and later)."""
-
-    __constants__ = ["scaling", "groups", "causal"]
-
-    def __init__(self, scaling: float, groups: int, causal: bool):
-        super().__init__()
-        self.scaling = scaling
-        self.groups = groups
-        self.causal = causal
-
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor]) -> Tensor:
-        if self.groups > 1:
-            k = k.repeat_interleave(self.groups, dim=1)
-            v = v.repeat_interleave(self.groups, dim=1)
-        if bias is None:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scaling)
+        b, n = q.shape[0], q.shape[2]
+        if self.causal:
+            padding = None  # right padding: a real token's keys are all real
+        window = self.window
+        if window >= (n if self.causal else n - 1):
+            window = 0  # a window as long as the text keeps every key
+        if self.fused:  # (a constant: the branch is compiled only where torch has SDPA)
+            if window == 0 and padding is None:
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scaling)
+            elif window == 0 and padding is not None:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=padding.view(b, 1, 1, n),
+                                                     scale=self.scaling)
+            else:
+                out = self.tiled(q, k, v, padding, window)
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scaling)
-        return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], -1)
+            out = self.tiled(q, k, v, padding, window)
+        return out.transpose(1, 2).reshape(b, n, -1)
+
+    def tiled(self, q: Tensor, k: Tensor, v: Tensor, padding: Optional[Tensor], window: int) -> Tensor:
+        """The attention in tiles of query rows, each against the keys it can see (causal: up to its last row;
+        a window: within W of it)."""
+        b, heads, n = q.shape[0], q.shape[1], q.shape[2]
+        rows = tile_rows(b * heads, n, window, self.tile)
+        outs: List[Tensor] = []
+        for first in range(0, n, rows):
+            last = min(n, first + rows)
+            key_first, key_last = 0, n
+            if self.causal:
+                key_last = last
+                if window > 0:
+                    key_first = max(0, first - window + 1)
+            elif window > 0:
+                key_first, key_last = max(0, first - window), min(n, last + window)
+            visible = visible_block(first, last, key_first, key_last, self.causal, window, q.device).view(
+                1, 1, last - first, key_last - key_first)
+            if padding is not None:
+                visible = visible & padding[:, key_first:key_last].view(b, 1, 1, key_last - key_first)
+            # A (padding) query that sees no key sees every key of its tile instead, so that its unused values stay
+            # finite: a NaN there would reach real tokens through 0 · NaN in the next layers' products.
+            visible = visible | ~visible.any(dim=-1, keepdim=True)
+            qt, kt, vt = q[:, :, first:last], k[:, :, key_first:key_last], v[:, :, key_first:key_last]
+            if self.fused:  # (a constant, as in forward)
+                outs.append(F.scaled_dot_product_attention(qt, kt, vt, attn_mask=visible, scale=self.scaling))
+            else:
+                logits = torch.matmul(qt, kt.transpose(2, 3)) * self.scaling
+                logits = logits.masked_fill(~visible, float("-inf"))
+                weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(q.dtype)
+                outs.append(torch.matmul(weights, vt))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
 
 
 def has_sdpa() -> bool:
@@ -144,9 +221,10 @@ def has_sdpa() -> bool:
     return (major, minor) >= (2, 1)  # the `scale` argument arrived in 2.1
 
 
-def make_attention(scaling: float, groups: int, causal: bool, fused: Optional[bool] = None) -> nn.Module:
-    use_sdpa = has_sdpa() if fused is None else fused
-    return (SdpaAttention if use_sdpa else EagerAttention)(scaling, groups, causal)
+def make_attention(scaling: float, groups: int, causal: bool, fused: Optional[bool] = None,
+                   window: int = 0) -> nn.Module:
+    """The attention of one layer: fused (SDPA) when `fused`, or by default when the exporting torch has it."""
+    return Attention(scaling, groups, causal, window, has_sdpa() if fused is None else fused)
 
 
 class Activation(nn.Module):

@@ -7,7 +7,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .common import Activation, CaptureModel, attention_bias, layer_plan, make_attention
+from .common import (Activation, CaptureModel, key_padding, layer_plan, make_attention, skip_layer,
+                     stop_after_projection)
 from .config import ArchConfig
 
 
@@ -53,24 +54,27 @@ class GPT2MLP(nn.Module):
 
 
 class GPT2Block(nn.Module):
-    __constants__ = ["capture", "complete"]
+    __constants__ = ["index", "capture", "complete"]
 
     def __init__(self, cfg: ArchConfig, layer: int, capture: bool, complete: bool, fused):
         super().__init__()
-        self.capture, self.complete = capture, complete
+        self.index, self.capture, self.complete = layer, capture, complete
         self.ln_1 = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
         self.attn = GPT2Attention(cfg, layer, fused)
         self.ln_2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
         self.mlp = GPT2MLP(cfg)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor], queries: List[Tensor], keys: List[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, padding: Optional[Tensor], queries: List[Tensor], keys: List[Tensor],
+                wanted: List[int], stop: int) -> Tensor:
+        if skip_layer(self.index, stop):
+            return x
         q, k, v = self.attn.project(self.ln_1(x))
-        if self.capture:
+        if self.capture and self.index in wanted:
             queries.append(q)
             keys.append(k)
-        if not self.complete:
+        if stop_after_projection(self.index, stop, self.complete):
             return x
-        x = x + self.attn.c_proj(self.attn.attend(q, k, v, bias))
+        x = x + self.attn.c_proj(self.attn.attend(q, k, v, padding))
         return x + self.mlp(self.ln_2(x))
 
 
@@ -78,7 +82,7 @@ class GPT2(CaptureModel):
     """Layers 0..len(blocks)-1 of GPT-2; `forward` returns the queries and keys of the captured layers."""
 
     def __init__(self, cfg: ArchConfig, captured: List[int], complete: bool = False, fused=None):
-        super().__init__()
+        super().__init__(captured)
         self.wte = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.wpe = nn.Embedding(cfg.max_positions, cfg.hidden_size)
         self.h = nn.ModuleList([GPT2Block(cfg, i, c, full, fused) for i, c, full in
@@ -86,12 +90,12 @@ class GPT2(CaptureModel):
         self.ln_f = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.wte(input_ids) + self.wpe(positions).unsqueeze(0)
-        bias = attention_bias(attention_mask, True, 0, x.dtype)
+        padding = key_padding(attention_mask)
         for block in self.h:
-            x = block(x, bias, queries, keys)
+            x = block(x, padding, queries, keys, wanted, stop)
         return x
 
     def final_norm(self, x: Tensor) -> Tensor:

@@ -9,8 +9,8 @@ from typing import List, Optional
 import torch
 from torch import Tensor, nn
 
-from .common import (Activation, CaptureModel, RMSNorm, Rotary, apply_rotary, attention_bias, layer_plan,
-                     make_attention, rope_inverse_frequencies)
+from .common import (Activation, CaptureModel, RMSNorm, Rotary, apply_rotary, key_padding, layer_plan,
+                     make_attention, rope_inverse_frequencies, skip_layer, stop_after_projection)
 from .config import ArchConfig
 
 
@@ -30,7 +30,8 @@ class LlamaAttention(nn.Module):
         else:
             self.q_norm = nn.Identity()
             self.k_norm = nn.Identity()
-        self.attend = make_attention(cfg.scalings[layer], cfg.num_heads // cfg.num_kv_heads, True, fused)
+        self.attend = make_attention(cfg.scalings[layer], cfg.num_heads // cfg.num_kv_heads, True, fused,
+                                     cfg.windows[layer])
 
     def project(self, x: Tensor, cos: Tensor, sin: Tensor) -> List[Tensor]:
         """q `[B, H, N, d]`, k and v `[B, Hkv, N, d]`; q and k normed (Qwen3) and rotated."""
@@ -54,54 +55,46 @@ class LlamaMLP(nn.Module):
 
 
 class LlamaDecoderLayer(nn.Module):
-    __constants__ = ["capture", "complete", "sliding"]
+    __constants__ = ["index", "capture", "complete"]
 
     def __init__(self, cfg: ArchConfig, layer: int, capture: bool, complete: bool, fused):
         super().__init__()
-        self.capture, self.complete, self.sliding = capture, complete, cfg.windows[layer] > 0
+        self.index, self.capture, self.complete = layer, capture, complete
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.norm_eps)
         self.self_attn = LlamaAttention(cfg, layer, fused)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.norm_eps)
         self.mlp = LlamaMLP(cfg)
 
-    def forward(self, x: Tensor, full_bias: Optional[Tensor], window_bias: Optional[Tensor], cos: Tensor,
-                sin: Tensor, queries: List[Tensor], keys: List[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, padding: Optional[Tensor], cos: Tensor, sin: Tensor, queries: List[Tensor],
+                keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
+        if skip_layer(self.index, stop):
+            return x
         qkv = self.self_attn.project(self.input_layernorm(x), cos, sin)
-        if self.capture:
+        if self.capture and self.index in wanted:
             queries.append(qkv[0])
             keys.append(qkv[1])
-        if not self.complete:
+        if stop_after_projection(self.index, stop, self.complete):
             return x
-        bias = window_bias if self.sliding else full_bias
-        x = x + self.self_attn.o_proj(self.self_attn.attend(qkv[0], qkv[1], qkv[2], bias))
+        x = x + self.self_attn.o_proj(self.self_attn.attend(qkv[0], qkv[1], qkv[2], padding))
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
 class Llama(CaptureModel):
-    __constants__ = ["window"]
-
     def __init__(self, cfg: ArchConfig, captured: List[int], complete: bool = False, fused=None):
-        super().__init__()
-        plan = layer_plan(cfg.num_layers, captured, complete)
-        windows = {cfg.windows[i] for i, _, full in plan if full and cfg.windows[i] > 0}
-        if len(windows) > 1:
-            raise ValueError(f"layers with different sliding windows {sorted(windows)} are not supported")
-        self.window = windows.pop() if windows else 0
+        super().__init__(captured)
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.rotary_emb = Rotary(rope_inverse_frequencies(cfg.head_dim, cfg.rope), 1.0)
-        self.layers = nn.ModuleList([LlamaDecoderLayer(cfg, i, c, full, fused) for i, c, full in plan])
+        self.layers = nn.ModuleList([LlamaDecoderLayer(cfg, i, c, full, fused) for i, c, full in
+                                     layer_plan(cfg.num_layers, captured, complete)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.norm_eps)
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor, queries: List[Tensor],
-                      keys: List[Tensor]) -> Tensor:
+                      keys: List[Tensor], wanted: List[int], stop: int) -> Tensor:
         x = self.embed_tokens(input_ids)
         cos_sin = self.rotary_emb(input_ids.shape[1], x.device, x.dtype)
-        full_bias = attention_bias(attention_mask, True, 0, x.dtype)
-        window_bias = full_bias
-        if self.window > 0:
-            window_bias = attention_bias(attention_mask, True, self.window, x.dtype)
+        padding = key_padding(attention_mask)
         for layer in self.layers:
-            x = layer(x, full_bias, window_bias, cos_sin[0], cos_sin[1], queries, keys)
+            x = layer(x, padding, cos_sin[0], cos_sin[1], queries, keys, wanted, stop)
         return x
 
     def final_norm(self, x: Tensor) -> Tensor:

@@ -81,9 +81,10 @@ def score_batch(scoring: Scoring, batch: Batch) -> List[dict]:
     if batch.windowed:
         return [row for ident, text in batch.texts for row in _score_windowed(model, scoring, ident, text)]
     rows = []
-    # The batch is one micro-batch (its padded size is its budget); a text that fails is run alone to name it.
+    # The batch is one micro-batch (its padded size is its budget); a text that fails is run alone to name it. Only
+    # the studied layers are kept, and the forward stops after the last of them where the file can.
     for index, outcome in model.stream(text=[text for _, text in batch.texts], token_budget=batch.padded_tokens,
-                                       errors="yield"):
+                                       errors="yield", layers=list(scoring.layers)):
         ident = batch.texts[index][0]
         if isinstance(outcome, attnprox.Error):
             rows += _error_rows(scoring, ident, outcome)
@@ -97,7 +98,7 @@ def _score_windowed(model, scoring: Scoring, ident: str, text: str) -> List[dict
 
     try:
         windowed = model.run_windows(text=text, window=scoring.window, stride=scoring.stride,
-                                     token_budget=scoring.token_budget)
+                                     token_budget=scoring.token_budget, layers=list(scoring.layers))
         length = len(model.encode(text).ids)
     except attnprox.Error as e:
         return _error_rows(scoring, ident, e)
