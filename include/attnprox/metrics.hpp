@@ -1,5 +1,5 @@
-// attnprox — the measurements of Attention Proximity on plain arrays (SPEC §3), in Eigen alone: no libtorch, no
-// model. This is the reference implementation (double precision, written after the formulas); the engine's
+// attnprox — the measurements of Attention Proximity on plain arrays, in Eigen alone: no libtorch, no model. This is
+// the reference implementation (double precision, written after the formulas of docs/measurements.md); the engine's
 // libtorch implementation (Result::ap, ...) is checked against it. Use it on queries and keys from anywhere.
 //
 //   attnprox::metrics::QueriesKeys<float> qk{queries, keys, /*heads=*/12, /*kv_heads=*/12, /*tokens=*/N, /*d=*/64};

@@ -1,8 +1,8 @@
 """Attention Proximity measurements on plain arrays (queries, keys or attention weights from anywhere), by the
 Eigen reference implementation of the C++ library. The same measurements of a model run are methods of
-`attnprox.Result`.
+`attnprox.Result`. The definitions, with their conventions: docs/measurements.md.
 
-Definitions at one layer, with d_k = d and g(h) = h // (H // Hkv):
+In short, at one layer, with d_k = d and g(h) = h // (H // Hkv):
     A_h = Q_h K_{g(h)}ᵀ / sqrt(d),  A_raw = mean_h A_h,  A = (A_raw + A_rawᵀ) / 2
     AP_i = Σ_{j≠i} A_ij / (N−1),  AP = mean_i AP_i,  AP^(S)_j = mean_{i∈S} A_ij
     iAPE_i = −Σ_{j≠i} p_ij log p_ij with p_ij from row i of A by the policy; APE = mean over defined rows

@@ -1,5 +1,5 @@
-"""Every measurement of SPEC §3 against brute-force NumPy float64 and hand-computed cases: the Eigen reference
-(attnprox.metrics) on random queries and keys, the libtorch engine (Result methods) on model runs, and the two
+"""Every measurement of docs/measurements.md against brute-force NumPy float64 and hand-computed cases: the Eigen
+reference (attnprox.metrics) on random queries and keys, the libtorch engine (Result methods) on model runs, and the two
 against each other."""
 import math
 
