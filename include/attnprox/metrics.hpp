@@ -120,7 +120,8 @@ struct Link {
   int64_t index;  // position in the list given
   double score;
 };
-/// Every weights matrix of `heads` ranked by how strongly it links tokens a and b, strongest first.
+/// Every weights matrix of `heads` ranked by how strongly it links tokens a and b, strongest first (equal scores in
+/// the order given).
 std::vector<Link> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b);
 
 }  // namespace attnprox::metrics
