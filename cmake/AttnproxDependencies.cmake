@@ -1,26 +1,33 @@
 # Finds the project's dependencies: libtorch, nlohmann-json, spdlog (and, for the Python module, Python and
 # pybind11). libtorch comes from the system (Debian's libtorch-dev) or, when CMake cannot find it there, from the
-# torch package of the Python interpreter (a PyTorch wheel carries libtorch and its CMake config).
+# torch package of the Python interpreter (a PyTorch wheel carries libtorch and its CMake config). Python is looked
+# for only where it is needed: for the module (and the tests, which need the module), or to find that libtorch.
 
-if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
-  set(Python3_EXECUTABLE /usr/bin/python3 CACHE FILEPATH "Python interpreter (the one with the matching torch)")
-endif()
-find_package(Python3 REQUIRED COMPONENTS Interpreter)
+macro(attnprox_find_python)
+  if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+    set(Python3_EXECUTABLE /usr/bin/python3 CACHE FILEPATH "Python interpreter (the one with the matching torch)")
+  endif()
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+endmacro()
 
+# libtorch and Eigen are in attnprox::attnprox's interface: their imported targets are GLOBAL, so that a project
+# that builds attnprox inside its own tree (add_subdirectory, FetchContent) sees them where it links attnprox.
 set(ATTNPROX_TORCH_FROM_PYTHON OFF)
-find_package(Torch QUIET)
+find_package(Torch QUIET GLOBAL)
 if(NOT Torch_FOUND)
+  attnprox_find_python()
   set(ATTNPROX_TORCH_FROM_PYTHON ON)
   execute_process(COMMAND "${Python3_EXECUTABLE}" -c "import torch; print(torch.utils.cmake_prefix_path)"
                   OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _torch_rc)
   if(_torch_rc EQUAL 0)
     list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
   endif()
-  find_package(Torch REQUIRED)
-else()
+  find_package(Torch REQUIRED GLOBAL)
+elseif(ATTNPROX_BUILD_PYTHON)
   # A libtorch given through CMAKE_PREFIX_PATH may still be the one inside the Python torch package (a CUDA build
   # against a PyTorch wheel). The module must then import torch before it loads: torch's own loading of its
   # libraries and their CUDA dependencies aborts when the engine has loaded them first.
+  attnprox_find_python()
   execute_process(COMMAND "${Python3_EXECUTABLE}" -c "import os, torch; print(os.path.dirname(torch.__file__))"
                   OUTPUT_VARIABLE _torch_package OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _torch_rc
                   ERROR_QUIET)

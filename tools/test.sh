@@ -17,7 +17,8 @@ if [ ! -d "$build/js/node_modules/@lenml/tokenizers" ] || [ ! -d "$build/js/node
 fi
 echo "==> checking that the set-up installs every module and library the code needs (tools/check-deps.sh)"
 ATTNPROX_BUILD_DIR="$build" "$root/tools/check-deps.sh"
-export ATTNPROX_JS_MODULES="$build/js" ATTNPROX_REQUIRE_BROWSER=1
+# With these set, a missing node, JavaScript package or browser fails the tests that need them instead of skipping.
+export ATTNPROX_JS_MODULES="$build/js" ATTNPROX_REQUIRE_BROWSER=1 ATTNPROX_REQUIRE_NODE=1
 # Screenshots of the HTML view's browser test are kept here.
 export ATTNPROX_TEST_ARTIFACTS="${ATTNPROX_TEST_ARTIFACTS:-$build/test-artifacts}"
 echo "==> C++ tests (ctest)"

@@ -69,7 +69,7 @@ struct AttentionOptions {
   double temperature = 1.0;  // logits are divided by T before the softmax
 };
 
-/// Everything SPEC §2 needs to turn one layer's queries and keys into attention weights.
+/// Everything docs/measurements.md §2 needs to turn one layer's queries and keys into attention weights.
 struct AttentionSpec {
   double scaling = 1.0;
   bool causal = true;
@@ -217,7 +217,7 @@ class Result {
   /// Mean attention weights [N, N] over the chosen layers × heads (empty: all captured layers, all heads).
   at::Tensor average_attention(const std::vector<int>& layers = {}, const std::vector<int>& heads = {},
                                const AttentionOptions& options = {}) const;
-  /// The proximity matrix A [N, N] (SPEC §3): A_h = Q_h K_{g(h)}ᵀ / sqrt(d), A_raw = mean_h A_h,
+  /// The proximity matrix A [N, N] (docs/measurements.md §3): A_h = Q_h K_{g(h)}ᵀ / sqrt(d), A_raw = mean_h A_h,
   /// A = (A_raw + A_rawᵀ) / 2 (float32).
   at::Tensor proximity(int layer = -1) const;
   /// AP_i = 1/(N−1) Σ_{j≠i} A_ij for every token [N] (float64), in O(N·H·d) without building A.

@@ -10,7 +10,7 @@
 
 namespace attnprox {
 
-/// What the attention of one captured layer needs beyond its queries and keys (SPEC §2).
+/// What the attention of one captured layer needs beyond its queries and keys (docs/measurements.md §2).
 struct LayerInfo {
   int index = 0;                          // the model's own layer number, 0-based
   double scaling = 1.0;                   // factor of Q·Kᵀ in the logits (1/sqrt(d) for most models)

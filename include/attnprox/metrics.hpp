@@ -1,5 +1,5 @@
-// attnprox — the measurements of Attention Proximity on plain arrays (SPEC §3), in Eigen alone: no libtorch, no
-// model. This is the reference implementation (double precision, written after the formulas); the engine's
+// attnprox — the measurements of Attention Proximity on plain arrays, in Eigen alone: no libtorch, no model. This is
+// the reference implementation (double precision, written after the formulas of docs/measurements.md); the engine's
 // libtorch implementation (Result::ap, ...) is checked against it. Use it on queries and keys from anywhere.
 //
 //   attnprox::metrics::QueriesKeys<float> qk{queries, keys, /*heads=*/12, /*kv_heads=*/12, /*tokens=*/N, /*d=*/64};
@@ -120,7 +120,8 @@ struct Link {
   int64_t index;  // position in the list given
   double score;
 };
-/// Every weights matrix of `heads` ranked by how strongly it links tokens a and b, strongest first.
+/// Every weights matrix of `heads` ranked by how strongly it links tokens a and b, strongest first (equal scores in
+/// the order given).
 std::vector<Link> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b);
 
 }  // namespace attnprox::metrics

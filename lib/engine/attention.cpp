@@ -1,4 +1,4 @@
-// Attention weights rebuilt from a layer's queries and keys (SPEC §2).
+// Attention weights rebuilt from a layer's queries and keys (docs/measurements.md §2).
 #include <ATen/ATen.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Attention Proximity (SPEC §3) from a layer's queries and keys.
+// Attention Proximity (docs/measurements.md §3-§5) from a layer's queries and keys.
 //
 // With Q_h [N, d] the queries of head h, K_g [N, d] the keys of key head g, and c = 1 / (H · sqrt(d)):
 //   A_raw = c · Σ_h Q_h K_{g(h)}ᵀ = c · Σ_g Qg Kgᵀ   where Qg = Σ_{h reading g} Q_h (the product is linear in Q)

@@ -25,6 +25,9 @@ import os
 import sys
 from typing import List, Optional
 
+from .errors import InvalidArgumentError
+from .layers import parse_layers
+
 
 def _ids(text: str) -> List[int]:
     try:
@@ -67,12 +70,10 @@ def _model_path(args) -> Optional[str]:
 
 def _layers(text: str) -> str:
     """--layers: all, last, or comma-separated layer numbers (negative from the end), checked as written."""
-    if text in ("all", "last"):
-        return text
     try:
-        [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected all, last or comma-separated layer numbers") from None
+        parse_layers(text)
+    except InvalidArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
 

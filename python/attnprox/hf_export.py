@@ -1,6 +1,6 @@
 """`attnprox.export`: a Hugging Face model → an attnprox model file, through `transformers` itself.
 
-How it works (SPEC §6):
+How it works (the file it writes: docs/model-file.md):
 
 1. The model is loaded with `transformers` (`AutoModel`: the base model, no head; an encoder–decoder model runs
    its decoder on the same ids as its encoder, so that every captured layer is N × N).
@@ -52,7 +52,7 @@ from .reference.tokenizer_files import tokenizer_json_of
 
 _CAPTURE = "attnprox_capture"
 _DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-# Verification bound on |rebuilt − output_attentions| in float32 (SPEC §2's 1e-5). In float16 and bfloat16 the bound
+# Verification bound on |rebuilt − output_attentions| in float32 (1e-5: docs/measurements.md §2). In float16 and bfloat16 the bound
 # of each comparison is computed from its queries and keys (_float32_bound).
 TOLERANCE = {torch.float32: 1e-5}
 # Unit roundoff of the reduced-precision dtypes (round to nearest: 2^-(significand bits)), and of float32.

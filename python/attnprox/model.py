@@ -1,6 +1,7 @@
 """Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
 import json
 import math
+import warnings
 from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 from . import _core, default_model
 from .batching import default_token_budget, micro_batches
 from .errors import Error, InvalidArgumentError
+from .layers import resolve_layer
 from .metrics import APE, AttentionStats, policy_name
 from .tokenizer import Tokenizer
 
@@ -343,6 +345,22 @@ def _layer_list(layers) -> List[int]:
     return [int(x) for x in layers]
 
 
+def _count(k, top, method: str) -> Optional[int]:
+    """`k`, "how many", given as `k` or by its deprecated name `top`; a positive int or None."""
+    if top is not None:
+        if k is not None:
+            raise InvalidArgumentError(f"{method}: give k, not both k and top (top is its deprecated name)")
+        warnings.warn(f"{method}(top=...) is deprecated: use k=...", DeprecationWarning, stacklevel=3)
+        k = top
+    if k is None:
+        return None
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise InvalidArgumentError(f"k must be a whole number, found {k!r}")
+    if k < 1:
+        raise InvalidArgumentError(f"k must be at least 1, found {k}")
+    return int(k)
+
+
 class Result:
     """What the model's attention saw for one sequence. `layer` is the model's own layer number (0-based);
     negative numbers count back from the last layer the result holds (-1, the default, is the last). Arrays are NumPy:
@@ -438,6 +456,11 @@ class Result:
     def __len__(self) -> int:
         return self._core.num_tokens
 
+    def layer_number(self, layer: int = -1) -> int:
+        """The model's own number of `layer` as this result's methods read it (negative: back from the last layer the
+        run kept); OutOfRangeError for a layer the result does not hold."""
+        return resolve_layer(layer, self.layers, self.model.num_layers, self.model.captured_layers)
+
     def queries(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm)."""
         return self.torch.queries(layer) if torch else self._core.queries(layer)
@@ -482,7 +505,7 @@ class Result:
         """Attention Proximity Entropy: a float (mean iAPE over the defined rows) with `.normalized` (length-
         corrected by log(N−1)), `.undefined_rows`, `.tokens`, `.defined`, `.policy`. Policies for rows with negative
         entries: "shift" (default), "literal", "clamp", "softmax" (attnprox.metrics)."""
-        return APE(self._core.ape(layer, policy_name(policy)))
+        return APE.from_report(self._core.ape(layer, policy_name(policy)))
 
     def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, torch: bool = False) -> np.ndarray:
         """iAPE_i per token `[N]` float64, NaN exactly where the policy leaves the row undefined (their count:
@@ -509,7 +532,7 @@ class Result:
         per query and their means; max_weights and argmax_keys per query (its largest weight and that key);
         max_weight (at max_query, max_key), the largest over the queries that see at least two keys (on a causal
         model the first token gives its only key weight 1); received per token and most_attended."""
-        return AttentionStats(self._core.attention_stats(layer, head, temperature))
+        return AttentionStats(**self._core.attention_stats(layer, head, temperature))
 
     def top_arcs(self, query: int, k: int = 5, layer: int = -1, head: Optional[int] = None,
                  temperature: float = 1.0) -> List[tuple]:
@@ -517,11 +540,14 @@ class Result:
         keys it sees: fewer than k when it sees fewer (on a causal model, token i sees keys 0..i)."""
         return [tuple(a) for a in self._core.top_arcs(int(query), int(k), layer, head, temperature)]
 
-    def linking_heads(self, a: int, b: int, top: Optional[int] = None, temperature: float = 1.0) -> List[tuple]:
+    def linking_heads(self, a: int, b: int, k: Optional[int] = None, temperature: float = 1.0, *,
+                      top: Optional[int] = None) -> List[tuple]:
         """Every captured (layer, head, score) ranked by score = max(P[a, b], P[b, a]): the heads that link tokens
-        a and b, strongest first."""
+        a and b, strongest first (ties in layer, then head order); `k` keeps the first k (None: all). `top=` is
+        the former name of `k`, deprecated."""
+        k = _count(k, top, "linking_heads")
         links = [tuple(x) for x in self._core.linking_heads(int(a), int(b), temperature)]
-        return links if top is None else links[:top]
+        return links if k is None else links[:k]
 
     @property
     def torch(self) -> "TorchView":

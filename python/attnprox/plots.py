@@ -246,8 +246,7 @@ def save(fig, path: str, dpi: int = 150) -> str:
 
 
 def _layer_number(result, layer: int) -> int:
-    captured = result.layers
-    return captured[layer] if layer < 0 else layer
+    return result.layer_number(layer)
 
 
 def _listed(values) -> str:

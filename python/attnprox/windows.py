@@ -104,10 +104,9 @@ class Windowed:
         total, count = self._gather(per_window)
         with np.errstate(invalid="ignore", divide="ignore"):
             tokens = total / count
-        return APE({"value": value_sum / defined_rows if defined_rows else None,
-                    "normalized": normalized_sum / defined_rows if defined_rows else None,
-                    "undefined_rows": int((count == 0).sum()), "tokens": tokens, "defined": count > 0,
-                    "policy": name})
+        return APE(value_sum / defined_rows if defined_rows else None,
+                   normalized=normalized_sum / defined_rows if defined_rows else None,
+                   undefined_rows=int((count == 0).sum()), tokens=tokens, defined=count > 0, policy=name)
 
     def ape_tokens(self, layer: int = -1, policy: Optional[str] = None) -> np.ndarray:
         """iAPE_i of every token of the text [n]: the mean over the windows where it is defined (NaN where none)."""

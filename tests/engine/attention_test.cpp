@@ -1,5 +1,5 @@
-// Attention weights rebuilt from Q and K (SPEC §2) against a brute-force double-precision loop and hand-computed
-// cases.
+// Attention weights rebuilt from Q and K (docs/measurements.md §2) against a brute-force double-precision loop and
+// hand-computed cases.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 

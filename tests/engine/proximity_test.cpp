@@ -1,5 +1,5 @@
-// Proximity matrix and Attention Proximity (SPEC §3) against brute force over the definition, on queries and
-// keys from a real run (GQA and MHA models).
+// Proximity matrix and Attention Proximity (docs/measurements.md §3-§5) against brute force over the definition, on
+// queries and keys from a real run (GQA and MHA models).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`attnprox.export` (through transformers) on every family SPEC §6 names, with random-weight `from_config` models
+"""`attnprox.export` (through transformers) on every family the README names, with random-weight `from_config` models
 (no weights can be downloaded): GPT-2, BERT, DistilBERT, Llama 3, Qwen3 (with sliding-window layers), gpt-oss
 (sinks, sliding window, mixture of experts), and BART (encoder–decoder, cross-attention marked); T5 must be
 refused with its reason. Run by tests/gpu/run.sh on the machine with transformers:

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "../expect_error.hpp"
 #include "attnprox/error.hpp"
 
 namespace attnprox::metrics {
@@ -130,10 +131,33 @@ TEST(Metrics, AttentionStatistics) {
   EXPECT_FALSE(Visibility({false, 2}).sees(5, 8));
   EXPECT_EQ(Visibility({true, 2}).visible_keys(5, 10), 2);   // causal window: i − j < 2
   EXPECT_EQ(Visibility({false, 2}).visible_keys(5, 10), 5);  // bidirectional: |i − j| ≤ 2
-  const auto links = rank_links({p, p.transpose()}, 0, 2);
-  EXPECT_DOUBLE_EQ(links[0].score, 0.2);
-  EXPECT_THROW(top_arcs(p, 3, 1), Error);
-  EXPECT_THROW(parse_ape_policy("none"), Error);
+  // Links of tokens 0 and 2: max(P[0, 2], P[2, 0]) is 0.2 in p and in pᵀ, 0.7 in q; strongest first, and equal
+  // scores in the order the matrices were given.
+  Eigen::MatrixXd q = p;
+  q(0, 2) = 0.7;
+  for (const bool transposed_first : {false, true}) {
+    const Eigen::MatrixXd first = transposed_first ? Eigen::MatrixXd(p.transpose()) : p;
+    const Eigen::MatrixXd last = transposed_first ? p : Eigen::MatrixXd(p.transpose());
+    const auto links = rank_links({first, q, last}, 0, 2);
+    ASSERT_EQ(links.size(), 3u);
+    EXPECT_EQ(links[0].index, 1);
+    EXPECT_DOUBLE_EQ(links[0].score, 0.7);
+    EXPECT_EQ(links[1].index, 0);
+    EXPECT_DOUBLE_EQ(links[1].score, 0.2);
+    EXPECT_EQ(links[2].index, 2);
+    EXPECT_DOUBLE_EQ(links[2].score, 0.2);
+  }
+  const auto reversed = rank_links({q.transpose(), p}, 2, 0);  // the same links, a and b swapped
+  EXPECT_EQ(reversed[0].index, 0);
+  EXPECT_DOUBLE_EQ(reversed[0].score, 0.7);
+  testing::expect_error(ErrorCode::kOutOfRange, "tokens 0 and 3 requested, the text has 3 tokens",
+                        [&] { rank_links({p}, 0, 3); });
+  testing::expect_error(ErrorCode::kOutOfRange, "query token 3 requested, the text has 3 tokens",
+                        [&] { top_arcs(p, 3, 1); });
+  testing::expect_error(ErrorCode::kInvalidArgument, "k must be at least 1", [&] { top_arcs(p, 0, 0); });
+  testing::expect_error(ErrorCode::kInvalidArgument,
+                        "APE policy \"none\" is not one of literal, shift, clamp, softmax",
+                        [] { parse_ape_policy("none"); });
   EXPECT_EQ(parse_ape_policy(to_string(ApePolicy::kClamp)), ApePolicy::kClamp);
 }
 

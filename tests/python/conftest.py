@@ -26,22 +26,33 @@ def data_path(*parts: str) -> str:
 FAMILIES = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d)))
 
 
+def tokenizer_description():
+    """The one description of the reference tokenizers and fixtures: tests/gpu/make_tokenizer_fixtures.py (it
+    imports without Hugging Face `tokenizers`)."""
+    gpu = os.path.join(ROOT, "tests", "gpu")
+    if gpu not in sys.path:
+        sys.path.insert(0, gpu)
+    import make_tokenizer_fixtures
+
+    return make_tokenizer_fixtures
+
+
 def load_reference_tokenizers():
-    """The six tokenizers the exactness fixtures cover, built as tests/gpu/make_tokenizer_fixtures.py builds them
-    for Hugging Face tokenizers."""
+    """The six tokenizers the exactness fixtures cover, built by attnprox from the files that
+    tests/gpu/make_tokenizer_fixtures.py (REAL) builds them from for Hugging Face tokenizers."""
     import attnprox
 
-    t = data_path("tokenizers")
-    return {
-        "qwen3": attnprox.Tokenizer.from_file(os.path.join(t, "qwen3", "tokenizer.json")),
-        "llama3": attnprox.Tokenizer.from_file(os.path.join(t, "llama3", "tokenizer.json")),
-        "gpt-oss": attnprox.Tokenizer.from_file(os.path.join(t, "gpt-oss", "tokenizer.json")),
-        "gpt2": attnprox.Tokenizer.byte_level_bpe(os.path.join(t, "gpt2", "encoder.json"),
-                                                  os.path.join(t, "gpt2", "vocab.bpe")),
-        "bert": attnprox.Tokenizer.wordpiece(os.path.join(t, "bert-base-uncased", "vocab.txt"), lowercase=True),
-        # The default model's own byte-level BPE (models/default), trained with Hugging Face tokenizers.
-        "default": attnprox.Tokenizer.from_file(os.path.join(ROOT, "models", "default", "tokenizer.json")),
-    }
+    description = tokenizer_description()
+    build = {"tokenizer_json": lambda files, spec: attnprox.Tokenizer.from_file(files[0]),
+             "byte_level_bpe": lambda files, spec: attnprox.Tokenizer.byte_level_bpe(files[0], files[1]),
+             "wordpiece": lambda files, spec: attnprox.Tokenizer.wordpiece(files[0], lowercase=spec["lowercase"])}
+    tokenizers = {}
+    for name, spec in description.REAL.items():
+        if not spec.get("in_repository"):
+            for relative in spec["files"]:
+                data_path(*relative.split("/"))  # a clear error when the shared data is missing
+        tokenizers[name] = build[spec["kind"]](description.real_files(name, DATA), spec)
+    return tokenizers
 
 
 @pytest.fixture(scope="session")

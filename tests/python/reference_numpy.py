@@ -1,4 +1,4 @@
-"""Brute-force NumPy float64 references of SPEC §2 and §3, written from the formulas, for the tests."""
+"""Brute-force NumPy float64 references of docs/measurements.md, written from the formulas, for the tests."""
 import numpy as np
 
 

@@ -1,4 +1,5 @@
 """Every kind of bad input raises a clear attnprox error that is also the matching built-in exception."""
+import builtins
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 
 import attnprox
 from attnprox.reference import ReferenceError
+from attnprox.reference.common import ReferenceModelError
 from conftest import BUILD, FIXTURES, rewrite_model_file
 
 
@@ -158,6 +160,13 @@ def test_export_reference_errors(tmp_path):
     (odd / "config.json").write_text(json.dumps({"model_type": "t5"}))
     with pytest.raises(ReferenceError, match="model_type 't5' has no reference architecture"):
         attnprox.export_reference(str(odd), str(tmp_path / "m.apx"))
+    # An attnprox.Error (ExportError, a RuntimeError) that is still the ValueError it was.
+    for kind in (ReferenceModelError, attnprox.ExportError, attnprox.Error, RuntimeError, ValueError):
+        with pytest.raises(kind, match="model_type 't5' has no reference architecture"):
+            attnprox.export_reference(str(odd), str(tmp_path / "m.apx"))
+    assert ReferenceError is ReferenceModelError and ReferenceModelError.__name__ == "ReferenceModelError"
+    assert ReferenceModelError is not builtins.ReferenceError
+    assert not issubclass(ReferenceModelError, builtins.ReferenceError)
     with pytest.raises(ValueError, match="layer 7 requested, the model has 3 layers"):
         attnprox.export_reference(os.path.join(FIXTURES, "llama"), str(tmp_path / "m.apx"), layers=[7])
     with pytest.raises(ValueError, match="expected 'all', 'last' or comma-separated"):

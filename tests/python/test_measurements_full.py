@@ -1,5 +1,5 @@
-"""Every measurement of SPEC §3 against brute-force NumPy float64 and hand-computed cases: the Eigen reference
-(attnprox.metrics) on random queries and keys, the libtorch engine (Result methods) on model runs, and the two
+"""Every measurement of docs/measurements.md against brute-force NumPy float64 and hand-computed cases: the Eigen
+reference (attnprox.metrics) on random queries and keys, the libtorch engine (Result methods) on model runs, and the two
 against each other."""
 import math
 
@@ -220,7 +220,23 @@ def test_engine_averaging_and_statistics_match_numpy(run):
     assert len(links) == len(layers) * model.num_heads
     np.testing.assert_allclose([s for _, _, s in links], [s for _, _, s in brute], rtol=1e-5)
     assert links[0][:2] == brute[0][:2]
-    assert r.linking_heads(a, b, top=3) == links[:3]
+    assert r.linking_heads(a, b, k=3) == links[:3] and r.linking_heads(a, b, 3) == links[:3]
+
+
+def test_linking_heads_count_is_k_and_top_is_its_deprecated_name(run):
+    """top_arcs and linking_heads name "how many" k; linking_heads' former top= still works, with a warning."""
+    model, r = run
+    links = r.linking_heads(2, 11)
+    assert len(links) == len(model.captured_layers) * model.num_heads > 3
+    with pytest.warns(DeprecationWarning, match=r"linking_heads\(top=...\) is deprecated: use k="):
+        assert r.linking_heads(2, 11, top=3) == links[:3]
+    with pytest.raises(attnprox.InvalidArgumentError, match="give k, not both k and top"):
+        r.linking_heads(2, 11, k=2, top=3)
+    with pytest.raises(attnprox.InvalidArgumentError, match="k must be at least 1, found 0"):
+        r.linking_heads(2, 11, k=0)
+    with pytest.raises(attnprox.InvalidArgumentError, match="k must be a whole number"):
+        r.linking_heads(2, 11, k=2.5)
+    assert len(r.top_arcs(11, k=3)) == 3 and len(r.top_arcs(11, 3)) == 3
 
 
 def test_temperature_flattens_or_sharpens(run):

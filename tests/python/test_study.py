@@ -361,7 +361,7 @@ def test_the_planner_counts_tokens_as_the_model_encodes(tmp_path, model_path):
 
 def test_layers_outside_the_model_are_refused(tmp_path, model_path):
     root = write_onestopenglish(tmp_path / "ose", real_texts(1, chars=200))
-    with pytest.raises(attnprox.OutOfRangeError, match="layer 5 requested, the model file captures layers 0,1"):
+    with pytest.raises(attnprox.OutOfRangeError, match=r"layer 5 requested, the model has 2 layers \(0..1\)"):
         studies.study(["onestopenglish", root], model=model_path, out=str(tmp_path / "out"), layers="5", workers=0)
 
 

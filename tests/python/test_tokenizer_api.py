@@ -1,4 +1,4 @@
-"""The Python Tokenizer API: the fixed names of SPEC §4 and clear errors."""
+"""The Python Tokenizer API: the fixed names the README promises and clear errors."""
 import pytest
 
 import attnprox

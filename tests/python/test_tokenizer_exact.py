@@ -1,26 +1,54 @@
 """The C++ tokenizer against Hugging Face `tokenizers` (the arbiter), on real data: every adversarial text
 (ids with and without special tokens, character offsets, tokens, decode) and every OneStopEnglish text (ids,
 offsets and ids with special tokens, compared through SHA-256 digests) for Qwen3, Llama 3, gpt-oss, GPT-2,
-BERT and the default model's tokenizer. Fixtures: tests/gpu/make_tokenizer_fixtures.py, run with tokenizers
-0.23.2. Zero mismatches is the bar."""
-import hashlib
+BERT and the default model's tokenizer, and six synthetic tokenizers. Fixtures: tests/gpu/make_tokenizer_fixtures.py
+(the one generator, and the description of the reference tokenizers and of each fixture's fields these tests
+read), run with tokenizers 0.23.2. Zero mismatches is the bar."""
+import gzip
 import json
 import os
 
 import pytest
 
-from conftest import TOKENIZER_FIXTURES, corpus_texts
+from conftest import TOKENIZER_FIXTURES, corpus_texts, tokenizer_description
 
-NAMES = ["qwen3", "llama3", "gpt-oss", "gpt2", "bert", "default"]
+DESCRIPTION = tokenizer_description()
+NAMES = list(DESCRIPTION.REAL)
 
 
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def read_fixture(fixture_set: str) -> dict:
+    path = os.path.join(TOKENIZER_FIXTURES, DESCRIPTION.FIXTURE_SETS[fixture_set]["file"])
+    with (gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")) as f:
+        return json.load(f)
+
+
+def our_row(tok, text: str, fields) -> dict:
+    """attnprox's values of the fields a fixture row records (their meaning: make_tokenizer_fixtures.ROW_FIELDS)."""
+    plain = tok.encode_with_offsets(text)
+    special = tok.encode_with_offsets(text, add_special_tokens=True)
+    values = {"ids": lambda: list(plain.ids), "offsets": lambda: [list(o) for o in plain.char_offsets],
+              "tokens": lambda: list(plain.tokens), "ids_special": lambda: list(special.ids),
+              "offsets_special": lambda: [list(o) for o in special.char_offsets],
+              "decoded": lambda: tok.decode(plain.ids, skip_special_tokens=False),
+              "decoded_special": lambda: tok.decode(special.ids, skip_special_tokens=False),
+              "decoded_skip": lambda: tok.decode(special.ids, skip_special_tokens=True)}
+    assert set(values) == set(DESCRIPTION.ROW_FIELDS)
+    return {field: values[field]() for field in fields}
+
+
+def mismatches_of(tok, fixture: dict, name: str, fields) -> list:
+    out = []
+    for i, text in enumerate(fixture["texts"]):
+        want = fixture["results"][name][i]
+        for key, value in our_row(tok, text, fields).items():
+            if value != want[key]:
+                out.append(f"text {i} {text[:40]!r} {key}: got {str(value)[:120]}, HF {str(want[key])[:120]}")
+    return out
 
 
 @pytest.fixture(scope="module")
 def hf_adversarial():
-    return json.load(open(os.path.join(TOKENIZER_FIXTURES, "hf_adversarial.json")))
+    return read_fixture("real")
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +56,33 @@ def hf_corpus():
     return json.load(open(os.path.join(TOKENIZER_FIXTURES, "hf_corpus.json")))
 
 
+@pytest.mark.parametrize("fixture_set", list(DESCRIPTION.FIXTURE_SETS))
+def test_the_fixtures_are_what_the_generator_describes(fixture_set):
+    """Every row of a result file holds exactly the fields its set records, for the generator's texts and tokenizers:
+    the generator and the committed fixtures have not drifted apart."""
+    fixture = read_fixture(fixture_set)
+    fields = DESCRIPTION.FIXTURE_SETS[fixture_set]["fields"]
+    assert set(fields) <= set(DESCRIPTION.ROW_FIELDS)
+    assert fixture["texts"] == DESCRIPTION.fixture_texts(fixture_set)
+    names = DESCRIPTION.REAL if fixture_set == "real" else DESCRIPTION.SYNTHETIC
+    assert sorted(fixture["results"]) == sorted(names)
+    for name, rows in fixture["results"].items():
+        assert len(rows) == len(fixture["texts"]), name
+        assert all(sorted(row) == sorted(fields) for row in rows), name
+    assert fixture["tokenizers"]
+    if fixture_set == "synthetic":
+        saved = sorted(n[: -len(".json.gz")] for n in os.listdir(os.path.join(TOKENIZER_FIXTURES, "synthetic")))
+        assert saved == sorted(DESCRIPTION.SYNTHETIC)
+    corpus = json.load(open(os.path.join(TOKENIZER_FIXTURES, "hf_corpus.json")))
+    assert sorted(corpus["results"]) == sorted(DESCRIPTION.REAL)
+    assert all(sorted(row) == sorted(DESCRIPTION.CORPUS_FIELDS) for rows in corpus["results"].values()
+               for row in rows.values())
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_adversarial_texts_match_hf(name, reference_tokenizers, hf_adversarial):
-    tok = reference_tokenizers[name]
-    mismatches = []
-    for i, text in enumerate(hf_adversarial["texts"]):
-        want = hf_adversarial["results"][name][i]
-        plain = tok.encode_with_offsets(text)
-        special = tok.encode_with_offsets(text, add_special_tokens=True)
-        got = {"ids": list(plain.ids), "ids_special": list(special.ids),
-               "offsets": [list(o) for o in plain.char_offsets],
-               "offsets_special": [list(o) for o in special.char_offsets],
-               "tokens": list(plain.tokens), "decoded": tok.decode(plain.ids),
-               "decoded_special": tok.decode(special.ids)}
-        for key, value in got.items():
-            if value != want[key]:
-                mismatches.append(f"text {i} {text[:40]!r} {key}: got {str(value)[:120]}, HF {str(want[key])[:120]}")
+    mismatches = mismatches_of(reference_tokenizers[name], hf_adversarial, name,
+                               DESCRIPTION.FIXTURE_SETS["real"]["fields"])
     assert not mismatches, "\n".join(mismatches[:20])
 
 
@@ -57,9 +96,10 @@ def test_onestopenglish_matches_hf(name, reference_tokenizers, hf_corpus):
         want = hf_corpus["results"][name][rel]
         plain = tok.encode_with_offsets(text)
         special = tok.encode(text, add_special_tokens=True)
-        got = {"n": len(plain.ids), "ids": sha(",".join(map(str, plain.ids))),
-               "offsets": sha(";".join(f"{a},{b}" for a, b in plain.char_offsets)),
-               "n_special": len(special), "ids_special": sha(",".join(map(str, special)))}
+        got = {"n": len(plain.ids), "ids": DESCRIPTION.digest(DESCRIPTION.ids_text(plain.ids)),
+               "offsets": DESCRIPTION.digest(DESCRIPTION.offsets_text(plain.char_offsets)),
+               "n_special": len(special), "ids_special": DESCRIPTION.digest(DESCRIPTION.ids_text(special))}
+        assert set(got) == set(DESCRIPTION.CORPUS_FIELDS)
         bad = [key for key in got if got[key] != want[key]]
         if bad:
             mismatches.append(f"{rel}: {bad} (tokens: ours {got['n']}, HF {want['n']})")
@@ -99,33 +139,18 @@ SYNTHETIC = os.path.join(TOKENIZER_FIXTURES, "synthetic")
 
 @pytest.fixture(scope="module")
 def hf_synthetic():
-    import gzip
-
-    with gzip.open(os.path.join(TOKENIZER_FIXTURES, "hf_synthetic.json.gz"), "rt") as f:
-        return json.load(f)
+    return read_fixture("synthetic")
 
 
-@pytest.mark.parametrize("name", sorted(n[: -len(".json.gz")] for n in os.listdir(SYNTHETIC)))
+@pytest.mark.parametrize("name", sorted(DESCRIPTION.SYNTHETIC))
 def test_synthetic_tokenizers_match_hf(name, hf_synthetic):
-    """Tokenizers built and saved by HF (tests/gpu/make_synthetic_tokenizer_fixtures.py) exercising the components
+    """Tokenizers built and saved by HF (tests/gpu/make_tokenizer_fixtures.py, SYNTHETIC) exercising the components
     the real files do not: added tokens with lstrip/rstrip/single_word/normalized, Metaspace, byte fallback,
     Replace/Prepend/Strip, NFKC/NFD/StripAccents, Whitespace/Digits/Punctuation, every Split behaviour, WordLevel,
     TemplateProcessing, RobertaProcessing."""
-    import gzip
-
     import attnprox
 
     with gzip.open(os.path.join(SYNTHETIC, name + ".json.gz"), "rt", encoding="utf-8") as f:
         tok = attnprox.Tokenizer.from_json(f.read())
-    mismatches = []
-    for i, text in enumerate(hf_synthetic["texts"]):
-        want = hf_synthetic["results"][name][i]
-        plain = tok.encode_with_offsets(text)
-        special = tok.encode_with_offsets(text, add_special_tokens=True)
-        got = {"ids": list(plain.ids), "offsets": [list(o) for o in plain.char_offsets], "tokens": list(plain.tokens),
-               "ids_special": list(special.ids), "offsets_special": [list(o) for o in special.char_offsets],
-               "decoded": tok.decode(plain.ids), "decoded_skip": tok.decode(special.ids, skip_special_tokens=True)}
-        for key, value in got.items():
-            if value != want[key]:
-                mismatches.append(f"text {i} {text[:40]!r} {key}: got {str(value)[:120]}, HF {str(want[key])[:120]}")
+    mismatches = mismatches_of(tok, hf_synthetic, name, DESCRIPTION.FIXTURE_SETS["synthetic"]["fields"])
     assert not mismatches, "\n".join(mismatches[:20])

@@ -4,7 +4,8 @@ OneStopEnglish text. Wherever a JavaScript result differs from attnprox's, Huggi
 fixtures) must agree with attnprox: the difference is then the JavaScript library's (its known ones are listed in
 tests/tokenizer/js/README.md).
 
-tools/test.sh installs the npm packages into <build>/js and sets ATTNPROX_JS_MODULES."""
+tools/test.sh installs node and the npm packages into <build>/js, sets ATTNPROX_JS_MODULES, and sets
+ATTNPROX_REQUIRE_NODE=1: there a missing node or package fails these tests instead of skipping them."""
 import hashlib
 import json
 import os
@@ -17,9 +18,29 @@ import pytest
 from conftest import ROOT, TOKENIZER_FIXTURES, corpus_texts, data_path
 
 MODULES = os.environ.get("ATTNPROX_JS_MODULES")
-pytestmark = pytest.mark.skipif(not MODULES or not shutil.which("node"),
-                                reason="needs node and ATTNPROX_JS_MODULES (tools/test.sh sets both up)")
 HARNESS = os.path.join(ROOT, "tests", "tokenizer", "js", "reference_encode.mjs")
+PACKAGES = ("@lenml/tokenizers", "gpt-3-encoder")
+
+
+def node_missing():
+    """Why the JavaScript references cannot run here, or None."""
+    if not MODULES:
+        return "ATTNPROX_JS_MODULES is not set (tools/test.sh installs the JavaScript reference tokenizers and sets it)"
+    if not shutil.which("node"):
+        return "node is not on the PATH (apt-get install nodejs)"
+    missing = [p for p in PACKAGES if not os.path.isdir(os.path.join(MODULES, "node_modules", p))]
+    if missing:
+        return f"{', '.join(missing)} not installed in {MODULES}/node_modules (npm install --prefix {MODULES} ...)"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node():
+    reason = node_missing()
+    if reason:
+        if os.environ.get("ATTNPROX_REQUIRE_NODE") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def sha(values) -> str:

@@ -6,21 +6,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../expect_error.hpp"
+
 namespace attnprox {
 namespace {
 
 using nlohmann::json;
 
-template <typename Body>
-void expect_error(ErrorCode code, const std::string& fragment, Body&& body) {
-  try {
-    body();
-    ADD_FAILURE() << "expected an error containing \"" << fragment << "\"";
-  } catch (const Error& e) {
-    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(code)) << e.what();
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
-}
+using testing::expect_error;
 
 /// BPE over the alphabet a, b, c with merges "a b" (rank 0) and "ab c" (rank 1); whitespace splits words.
 json small_bpe() {

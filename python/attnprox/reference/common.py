@@ -10,9 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ExportError
 
-class ReferenceError(ValueError):
-    """A model directory the reference architectures cannot represent."""
+
+class ReferenceModelError(ExportError, ValueError):
+    """A model directory the reference architectures cannot represent: an `attnprox.ExportError` (no model file
+    can be written for it) that is also a ValueError, as it always was. `ReferenceError` is its former name,
+    deprecated (it shadows Python's built-in ReferenceError)."""
+
+
+ReferenceError = ReferenceModelError
 
 
 def layer_plan(num_layers: int, captured: List[int], complete: bool) -> List[Tuple[int, bool, bool]]:

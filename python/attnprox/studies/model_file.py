@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
+from ..layers import resolve_layers
 from ..tokenizer import Tokenizer
 
 _MANIFEST = "extra/attnprox/manifest.json"
@@ -74,29 +75,5 @@ class ModelFile:
     def resolve_layers(self, layers) -> List[int]:
         """The model's own numbers of the layers asked for: None or "last" (the last captured layer), "all", a
         number or a list of them, or "i,j" (negative numbers count back from the last captured layer)."""
-        captured = self.captured_layers
-        if layers is None or layers == "last":
-            return [captured[-1]]
-        if layers == "all":
-            return captured
-        if isinstance(layers, str):
-            try:
-                layers = [int(part) for part in layers.split(",") if part.strip()]
-            except ValueError:
-                raise InvalidArgumentError(f"layers {layers!r}: expected last, all or comma-separated layer "
-                                           f"numbers") from None
-        elif isinstance(layers, int):
-            layers = [layers]
-        resolved = []
-        for layer in layers:
-            number = captured[layer] if -len(captured) <= layer < 0 else layer
-            if number not in captured:
-                from ..errors import OutOfRangeError
-
-                raise OutOfRangeError(f"layer {layer} requested, the model file captures layers "
-                                      f"{','.join(map(str, captured))}")
-            if number not in resolved:
-                resolved.append(number)
-        if not resolved:
-            raise InvalidArgumentError("no layers given")
-        return resolved
+        return resolve_layers("last" if layers is None else layers, self.captured_layers,
+                              int(self.manifest["num_layers"]))
