@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import attnprox
-from attnprox.reference import ReferenceError
+from attnprox.reference import ReferenceModelError
 from attnprox.reference.common import ReferenceModelError
 from conftest import BUILD, FIXTURES, rewrite_model_file
 
@@ -158,7 +158,7 @@ def test_export_reference_errors(tmp_path):
     odd = tmp_path / "t5"
     odd.mkdir()
     (odd / "config.json").write_text(json.dumps({"model_type": "t5"}))
-    with pytest.raises(ReferenceError, match="model_type 't5' has no reference architecture"):
+    with pytest.raises(ReferenceModelError, match="model_type 't5' has no reference architecture"):
         attnprox.export_reference(str(odd), str(tmp_path / "m.apx"))
     # An attnprox.Error (ExportError, a RuntimeError) that is still the ValueError it was.
     for kind in (ReferenceModelError, attnprox.ExportError, attnprox.Error, RuntimeError, ValueError):

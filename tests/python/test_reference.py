@@ -92,11 +92,11 @@ def test_missing_and_misshapen_weights(tmp_path):
     weights = st.load_file(str(model_dir / "model.safetensors"))
     del weights["transformer.h.1.attn.c_attn.weight"]
     st.save_file(weights, str(model_dir / "model.safetensors"))
-    with pytest.raises(attnprox.reference.ReferenceError, match="missing weights.*h.1.attn.c_attn.weight"):
+    with pytest.raises(attnprox.reference.ReferenceModelError, match="missing weights.*h.1.attn.c_attn.weight"):
         attnprox.export_reference(str(model_dir), str(tmp_path / "m.apx"))
     weights["transformer.h.1.attn.c_attn.weight"] = torch.zeros(5, 5)
     st.save_file(weights, str(model_dir / "model.safetensors"))
-    with pytest.raises(attnprox.reference.ReferenceError, match=r"has shape \[5, 5\], the config implies \[32, 96\]"):
+    with pytest.raises(attnprox.reference.ReferenceModelError, match=r"has shape \[5, 5\], the config implies \[32, 96\]"):
         attnprox.export_reference(str(model_dir), str(tmp_path / "m.apx"))
 
 
@@ -152,7 +152,7 @@ def test_a_broken_tokenizer_is_refused_at_export_and_at_load(tmp_path, exported)
     model_dir = copy_fixture("gpt2", tmp_path)
     broken = json.dumps({"version": "1.0", "added_tokens": []})
     (model_dir / "tokenizer.json").write_text(broken)
-    with pytest.raises(attnprox.reference.ReferenceError, match="cannot be used by attnprox's tokenizer"):
+    with pytest.raises(attnprox.reference.ReferenceModelError, match="cannot be used by attnprox's tokenizer"):
         attnprox.export_reference(str(model_dir), str(tmp_path / "never.apx"))
     # A file written elsewhere with a broken tokenizer: loading refuses it.
     import torch

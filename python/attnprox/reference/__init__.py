@@ -3,8 +3,9 @@ directories (`config.json` + `model.safetensors`), and the exporter that turns t
 
 This subpackage needs `torch`; the rest of attnprox does not import it.
 """
-from .common import ReferenceError
+from .common import ReferenceError, ReferenceModelError
 from .config import ArchConfig, read_config
 from .model import build_model, load_reference_model
 
-__all__ = ["ArchConfig", "ReferenceError", "build_model", "load_reference_model", "read_config"]
+__all__ = ["ArchConfig", "ReferenceError", "ReferenceModelError", "build_model", "load_reference_model",
+           "read_config"]

@@ -243,7 +243,7 @@ class Activation(nn.Module):
     def __init__(self, kind: str):
         super().__init__()
         if kind not in self.KINDS:
-            raise ReferenceError(f"activation '{kind}' is not supported by the reference architectures "
+            raise ReferenceModelError(f"activation '{kind}' is not supported by the reference architectures "
                                  f"(supported: {', '.join(self.KINDS)})")
         self.kind = "silu" if kind == "swish" else kind
 
@@ -318,7 +318,7 @@ def rope_inverse_frequencies(head_dim: int, rope: dict) -> List[float]:
     theta = float(rope["rope_theta"])
     dim = int(head_dim * float(rope.get("partial_rotary_factor", 1.0)))
     if dim != head_dim:
-        raise ReferenceError("partial rotary embeddings are not supported by the reference architectures")
+        raise ReferenceModelError("partial rotary embeddings are not supported by the reference architectures")
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float32) / dim))
     if kind == "default":
         pass
@@ -336,6 +336,6 @@ def rope_inverse_frequencies(head_dim: int, rope: dict) -> List[float]:
         medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
         inv_freq = torch.where(medium, smoothed, scaled)
     else:
-        raise ReferenceError(f"rope_type '{kind}' is not supported by the reference architectures "
+        raise ReferenceModelError(f"rope_type '{kind}' is not supported by the reference architectures "
                              "(default, linear, llama3); export through transformers instead")
     return inv_freq.tolist()

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from .common import ReferenceError
+from .common import ReferenceModelError
 
 FAMILIES = {
     "gpt2": "gpt2",
@@ -63,7 +63,7 @@ def _rope(cfg: dict) -> dict:
     params = cfg.get("rope_parameters")
     if isinstance(params, dict) and "rope_theta" in params:
         if "full_attention" in params or "sliding_attention" in params:
-            raise ReferenceError("per-layer-type rope parameters are not supported by the reference architectures")
+            raise ReferenceModelError("per-layer-type rope parameters are not supported by the reference architectures")
         return dict(params)
     rope = {"rope_type": "default", "rope_theta": float(cfg.get("rope_theta", 10000.0))}
     scaling = cfg.get("rope_scaling")
@@ -81,10 +81,10 @@ def read_config(model_dir: str) -> ArchConfig:
         try:
             cfg = json.load(f)
         except json.JSONDecodeError as e:
-            raise ReferenceError(f"{path}: not valid JSON ({e})") from None
+            raise ReferenceModelError(f"{path}: not valid JSON ({e})") from None
     model_type = cfg.get("model_type")
     if model_type not in FAMILIES:
-        raise ReferenceError(f"{path}: model_type {model_type!r} has no reference architecture "
+        raise ReferenceModelError(f"{path}: model_type {model_type!r} has no reference architecture "
                              f"(supported: {', '.join(sorted(FAMILIES))}); use attnprox.export, which goes "
                              "through transformers")
     return _READERS[FAMILIES[model_type]](cfg)
@@ -100,7 +100,7 @@ def _gpt2(cfg: dict) -> ArchConfig:
             s /= float(i + 1)
         scalings.append(s)
     if cfg.get("add_cross_attention", False):
-        raise ReferenceError("GPT-2 with cross-attention is not supported by the reference architectures")
+        raise ReferenceModelError("GPT-2 with cross-attention is not supported by the reference architectures")
     return ArchConfig(
         model_type="gpt2", family="gpt2", vocab_size=cfg["vocab_size"], hidden_size=hidden, num_layers=layers,
         num_heads=heads, num_kv_heads=heads, head_dim=head_dim,
@@ -113,10 +113,10 @@ def _gpt2(cfg: dict) -> ArchConfig:
 
 def _bert(cfg: dict) -> ArchConfig:
     if cfg.get("position_embedding_type", "absolute") != "absolute":
-        raise ReferenceError(f"BERT position_embedding_type {cfg['position_embedding_type']!r} is not supported "
+        raise ReferenceModelError(f"BERT position_embedding_type {cfg['position_embedding_type']!r} is not supported "
                              "by the reference architectures (absolute only)")
     if cfg.get("is_decoder", False):
-        raise ReferenceError("BERT as a decoder is not supported by the reference architectures")
+        raise ReferenceModelError("BERT as a decoder is not supported by the reference architectures")
     hidden, heads, layers = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
     head_dim = hidden // heads
     return ArchConfig(
@@ -149,13 +149,13 @@ def _layer_windows(cfg: dict, layers: int) -> List[int]:
     types = cfg.get("layer_types")
     if types is not None:
         if len(types) != layers:
-            raise ReferenceError(f"config.json: layer_types has {len(types)} entries for {layers} layers")
+            raise ReferenceModelError(f"config.json: layer_types has {len(types)} entries for {layers} layers")
         unknown = set(types) - {"full_attention", "sliding_attention"}
         if unknown:
-            raise ReferenceError(f"config.json: layer types {sorted(unknown)} are not supported by the reference "
+            raise ReferenceModelError(f"config.json: layer types {sorted(unknown)} are not supported by the reference "
                                  "architectures")
         if "sliding_attention" in types and not window:
-            raise ReferenceError("config.json: sliding_attention layers without a sliding_window")
+            raise ReferenceModelError("config.json: sliding_attention layers without a sliding_window")
         return [int(window) if t == "sliding_attention" else 0 for t in types]
     if not window:
         return [0] * layers

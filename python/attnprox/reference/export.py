@@ -9,7 +9,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from .common import ReferenceError
+from .common import ReferenceModelError
 from .config import ArchConfig
 from .model import Layers, load_reference_model
 from .tokenizer_files import tokenizer_json_of
@@ -104,7 +104,7 @@ def check_tokenizer(text: str, path: str) -> None:
     try:
         _core.Tokenizer.from_json(text)
     except Exception as e:  # attnprox errors name the problem
-        raise ReferenceError(f"{path} cannot be used by attnprox's tokenizer: {e}") from None
+        raise ReferenceModelError(f"{path} cannot be used by attnprox's tokenizer: {e}") from None
 
 
 def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:
@@ -161,4 +161,4 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     return manifest
 
 
-__all__ = ["export_reference", "ReferenceError", "MANIFEST_NAME", "TOKENIZER_NAME"]
+__all__ = ["export_reference", "ReferenceModelError", "MANIFEST_NAME", "TOKENIZER_NAME"]

@@ -6,7 +6,6 @@ Submodule names follow HF's `LlamaModel` / `Qwen3Model` so that their state dict
 """
 from typing import List, Optional
 
-import torch
 from torch import Tensor, nn
 
 from .common import (Activation, CaptureModel, RMSNorm, Rotary, apply_rotary, key_padding, layer_plan,

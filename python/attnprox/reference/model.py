@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .bert import Bert, DistilBert
-from .common import ReferenceError
+from .common import ReferenceModelError
 from .config import ArchConfig, read_config
 from .gpt2 import GPT2
 from .llama import Llama
@@ -71,16 +71,16 @@ def load_weights(model: nn.Module, weights: Dict[str, torch.Tensor], source: str
     expected = list(model.state_dict().keys())
     prefix = next((p for p in _PREFIXES if all(p + k in weights for k in expected[:1])), None)
     if prefix is None:
-        raise ReferenceError(f"{source}: no weight named '{expected[0]}' under any of the prefixes "
+        raise ReferenceModelError(f"{source}: no weight named '{expected[0]}' under any of the prefixes "
                              f"{[p for p in _PREFIXES if p]} or none; is this the right model family?")
     missing = [k for k in expected if prefix + k not in weights]
     if missing:
-        raise ReferenceError(f"{source}: missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        raise ReferenceModelError(f"{source}: missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
     state = {}
     for key, target in model.state_dict().items():
         t = weights[prefix + key]
         if tuple(t.shape) != tuple(target.shape):
-            raise ReferenceError(f"{source}: weight '{prefix + key}' has shape {list(t.shape)}, the config "
+            raise ReferenceModelError(f"{source}: weight '{prefix + key}' has shape {list(t.shape)}, the config "
                                  f"implies {list(target.shape)}")
         state[key] = t
     model.load_state_dict(state, strict=True)
