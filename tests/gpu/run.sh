@@ -51,7 +51,7 @@ if want build || [ ! -f "$build/python/attnprox/_version.py" ]; then
   configure() {
     cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$deps;$torch_prefix" ${pybind_dir:+-Dpybind11_DIR="$pybind_dir"} \
-      -DPython3_EXECUTABLE="$(command -v "$python")" -DATTNPROX_BUILD_BENCHMARKS=OFF -DATTNPROX_WERROR=ON \
+      -DPython3_EXECUTABLE="$(command -v "$python")" -DATTNPROX_BUILD_BENCHMARKS=OFF -DATTNPROX_WERROR="${ATTNPROX_WERROR:-ON}" \
       -DATTNPROX_WITH_SPDLOG="${ATTNPROX_WITH_SPDLOG:-OFF}"
   }
   step configure configure
