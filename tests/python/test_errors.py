@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import attnprox
-from attnprox.reference import ReferenceModelError
+import attnprox.reference as reference_package
 from attnprox.reference.common import ReferenceModelError
 from conftest import BUILD, FIXTURES, rewrite_model_file
 
@@ -164,7 +164,7 @@ def test_export_reference_errors(tmp_path):
     for kind in (ReferenceModelError, attnprox.ExportError, attnprox.Error, RuntimeError, ValueError):
         with pytest.raises(kind, match="model_type 't5' has no reference architecture"):
             attnprox.export_reference(str(odd), str(tmp_path / "m.apx"))
-    assert ReferenceError is ReferenceModelError and ReferenceModelError.__name__ == "ReferenceModelError"
+    assert reference_package.ReferenceError is ReferenceModelError and ReferenceModelError.__name__ == "ReferenceModelError"
     assert ReferenceModelError is not builtins.ReferenceError
     assert not issubclass(ReferenceModelError, builtins.ReferenceError)
     with pytest.raises(ValueError, match="layer 7 requested, the model has 3 layers"):
