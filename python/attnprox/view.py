@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import html_view
+from .errors import InvalidArgumentError, OutOfRangeError
 
 VIEW_FORMAT = "attnprox-view"
 COMPARE_FORMAT = "attnprox-compare"
@@ -33,25 +34,35 @@ class _Panel:
         self.temperature = float(temperature)
         self.policy = policy or "shift"
         captured = model.captured_layers
-        self.wanted = _layer_numbers(captured, captured if layers is None else layers, "layers")
+        if layers is None or (isinstance(layers, str) and layers == "all"):
+            layers = captured
+        elif isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
+            layers = [layers]
+        self.wanted = _layer_numbers(captured, layers, "layers")
         if not self.wanted:
-            raise ValueError("layers is empty: name at least one captured layer")
+            raise InvalidArgumentError("layers is empty: name at least one captured layer")
         if isinstance(layer, str):
             if layer != "mean":
-                raise ValueError(f"layer must be a layer number or \"mean\", got {layer!r}")
+                raise InvalidArgumentError(f"layer must be a layer number or \"mean\", got {layer!r}")
             self.layer = "mean"
         else:
             (self.layer,) = _layer_numbers(captured, [layer], "layer")
             if self.layer not in self.wanted:
-                raise ValueError(f"layer {self.layer} is not among the layers to embed {self.wanted}")
-        if head != "mean" and (isinstance(head, bool) or not isinstance(head, (int, np.integer))
-                               or not 0 <= head < model.num_heads):
-            raise ValueError(f"head must be \"mean\" or a head 0..{model.num_heads - 1}, got {head!r}")
+                raise InvalidArgumentError(f"layer {self.layer} is not among the layers the page holds {self.wanted}")
+        if head != "mean" and (isinstance(head, bool) or not isinstance(head, (int, np.integer))):
+            raise InvalidArgumentError(f"head must be a head number or \"mean\", got {head!r}")
+        if head != "mean" and not 0 <= head < model.num_heads:
+            raise OutOfRangeError(f"head {head} requested, the model has {model.num_heads} heads "
+                                  f"(0..{model.num_heads - 1})")
         self.head = head if head == "mean" else int(head)
+        if isinstance(selection, (str, bytes)) or not all(
+                isinstance(j, (int, np.integer)) and not isinstance(j, bool) for j in selection):
+            raise InvalidArgumentError(f"selection must be token positions, got {selection!r}")
         self.selection = sorted({int(j) for j in selection})
         outside = [j for j in self.selection if not 0 <= j < self.n]
         if outside:
-            raise ValueError(f"selection holds token {outside[0]}, the text has {self.n} tokens")
+            raise OutOfRangeError(f"token {outside[0]} in the selection, the text has {self.n} tokens "
+                                  f"(0..{self.n - 1})")
         self.embedded = list(self.wanted)
         self.omitted = []
         self.encoding = None
@@ -174,9 +185,10 @@ class _Page:
         for name, value, allowed in (("kind", kind, html_view.KINDS), ("measure", measure, html_view.MEASURES),
                                      ("scheme", scheme, html_view.SCHEMES)):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+                raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if scaling is not None and scaling not in html_view.SCALINGS:
-            raise ValueError(f"scaling must be one of {', '.join(html_view.SCALINGS)} or None, got {scaling!r}")
+            raise InvalidArgumentError(f"scaling must be one of {', '.join(html_view.SCALINGS)} or None, got "
+                                       f"{scaling!r}")
         self.panels = panels
         self.kind, self.measure, self.scheme, self.scaling = kind, measure, scheme, scaling
         self.max_bytes = max_bytes
@@ -292,7 +304,7 @@ class Compare:
                  scheme: str = "viridis", scaling: Optional[str] = None, layers=None,
                  max_bytes: int = html_view.DEFAULT_MAX_BYTES):
         if len(selections) != 2:
-            raise ValueError(f"selections must hold two selections (one per text), got {len(selections)}")
+            raise InvalidArgumentError(f"selections must hold two selections (one per text), got {len(selections)}")
         panels = [_Panel(result, layer, head, selection, layers, temperature, policy)
                   for result, selection in zip((result_a, result_b), selections)]
         self._page = _Page(panels, kind, measure, scheme, scaling, max_bytes)
@@ -336,13 +348,17 @@ def _layer_numbers(captured, layers, what) -> list:
     numbers = []
     for layer in layers:
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            raise ValueError(f"{what} must hold layer numbers, got {layer!r}")
+            raise InvalidArgumentError(f"{what} must hold layer numbers, got {layer!r}")
         number = captured[layer] if -len(captured) <= layer < 0 else int(layer)
         if number not in captured:
-            raise ValueError(f"{what}: layer {layer} requested, the model has captured layers {captured}")
+            raise OutOfRangeError(f"layer {layer} requested, the model has captured layers {_listed(captured)}")
         if number not in numbers:
             numbers.append(number)
     return sorted(numbers)
+
+
+def _listed(numbers) -> str:
+    return f"{numbers[0]}..{numbers[-1]}" if numbers == list(range(numbers[0], numbers[-1] + 1)) else str(numbers)
 
 
 def _stats(result, layer: int, temperature: float, policy: str) -> dict:

@@ -74,9 +74,9 @@ function makePanel(app, data, index, bars) {
   const spans = text.spans;
   const textCard = h("div", { class: "apx-card apx-text-card" },
     h("div", { class: "apx-toolbar" },
-      h("span", {}, document.createTextNode("Selected: "), count), selectedList, clearButton,
-      h("span", { class: "apx-hint", text: "click: select \u00b7 shift-click: range \u00b7 ctrl/\u2318-click: add or " +
-                                           "remove \u00b7 double-click: word \u00b7 ctrl/\u2318+Z: undo" })),
+      h("span", {}, document.createTextNode("Selected: "), count), selectedList, clearButton),
+    h("div", { class: "apx-hint", text: "click: select \u00b7 shift-click: range \u00b7 ctrl/\u2318-click: add or " +
+                                        "remove \u00b7 double-click: word \u00b7 ctrl/\u2318+Z: undo" }),
     h("div", { class: "apx-legend" }, quantity, histogram.element, ...(bars ? [bars.text] : [])),
     flow);
 
@@ -295,7 +295,7 @@ function makePanel(app, data, index, bars) {
     });
     histogram.draw(values, (j) => chosen.has(j), scale.lo, scale.hi, (v) => app.lut[scale.colourIndex(v)].css);
     const selected = state.order.length;
-    quantity.textContent = selected
+    quantity.title = quantity.textContent = selected
       ? `Colour: AP^(S)_j, mean proximity to the ${selected} selected token${selected > 1 ? "s" : ""} ` +
         "(selected tokens outlined, uncoloured)"
       : app.measure === "ap" ? "Colour: AP_i, each token's mean proximity to the other tokens"
@@ -313,6 +313,7 @@ function makePanel(app, data, index, bars) {
     selectedList.dataset.indices = selected.join(",");
     selectedList.textContent = selected.length ? runs(selected).map(([first, last]) =>
       first === last ? `#${first}` : `#${first}\u2013#${last}`).join(", ") : "none";
+    selectedList.title = selectedList.textContent;
     clearButton.disabled = selected.length === 0;
     spans.forEach((span, j) => {
       span.classList.toggle("apx-selected", chosen.has(j));

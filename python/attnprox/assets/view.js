@@ -93,11 +93,17 @@ function attnproxView(root, data) {
       : { format: "attnprox-compare", version: 1, panels: panels.map((p) => p.exportData()) };
     download(`attnprox-${slug(panels[0].textOf())}.json`, JSON.stringify(exported));
   });
+  /* ctrl/cmd+Z reaches this view when the focus is in it, or when nothing has the focus (a clicked button that
+     became disabled lets it go) and this view is the one the pointer pressed last. */
   root.addEventListener("pointerdown", () => {
+    root.dataset.pressed = String(performance.now());
     if (!root.contains(document.activeElement)) root.focus({ preventScroll: true });
   });
-  root.addEventListener("keydown", (event) => {
+  document.addEventListener("keydown", (event) => {
     if (!(event.ctrlKey || event.metaKey) || event.shiftKey || event.altKey || event.key.toLowerCase() !== "z") return;
+    const active = document.activeElement;
+    const idle = !active || active === document.body || active === document.documentElement;
+    if (!root.contains(active) && !(idle && pressedLast() === root)) return;
     if (app.lastPanel) app.lastPanel.undo();
     event.preventDefault();
     event.stopPropagation();
@@ -160,6 +166,15 @@ function attnproxView(root, data) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL.call(URL, url), 10000);
   }
+}
+
+/* The view of the page the pointer pressed last. */
+function pressedLast() {
+  let last = null;
+  for (const view of document.querySelectorAll(".apx-view[data-pressed]")) {
+    if (!last || Number(view.dataset.pressed) > Number(last.dataset.pressed)) last = view;
+  }
+  return last;
 }
 
 /* The heatmap's scaling for a kind of map: attention weights are skewed (most near 0), so log. */
