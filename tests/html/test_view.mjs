@@ -70,18 +70,27 @@ function pageState(colours) {
     for (let k = 0; k < text.length; k++) hash = (hash * 31 + text.charCodeAt(k)) | 0;
     return `${text.length}:${hash}`;
   };
-  /* The mean luminance of a canvas's pixels (0..255), and the share of dark ones (below 70: the lowest tenth of
-     viridis). */
+  /* The mean luminance of a canvas's pixels (0..255), the share of dark ones (below 70: the lowest tenth of
+     viridis), and that share on and below the diagonal (the keys a causal model's queries see). */
   const brightness = (canvas) => {
-    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    const { width, height } = canvas;
+    const pixels = canvas.getContext("2d").getImageData(0, 0, width, height).data;
     let sum = 0;
     let dark = 0;
+    let lower = 0;
+    let darkLower = 0;
     for (let k = 0; k < pixels.length; k += 4) {
       const luma = 0.299 * pixels[k] + 0.587 * pixels[k + 1] + 0.114 * pixels[k + 2];
+      const x = (k / 4) % width;
+      const y = Math.floor(k / 4 / width);
       sum += luma;
       if (luma < 70) dark++;
+      if (x * height <= y * width) {
+        lower++;
+        if (luma < 70) darkLower++;
+      }
     }
-    return { luma: sum / (pixels.length / 4), dark: dark / (pixels.length / 4) };
+    return { luma: sum / (pixels.length / 4), dark: dark / (pixels.length / 4), dark_lower: darkLower / lower };
   };
   const panel = (p) => {
     const at = (id) => p.querySelector(`[data-testid='${id}']`);
