@@ -101,7 +101,9 @@ arcs-query, arc-<rank> (data-key, data-weight), pill-ap, pill-ape (data-value), 
 stat-ape-normalized, stat-entropy, stat-entropy-normalized, stat-max-weight, stat-most-attended, stat-layer,
 stat-temperature (each with data-value); for the scales scale-min and scale-max (data-value), scale-handle-min,
 scale-handle-max, scale-track, scale-mode, scale-clamped, scale-reset, and the same under heatmap-scale-*, with
-heatmap-scale-scaling. The root gets data-ready="true" once built, and data-busy="true" while it computes a map.
+heatmap-scale-scaling; head-view-hint, head-view-hover, precision (the note on how the page stores its arrays).
+The root gets data-built at once, data-ready="true" (and data-ready-ms, performance.now() then) once its first maps
+are drawn, and data-busy="true" while it computes a map.
 
 Only the standard library and numpy: this module imports nothing from attnprox.
 """
@@ -449,7 +451,8 @@ def _validated_panel(panel: Any, where: str) -> dict:
         if len(forms) > 1:
             raise ValueError(f"{where}['layers'] mixes layers of queries and keys with ready-made matrices")
         if "queries" in layers[0]:
-            shapes = {(layer["queries"].shape[0], layer["keys"].shape[0], layer["queries"].shape[2]) for layer in layers}
+            shapes = {(layer["queries"].shape[0], layer["keys"].shape[0], layer["queries"].shape[2])
+                      for layer in layers}
             if len(shapes) > 1:
                 raise ValueError(f"{where}['layers'] have different head counts or head sizes: {sorted(shapes)}")
         numbers_ = [layer["layer"] for layer in layers]
@@ -599,7 +602,8 @@ def _validated_panel_state(state: Any, where: str, n: int, layers: List[dict]) -
         raise ValueError(f"{where}['state'] must be a dict, got {type(state).__name__}")
     numbers_ = [layer["layer"] for layer in layers]
     layer = state.get("layer", numbers_[-1])
-    if layer != "mean" and (not isinstance(layer, numbers.Integral) or isinstance(layer, bool) or layer not in numbers_):
+    if layer != "mean" and (not isinstance(layer, numbers.Integral) or isinstance(layer, bool)
+                            or layer not in numbers_):
         raise ValueError(f"{where}['state']['layer'] must be one of the layers {numbers_} or \"mean\", got {layer!r}")
     heads = layers[0]["queries"].shape[0] if "queries" in layers[0] else 0
     head = state.get("head", "mean")

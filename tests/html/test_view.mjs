@@ -9,7 +9,8 @@
 //
 // PAGE.html is opened from file:// with every other request refused. SCENARIO.json is {"steps": [step, ...]};
 // each step has a "name" and one of these "do"s (panel: the panel's index in a comparison, default 0):
-//   look (nothing: records the state)  click {token, modifiers}          dblclick {token, modifiers}      press {key} (e.g. "Control+z")
+//   look                               nothing: the state as it is
+//   click {token, modifiers}           dblclick {token, modifiers}        press {key} (e.g. "Control+z")
 //   choose {testid, value}             the select of that test id (in the panel for "layer" and "head")
 //   drag {scale, to}                   the max handle of scale ("scale" or "heatmap-scale") to a share of its bar
 //   activate {testid}                  a click on the element of that test id (clear-selection, row-label-0, ...)
@@ -19,7 +20,8 @@
 // and "colours": true to record every token's background colour. After each step (once the page is no longer busy)
 // the state is recorded: the page's controls and scales, and per panel the selection, the tokens' values, arcs,
 // histogram, heatmap and head view attributes, pills. OUTDIR/record.json gets
-//   {"load_ms", "ready_ms", "page": {title, texts, flow_text, rects, ...}, "steps": [{name, ms, state, ...}],
+//   {"load_ms", "ready_ms", "page": {title, per panel texts, written, chips, rects, stats, ...},
+//    "steps": [{name, ms, state, timing, inline, suggested}],
 //    "errors": [...], "outside": [...]}.
 // Exits 0 when the scenario ran (the checks are test_view.py's), 1 when a step failed, 2 on a set-up error.
 import { createRequire } from "node:module";

@@ -126,7 +126,8 @@ def test_export_is_what_the_result_says(result, state):
     np.testing.assert_allclose(record["ap_tokens"], ap_tokens, rtol=1e-5, atol=1e-5)
     ape = attnprox.metrics.ape(proximity=proximity)
     np.testing.assert_allclose(record["ape_tokens"], ape.tokens, rtol=1e-5)
-    assert record["ap"] == pytest.approx(ap_tokens.mean(), rel=1e-5) and record["ape"] == pytest.approx(float(ape), rel=1e-5)
+    assert record["ap"] == pytest.approx(ap_tokens.mean(), rel=1e-5)
+    assert record["ape"] == pytest.approx(float(ape), rel=1e-5)
     if selection:
         np.testing.assert_allclose(record["subset_proximity"], proximity[selection].mean(0), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(record["values"], record["subset_proximity"])
@@ -218,7 +219,8 @@ def test_view_of_the_default_model_in_chromium(result, tmp_path):
         {"name": "mean of layers", "do": "choose", "testid": "layer", "value": "mean"},
         {"name": "head 3", "do": "choose", "testid": "head", "value": "3"},
         {"name": "export mean", "do": "export", "file": "proximity-mean-3.json"},
-        {"name": "back to the last layer", "do": "choose", "testid": "layer", "value": str(len(result.model.captured_layers) - 1)},
+        {"name": "back to the last layer", "do": "choose", "testid": "layer",
+         "value": str(len(result.model.captured_layers) - 1)},
         {"name": "heads mean", "do": "choose", "testid": "head", "value": "mean"},
         {"name": "clear", "do": "activate", "testid": "clear-selection"},
         {"name": "ape", "do": "choose", "testid": "measure", "value": "ape"},
@@ -275,7 +277,7 @@ def test_view_of_the_default_model_in_chromium(result, tmp_path):
 
     # The selectors: the heatmap and head view follow; the text keeps the proximity values of the choice.
     head1 = browser.panel(record, "head 1")
-    assert head1["heatmap"]["kind"] == "attention" and head1["heatmap"]["layer"] == "0" and head1["heatmap"]["head"] == "1"
+    assert (head1["heatmap"]["kind"], head1["heatmap"]["layer"], head1["heatmap"]["head"]) == ("attention", "0", "1")
     row = result.attention(0, head=1)[17]
     assert head1["head_view"]["max_weight"] == pytest.approx(row.max(), rel=1e-5)
     browser.assert_close(browser.values(head1), result.average_proximity([0], [1])[17], tolerance, "AP^(S), L0 H1")
@@ -324,8 +326,9 @@ def test_compare_in_chromium(model, result, tmp_path):
     subset = result.subset_proximity([2])
     shared = np.concatenate([np.delete(subset, 2), other.ap_tokens()])
     assert (clicked["scale"]["min"], clicked["scale"]["max"]) == pytest.approx(browser.fitted(shared), rel=1e-5)
-    assert browser.panel(record, "click b 4", 0)["selection"] == [2] and browser.panel(record, "click b 4", 1)["selection"] == [4]
-    assert browser.panel(record, "undo b", 1)["selection"] == [] and browser.panel(record, "undo b", 0)["selection"] == [2]
+    selections = lambda step: [browser.panel(record, step, k)["selection"] for k in range(2)]  # noqa: E731
+    assert selections("click b 4") == [[2], [4]]
+    assert selections("undo b") == [[2], []]
     exported = json.loads((out / "compare.json").read_text(encoding="utf-8"))
     python = attnprox.compare(result, other, selections=([2], [])).export()
     assert exported["format"] == python["format"] == "attnprox-compare" and len(exported["panels"]) == 2
@@ -333,7 +336,8 @@ def test_compare_in_chromium(model, result, tmp_path):
         assert_same_record(exported["panels"][k], python["panels"][k], 1e-5, f"compare panel {k}")
     # A range set by hand holds for both texts and across selections.
     dragged = record["by_name"]["drag"]["state"]["scale"]
-    assert record["by_name"]["click b 1"]["state"]["scale"] == {**dragged, "clamped": record["by_name"]["click b 1"]["state"]["scale"]["clamped"]}
+    later = record["by_name"]["click b 1"]["state"]["scale"]
+    assert later == {**dragged, "clamped": later["clamped"]}
 
 
 def run_cli(*args):
@@ -351,5 +355,49 @@ def test_command_line_compares_two_texts(tmp_path):
     three = run_cli("heatmap", "--text", "a b", "--text", "c d", "--ids", "5,6", "--out", str(tmp_path / "x.html"))
     assert three.returncode == 2 and "compares two: 3 were given" in three.stderr
     picture = run_cli("heatmap", "--text", "a b", "--text", "c d", "--out", str(tmp_path / "x.png"))
-    assert picture.returncode == 2 and "a picture shows one text" in picture.stderr and "in an .html page" in picture.stderr
+    assert picture.returncode == 2
+    assert "a picture shows one text" in picture.stderr and "in an .html page" in picture.stderr
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.html").exists()
+
+
+@pytest.fixture(scope="module")
+def bert_with_pairs(tmp_path_factory):
+    """A BERT-shaped fixture model (bidirectional) with a word-level tokenizer that has BERT's pair template."""
+    sys.path.insert(0, str(ROOT / "tests" / "tools"))
+    import make_test_models
+
+    out = tmp_path_factory.mktemp("bert-pairs") / "bert.apx"
+    make_test_models.export_with_tokenizer("bert", str(out), template=True)
+    return attnprox.load(str(out))
+
+
+def test_pairs_ids_and_one_token_in_chromium(bert_with_pairs, model, tmp_path):
+    """A sentence pair shows its two texts on two lines (each token over its own characters), ids alone show their
+    labels joined, and a one-token text (no AP: it needs two) still builds; a bidirectional model's head view joins
+    the focus to every key."""
+    pair = bert_with_pairs.run(text="emily wanted to visit paris", text_pair="she took french lessons .")
+    view = pair.view()
+    (panel,) = view.payload["panels"]
+    assert panel["text"] == "emily wanted to visit paris\nshe took french lessons ."
+    for j, (start, end) in enumerate(panel["offsets"]):
+        if end > start:
+            assert panel["text"][start:end] == pair.token_texts[j]
+    ids = model.run(ids=[464, 3290, 318, 257])
+    single = model.run(ids=[464])
+    pages = {"pair": view, "ids": ids.view(), "single": single.view()}
+    for name, page_view in pages.items():
+        out = browser.artefacts(f"html-view-{name}", tmp_path)
+        page = out / "view.html"
+        page_view.save(str(page))
+        record = browser.run(page, [{"name": "initial", "do": "look"}, {"name": "click 0", "do": "click", "token": 0},
+                                    {"name": "shot", "do": "screenshot", "file": f"{name}.png"}], out)
+        written = record["page"]["panels"][0]["written"].replace("\u21b5", "")
+        if name == "pair":
+            assert written == panel["text"] and record["page"]["panels"][0]["chips"] == [0, 6, 12]
+            clicked = browser.panel(record, "click 0")
+            assert clicked["head_view"]["lines"] == int((pair.attention().mean(0)[0] > 0).sum()) == len(pair)
+        elif name == "ids":
+            assert written == "".join(ids.token_labels) and page_view.export()["text_from_tokens"]
+        else:
+            assert browser.panel(record, "click 0")["selection"] == [0]
+            assert browser.panel(record, "initial")["pills"]["ap"] is None  # NaN: AP needs two tokens

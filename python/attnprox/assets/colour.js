@@ -83,7 +83,9 @@ function makeScale(mode) {
 
     /* The transform whose linear range the colours span. */
     transform(v) {
-      if (scale.mode === "log") return Math.log(Math.max(v - scale.dataLo, 0) + LOG_FLOOR * (scale.dataHi - scale.dataLo));
+      if (scale.mode === "log") {
+        return Math.log(Math.max(v - scale.dataLo, 0) + LOG_FLOOR * (scale.dataHi - scale.dataLo));
+      }
       if (scale.mode === "percentile") return rank(scale.quantiles, v);
       return v;
     },

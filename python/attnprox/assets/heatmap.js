@@ -80,7 +80,9 @@ function makeHeatmap(n, labels, size, onSelect, describe) {
       context.drawImage(cells, 0, 0, size, size);
       context.lineWidth = cell >= 6 ? 2 : 1;
       context.strokeStyle = SELECTED;
-      for (const [first, last] of selectedRuns) context.strokeRect(1, first * cell, size - 2, (last - first + 1) * cell);
+      for (const [first, last] of selectedRuns) {
+        context.strokeRect(1, first * cell, size - 2, (last - first + 1) * cell);
+      }
     },
     markLabels(chosen) {
       for (const label of labelNodes) label.classList.toggle("apx-selected", chosen.has(Number(label.dataset.index)));

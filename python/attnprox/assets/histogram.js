@@ -15,7 +15,8 @@ function makeHistogram(onHover) {
                               "aria-label": "histogram of the values colouring the text" });
   for (let k = 0; k < BINS; k++) {
     const bar = h("span", { class: "apx-bin-bar" });
-    const bin = element.appendChild(h("span", { class: "apx-bin", "data-testid": `hist-bin-${k}`, "data-bin": k }, bar));
+    const bin = element.appendChild(h("span", { class: "apx-bin", "data-testid": `hist-bin-${k}`, "data-bin": k },
+                                      bar));
     bin.addEventListener("mouseenter", () => onHover(k));
     bins.push({ bin, bar });
   }

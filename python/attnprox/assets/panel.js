@@ -35,7 +35,8 @@ function makePanel(app, data, index, bars) {
   const quote = (j) => `\u201c${shortLabel(labels[j])}\u201d #${j}`;
   const choiceOf = (layer, head) => ({ layers: layer === "mean" ? layers : [layers[layer]],
                                        heads: head === "mean" ? null : [head] });
-  const describe = (layer, head) => (layer === "mean" ? `mean of ${layers.length} layers` : `layer ${layers[layer].layer}`) +
+  const describe = (layer, head) =>
+    (layer === "mean" ? `mean of ${layers.length} layers` : `layer ${layers[layer].layer}`) +
     (heads ? ` \u00b7 ${head === "mean" ? `mean of ${heads} heads` : `head ${head}`}` : "");
 
   /* ---- Choice of layer and head, pills. ---- */
@@ -49,8 +50,8 @@ function makePanel(app, data, index, bars) {
     ...(layers.length > 1 ? [option("mean", `mean of ${layers.length} layers`, state.layer === "mean")] : []));
   const headSelect = h("select", { "data-testid": "head", "aria-label": "head" },
     option("mean", heads ? `mean of ${heads} heads` : "mean of the heads", state.head === "mean"),
-    ...Array.from({ length: heads }, (_, k) => option(k, kvHeads < heads ? `head ${k} (kv ${Math.floor(k / (heads / kvHeads))})`
-                                                                        : `head ${k}`, state.head === k)));
+    ...Array.from({ length: heads }, (_, k) => option(
+      k, kvHeads < heads ? `head ${k} (kv ${Math.floor(k / (heads / kvHeads))})` : `head ${k}`, state.head === k)));
   headSelect.disabled = !heads;
   const pill = (name, testid) => {
     const value = h("b", { "data-testid": testid });
@@ -294,6 +295,7 @@ function makePanel(app, data, index, bars) {
       span.title = `${quote(j)}: ${Number.isNaN(v) ? "undefined" : fmt(v)}`;
     });
     histogram.draw(values, (j) => chosen.has(j), scale.lo, scale.hi, (v) => app.lut[scale.colourIndex(v)].css);
+    histogram.mark(null); /* a hovered token's bin is marked again at the next hover, on the values now shown */
     const selected = state.order.length;
     quantity.title = quantity.textContent = selected
       ? `Colour: AP^(S)_j, mean proximity to the ${selected} selected token${selected > 1 ? "s" : ""} ` +
@@ -341,7 +343,8 @@ function makePanel(app, data, index, bars) {
       .sort((x, y) => row[y] - row[x] || x - y).slice(0, ARCS);
     keys.forEach((key, rank) => {
       const weight = row[key];
-      const item = arcList.appendChild(h("li", { "data-testid": `arc-${rank}`, "data-key": key, "data-weight": String(weight) },
+      const item = arcList.appendChild(h("li",
+        { "data-testid": `arc-${rank}`, "data-key": key, "data-weight": String(weight) },
         h("span", { text: `${quote(key)} \u2014 ${fmt(weight)}` }),
         h("span", { class: "apx-arc-meter" },
           h("span", { class: "apx-arc-bar", style: `width:${Math.min(100, Math.max(1, weight * 100))}%` }))));
@@ -363,15 +366,16 @@ function makePanel(app, data, index, bars) {
        s.ape_normalized],
       ["Mean attention entropy", "stat-entropy", fmt(s.mean_entropy), s.mean_entropy],
       ["Mean normalised entropy", "stat-entropy-normalized", fmt(s.mean_normalized_entropy), s.mean_normalized_entropy],
-      ["Max attention weight", "stat-max-weight", `${fmt(s.max_weight)}: ${quote(s.max_query)} \u2192 ${quote(s.max_key)}`,
-       s.max_weight],
+      ["Max attention weight", "stat-max-weight",
+       `${fmt(s.max_weight)}: ${quote(s.max_query)} \u2192 ${quote(s.max_key)}`, s.max_weight],
       ["Most attended token", "stat-most-attended", quote(s.most_attended), s.most_attended],
       ["Layer (mean of its heads)", "stat-layer", String(s.layer), s.layer],
       ["Temperature", "stat-temperature", String(s.temperature), s.temperature],
     ];
     for (const [name, testid, shown, value] of entries) {
       list.appendChild(h("dt", { text: name }));
-      list.appendChild(h("dd", { "data-testid": testid, "data-value": value === null ? "" : String(value), text: shown }));
+      list.appendChild(h("dd", { "data-testid": testid, "data-value": value === null ? "" : String(value),
+                                 text: shown }));
     }
     return list;
   }

@@ -81,7 +81,8 @@ function writeText(flow, text, offsets, labels) {
     classes[k] = /\s/.test(c) ? "space" : wordChar(c) ? "word" : "other";
   }
   for (let k = 1; k + 1 < text.length; k++) {
-    if (/['\u2019\u2010\-]/.test(text[k]) && classes[k - 1] === "word" && classes[k + 1] === "word") classes[k] = "word";
+    const joiner = /['\u2019\u2010\-]/.test(text[k]);
+    if (joiner && classes[k - 1] === "word" && classes[k + 1] === "word") classes[k] = "word";
   }
 
   /* The tokens of token j's word: the run of characters of one class around the token's first non-space

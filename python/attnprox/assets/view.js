@@ -47,7 +47,8 @@ function attnproxView(root, data) {
   const status = h("span", { class: "apx-status", "data-testid": "status", role: "status" });
   const first = data.panels[0];
   const subtitle = single
-    ? `${first.tokens.length} tokens${first.model ? ` \u00b7 ${first.model}` : ""} \u00b7 temperature ${first.temperature}`
+    ? `${first.tokens.length} tokens${first.model ? ` \u00b7 ${first.model}` : ""} \u00b7 ` +
+      `temperature ${first.temperature}`
     : `two texts, one colour range \u00b7 ${data.panels.map((p) => `${p.tokens.length} tokens`).join(" and ")}`;
   const header = h("div", { class: "apx-header" },
     h("h2", { "data-testid": "view-title", text: data.title }),
@@ -158,7 +159,8 @@ function attnproxView(root, data) {
     }
   }
 
-  /* (The object-URL calls go through .call, so that the page holds no CSS-like url-call for a check of loads to flag.) */
+  /* (The object-URL calls go through .call, so that the page holds no CSS-like url-call for a check of loads to
+     flag.) */
   function download(name, text) {
     const url = URL.createObjectURL.call(URL, new Blob([text], { type: "application/json" }));
     const link = root.appendChild(h("a", { href: url, download: name, hidden: "" }));
