@@ -75,7 +75,13 @@ function makeHeadView(n, labels, onSelect) {
       for (let j = 0; j < n; j++) if (shown[j] > 0 && largest > 0) line(query, j, shown[j] / largest);
       const top = Array.from(shown.keys()).sort((a, b) => shown[b] - shown[a] || a - b).slice(0, 5);
       label(context, query, left - 4, "right", true);
-      for (const j of top) if (shown[j] > 0) label(context, j, right + 4, "left", true);
+      const labelled = [];
+      for (const j of top) { /* strongest first, none over another */
+        if (shown[j] > 0 && labelled.every((k) => Math.abs(y(k) - y(j)) >= 12)) {
+          label(context, j, right + 4, "left", true);
+          labelled.push(j);
+        }
+      }
       context.fillStyle = SELECTED;
       context.fillRect(left - 2, y(query) - 2, 4, 4);
     } else if (n <= ALL_LINES_MAX) {
