@@ -22,6 +22,7 @@ from .model import Model, Result, load
 from .studies import study
 from .model_file import set_tokenizer
 from .tokenizer import Tokenizer
+from .view import Compare, View, compare
 from .windows import Windowed
 
 
@@ -66,9 +67,9 @@ def set_log_level(level: str) -> None:
 torch_version = _core.torch_version
 
 __all__ = [
-    "APE", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
-    "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "Windowed", "__version__",
-    "default_model_path", "export",
+    "APE", "Compare", "ComputeError", "Error", "ExportError", "InvalidArgumentError", "InvalidModelError", "Model",
+    "ModelNotFoundError", "OutOfRangeError", "Result", "Tokenizer", "UnsupportedError", "View", "Windowed",
+    "__version__", "compare", "default_model_path", "export",
     "export_reference", "load", "set_tokenizer",
     "metrics", "set_log_level", "study", "torch_version",
 ]

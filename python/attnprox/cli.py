@@ -6,7 +6,8 @@
     attnprox heatmap [MODEL] (--text T | --file F | --ids ...) --out FILE.png|.svg|.pdf|.html
                                                       pictures: one head, the layer's heads, the average, the grid
                                                       of every layer × head, the proximity matrix, AP as coloured
-                                                      text; .html is the interactive view
+                                                      text; .html is the interactive view (two inputs: the two
+                                                      texts side by side, one colour range)
     attnprox export MODEL OUT                         a Hugging Face model → model file, through transformers,
                                                       verified against output_attentions=True
     attnprox export-reference HF_DIR OUT              a Hugging Face directory → model file (reference families,
@@ -159,13 +160,19 @@ def _run_inputs(model, inputs: List[Input], **options):
             yield ids[k], result
 
 
-def _run_one(model, args) -> tuple:
-    """(Input, Result) of the one input a picture shows."""
+def _picture_inputs(args, html: bool) -> List[Input]:
+    """The inputs a picture shows: one, or two side by side in an .html page."""
     inputs = _read_inputs(args)
-    if len(inputs) != 1:
-        raise UsageError("a picture shows one text: give one of --text, --file, --ids")
-    item = inputs[0]
-    return item, model.run(text=item.text) if item.text is not None else model.run(ids=item.ids)
+    if html and len(inputs) > 2:
+        raise UsageError(f"an .html page shows one text or compares two: {len(inputs)} were given")
+    if len(inputs) != 1 and not (html and len(inputs) == 2):
+        raise UsageError("a picture shows one text: give one of --text, --file, --ids (two make a comparison, "
+                         "in an .html page only)")
+    return inputs
+
+
+def _run_one(model, item: Input):
+    return model.run(text=item.text) if item.text is not None else model.run(ids=item.ids)
 
 
 class Progress:
@@ -362,12 +369,18 @@ def _cmd_heatmap(args) -> int:
     if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
         raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
                          "select them)")
+    inputs = _picture_inputs(args, html=extension == ".html")
     model = attnprox.load(_model_path(args), device=args.device, layers=args.layers)
-    _, result = _run_one(model, args)
+    results = [_run_one(model, item) for item in inputs]
     if extension == ".html":
-        result.view(args.layer, temperature=args.temperature).save(args.out)
-        print(f"wrote {args.out} (interactive view, layer {args.layer})")
+        if len(results) == 2:
+            attnprox.compare(*results, layer=args.layer, temperature=args.temperature).save(args.out)
+            print(f"wrote {args.out} (two texts compared, one colour range, layer {args.layer})")
+        else:
+            results[0].view(args.layer, temperature=args.temperature).save(args.out)
+            print(f"wrote {args.out} (interactive view, layer {args.layer})")
         return 0
+    (result,) = results
     colors = {"cmap": args.cmap, "vmin": args.vmin, "vmax": args.vmax}
     colors = {k: v for k, v in colors.items() if v is not None}
     if args.grid:
@@ -538,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     heatmap = sub.add_parser("heatmap", help="pictures of attention and proximity (.png, .svg, .html)",
                              description="Pictures of one text: by default the mean of the layer's heads; "
-                             ".html writes the interactive view.")
+                             ".html writes the interactive view, and with two inputs (--text A --text B) a page "
+                             "that compares the two texts side by side with one colour range.")
     _add_model(heatmap)
     _add_inputs(heatmap, many=False)
     _add_model_options(heatmap)

@@ -555,12 +555,14 @@ class Result:
         and keys in the model's dtype): `result.torch.attention(-1)`."""
         return TorchView(self)
 
-    def view(self, layer: int = -1, temperature: float = 1.0, policy: Optional[str] = None):
-        """The interactive view of this text at a layer: proximity heatmap beside the text, subset proximity of
-        clicked tokens, top arcs, a stats panel. Shows itself in Jupyter; `.save("view.html")` writes it."""
+    def view(self, layer=-1, temperature: float = 1.0, policy: Optional[str] = None, **options):
+        """The interactive view of this text: the heatmap (proximity or attention, of a layer, a head or a mean)
+        beside the text coloured by AP_i, iAPE_i or the subset proximity of clicked tokens, a histogram, a head view,
+        top arcs, a stats panel. Shows itself in Jupyter; `.save("view.html")` writes it, `.export()` is what it
+        shows as data. Options (head, kind, measure, selection, scheme, scaling, layers, max_bytes): attnprox.View."""
         from .view import View
 
-        return View(self, layer=layer, temperature=temperature, policy=policy)
+        return View(self, layer=layer, temperature=temperature, policy=policy, **options)
 
     def summary(self, layer: int = -1, policy: Optional[str] = None) -> dict:
         """The scalar measurements of the text at a layer, for tables: n, ap, ape, ape_normalized,

@@ -1,32 +1,31 @@
-// End-to-end test of the HTML view (attnprox/html_view.py) in a real headless Chromium, driven by Playwright.
+// Drives the HTML view (attnprox/html_view.py) in a real headless Chromium through Playwright, and records what
+// the page shows after each step, for tests/html/test_view.py to check against NumPy and the Results.
 //
-//   ATTNPROX_JS_MODULES=/work/main/build/js node tests/html/test_view.mjs PAGE.html PAYLOAD.json OUTDIR
+//   ATTNPROX_JS_MODULES=build/js node tests/html/test_view.mjs PAGE.html SCENARIO.json OUTDIR
 //
 // ATTNPROX_JS_MODULES names a folder holding node_modules/ with playwright-core
 // (npm install --prefix DIR playwright-core@1.64.1). The browser is Debian's Chromium, /usr/bin/chromium
 // (apt-get install chromium), or ATTNPROX_CHROMIUM; Playwright's own browser downloads are never used.
 //
-// PAGE.html is render_html(PAYLOAD) written to a file; it is opened from file:// with every other request
-// refused, and each check compares what the page shows with values computed here from PAYLOAD.json (needs at
-// least 6 tokens):
-//   - no request leaves file://, no script error, no console error;
-//   - the token spans show the labels as text (no markup of theirs in the DOM);
-//   - initial colours: each token's data-value equals ap_tokens, no selection;
-//   - click token 2: S = {2}, values = A[2][j] (to 1e-6), token 2 outlined, arcs = top 5 of attention row 2;
-//   - shift-click token 5: S = {2..5}, values = mean of rows 2..5, arcs of row 5;
-//   - ctrl-click token 3: S = {2, 4, 5}, values = mean of rows 2, 4, 5, arcs of row 5;
-//     meta-click 3 adds it back (arcs of row 3), and again removes it;
-//   - dragging the text scale's max handle to the middle of the bar: scale-max between scale-min and the old
-//     max, tokens beyond it share the end colour; reset restores the range;
-//   - the heatmap's scale spans A's entries, and dragging its max handle re-colours the heatmap until reset;
-//   - the statistics show the payload's AP to 4 decimals (and tokens, APE, layer);
-//   - the heatmap's labels do not overlap (they thin out for long texts), a click on a row label selects its
-//     token, a plain click on the only selected token and the clear button empty the selection;
-//   - the page shown twice inline in a host page (as in a notebook): two independent views, host styles intact.
-// Screenshots go to OUTDIR: 01-initial.png, 02-click.png, 03-shift-click.png, 04-ctrl-click.png, 05-drag.png.
-// Prints one summary line; exits 0 when every check passed, 1 when one failed, 2 on a usage or set-up error.
+// PAGE.html is opened from file:// with every other request refused. SCENARIO.json is {"steps": [step, ...]};
+// each step has a "name" and one of these "do"s (panel: the panel's index in a comparison, default 0):
+//   look                               nothing: the state as it is
+//   click {token, modifiers}           dblclick {token, modifiers}        press {key} (e.g. "Control+z")
+//   choose {testid, value}             the select of that test id (in the panel for "layer" and "head")
+//   drag {scale, to}                   the max handle of scale ("scale" or "heatmap-scale") to a share of its bar
+//   activate {testid}                  a click on the element of that test id (clear-selection, row-label-0, ...)
+//   hover-bin {bin}  hover-token {token}  leave                  export {file} (the download, saved in OUTDIR)
+//   screenshot {file}                  time-click {token}: a click dispatched in the page, timed to the next paint
+//   inline-twice                       the page shown twice inline in a host page, as a notebook does
+// and "colours": true to record every token's background colour. After each step (once the page is no longer busy)
+// the state is recorded: the page's controls and scales, and per panel the selection, the tokens' values, arcs,
+// histogram, heatmap and head view attributes, pills. OUTDIR/record.json gets
+//   {"load_ms", "ready_ms", "page": {title, per panel texts, written, chips, rects, stats, ...},
+//    "steps": [{name, ms, state, timing, inline, suggested}],
+//    "errors": [...], "outside": [...]}.
+// Exits 0 when the scenario ran (the checks are test_view.py's), 1 when a step failed, 2 on a set-up error.
 import { createRequire } from "node:module";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -35,8 +34,6 @@ const CHROMIUM = process.env.ATTNPROX_CHROMIUM || "/usr/bin/chromium";
 // Without the background-networking flags Chromium keeps trying connections that this closed network refuses.
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                        "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const TOLERANCE = 1e-6;
-const ARCS = 5;
 
 function fail(message) {
   process.stderr.write(`test_view: ${message}\n`);
@@ -55,270 +52,273 @@ function playwright() {
   }
 }
 
-const [pagePath, payloadPath, outDir] = process.argv.slice(2);
-if (!pagePath || !payloadPath || !outDir) fail("usage: node test_view.mjs PAGE.html PAYLOAD.json OUTDIR");
-const payload = JSON.parse(readFileSync(payloadPath, "utf8"));
-const n = payload.tokens.length;
-if (n < 6) fail(`the payload needs at least 6 tokens, it has ${n}`);
+const [pagePath, scenarioPath, outDir] = process.argv.slice(2);
+if (!pagePath || !scenarioPath || !outDir) fail("usage: node test_view.mjs PAGE.html SCENARIO.json OUTDIR");
+const scenario = JSON.parse(readFileSync(scenarioPath, "utf8"));
 mkdirSync(outDir, { recursive: true });
 
-// ---- Expectations, from the payload alone. ----
-const A = payload.proximity;
-const P = payload.attention;
-const subset = (S) => A[0].map((_, j) => S.reduce((sum, i) => sum + A[i][j], 0) / S.length);
-// The keys a query sees: causal, k <= q (within a window W: q - k < W); bidirectional with a window, |q - k| <= W.
-const W = payload.sliding_window || 0;
-const sees = (q, k) => payload.causal ? k <= q && (!W || q - k < W) : !W || Math.abs(q - k) <= W;
-const topArcs = (q) => P[q].map((w, k) => [k, w]).filter(([k]) => sees(q, k))
-  .sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, ARCS);
+// ---- In the page: what it shows. ----
 
-// ---- Checks. ----
-const failures = [];
-let checks = 0;
-function check(name, ok, detail = "") {
-  checks += 1;
-  if (!ok) {
-    failures.push(name);
-    process.stderr.write(`FAIL ${name}${detail ? `: ${detail}` : ""}\n`);
-  }
+function pageState(colours) {
+  const root = document.querySelector(".apx-view");
+  const number = (s) => (s === undefined || s === null || s === "" ? null : Number(s));
+  const scale = (prefix) => {
+    const at = (id) => root.querySelector(`[data-testid='${prefix}-${id}']`);
+    return { min: Number(at("min").dataset.value), max: Number(at("max").dataset.value), mode: at("mode").textContent,
+             clamped: at("clamped").textContent, scaling: at("scaling") ? at("scaling").value : null };
+  };
+  const digest = (text) => {
+    let hash = 0;
+    for (let k = 0; k < text.length; k++) hash = (hash * 31 + text.charCodeAt(k)) | 0;
+    return `${text.length}:${hash}`;
+  };
+  /* The mean luminance of a canvas's pixels (0..255), the share of dark ones (below 70: the lowest tenth of
+     viridis), and that share on and below the diagonal (the keys a causal model's queries see). */
+  const brightness = (canvas) => {
+    const { width, height } = canvas;
+    const pixels = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+    let sum = 0;
+    let dark = 0;
+    let lower = 0;
+    let darkLower = 0;
+    for (let k = 0; k < pixels.length; k += 4) {
+      const luma = 0.299 * pixels[k] + 0.587 * pixels[k + 1] + 0.114 * pixels[k + 2];
+      const x = (k / 4) % width;
+      const y = Math.floor(k / 4 / width);
+      sum += luma;
+      if (luma < 70) dark++;
+      if (x * height <= y * width) {
+        lower++;
+        if (luma < 70) darkLower++;
+      }
+    }
+    return { luma: sum / (pixels.length / 4), dark: dark / (pixels.length / 4), dark_lower: darkLower / lower };
+  };
+  const panel = (p) => {
+    const at = (id) => p.querySelector(`[data-testid='${id}']`);
+    const spans = [...p.querySelectorAll("[data-testid^='token-'][data-index]")]
+      .sort((a, b) => a.dataset.index - b.dataset.index);
+    const indices = (cls) => spans.filter((s) => s.classList.contains(cls)).map((s) => Number(s.dataset.index));
+    const bins = [...p.querySelectorAll("[data-testid^='hist-bin-']")];
+    const heat = at("heatmap");
+    const head = at("head-view");
+    return {
+      selection: (at("selected-tokens").dataset.indices || "").split(",").filter(Boolean).map(Number),
+      count: Number(at("selection-count").textContent),
+      outlined: indices("apx-selected"),
+      focus: indices("apx-focus"),
+      bin_hit: indices("apx-bin-hit"),
+      values: spans.map((s) => number(s.dataset.value)),
+      colours: colours ? spans.map((s) => getComputedStyle(s).backgroundColor) : null,
+      arcs_query: at("arcs-query").textContent,
+      arcs: [...p.querySelectorAll("[data-testid^='arc-']")].map((li) => ({
+        key: Number(li.dataset.key), weight: Number(li.dataset.weight), text: li.textContent })),
+      heatmap: Object.assign({ kind: heat.dataset.kind, layer: heat.dataset.layer, head: heat.dataset.head,
+                               digest: digest(heat.toDataURL()) }, brightness(heat)),
+      head_view: { query: head.dataset.query, lines: Number(head.dataset.lines),
+                   max_weight: Number(head.dataset.maxWeight), digest: digest(head.toDataURL()) },
+      histogram: { lo: Number(at("histogram").dataset.lo), hi: Number(at("histogram").dataset.hi),
+                   counts: bins.map((b) => Number(b.dataset.count)),
+                   active: bins.findIndex((b) => b.classList.contains("apx-bin-active")),
+                   marked: bins.findIndex((b) => b.classList.contains("apx-bin-marked")) },
+      pills: { ap: number(at("pill-ap").dataset.value), ape: number(at("pill-ape").dataset.value) },
+      quantity: at("colour-quantity").textContent,
+      layer: at("layer").value,
+      head: at("head").value,
+    };
+  };
+  const select = (id) => root.querySelector(`[data-testid='${id}']`).value;
+  return {
+    ready: root.dataset.ready === "true",
+    busy: root.dataset.busy === "true",
+    kind: select("kind"), measure: select("measure"), scheme: select("scheme"),
+    scale: scale("scale"), heat_scale: scale("heatmap-scale"),
+    panels: [...root.querySelectorAll("[data-testid^='panel-']")].map(panel),
+  };
 }
 
-function worstDifference(shown, expected) {
-  let worst = 0;
-  let at = -1;
-  expected.forEach((e, j) => {
-    const d = Math.abs(shown[j] - e);
-    if (!(d <= worst)) { worst = d; at = j; } // NaN counts as worst
-  });
-  return { worst, at };
+/* Once, after loading: what the text pane and the labels look like. */
+function pageFacts() {
+  const root = document.querySelector(".apx-view");
+  return {
+    title: root.querySelector("[data-testid='view-title']").textContent,
+    ready_ms: Number(root.dataset.readyMs),
+    precision: [...root.querySelectorAll("[data-testid='precision']")].map((n) => n.textContent),
+    panels: [...root.querySelectorAll("[data-testid^='panel-']")].map((p) => {
+      const flow = p.querySelector("[data-testid='text-flow']");
+      const spans = [...flow.querySelectorAll("[data-testid^='token-'][data-index]")]
+        .sort((a, b) => a.dataset.index - b.dataset.index);
+      const box = flow.getBoundingClientRect();
+      // The flow's text without the chips (tokens that are not in the text): the text as written, with the
+      // glyphs the view adds.
+      let written = "";
+      for (const node of flow.childNodes) {
+        if (node.nodeType === Node.TEXT_NODE) written += node.textContent;
+        else if (node.tagName === "SPAN" && !node.classList.contains("apx-chip")) written += node.textContent;
+      }
+      return {
+        texts: spans.map((s) => s.textContent),
+        chips: spans.filter((s) => s.classList.contains("apx-chip")).map((s) => Number(s.dataset.index)),
+        written,
+        foreign: [...flow.querySelectorAll("*")].filter((e) => !["SPAN", "WBR"].includes(e.tagName))
+          .map((e) => e.tagName),
+        rects: spans.map((s) => {
+          const r = s.getClientRects();
+          return { count: r.length, left: r.length ? r[0].left - box.left : null, top: r.length ? r[0].top : null };
+        }),
+        flow_padding_left: parseFloat(getComputedStyle(flow).paddingLeft),
+        row_labels: [...p.querySelectorAll("[data-testid^='row-label-']")]
+          .map((l) => l.getBoundingClientRect()).map((r) => [r.top, r.bottom]),
+        stats: Object.fromEntries([...p.querySelectorAll("[data-testid^='stat-']")].map((d) =>
+          [d.dataset.testid, { text: d.textContent, value: d.dataset.value }])),
+      };
+    }),
+  };
 }
 
-async function values(page) {
-  return page.$$eval("[data-testid^='token-'][data-index]", (spans) =>
-    spans.sort((a, b) => a.dataset.index - b.dataset.index).map((s) => Number(s.dataset.value)));
-}
-
-async function selection(page) {
-  const indices = await page.getAttribute("[data-testid='selected-tokens']", "data-indices");
-  const count = Number(await page.textContent("[data-testid='selection-count']"));
-  const marked = await page.$$eval(".apx-tok.apx-selected", (spans) => spans.map((s) => Number(s.dataset.index)));
-  return { indices: indices ? indices.split(",").map(Number) : [], count, marked: marked.sort((x, y) => x - y) };
-}
-
-async function arcs(page) {
-  return page.$$eval("[data-testid^='arc-']", (items) =>
-    items.map((li) => ({ key: Number(li.dataset.key), weight: Number(li.dataset.weight), text: li.textContent })));
-}
-
-async function checkState(page, name, S, focus) {
-  const sel = await selection(page);
-  const want = S.slice().sort((x, y) => x - y);
-  const same = (list) => JSON.stringify(list) === JSON.stringify(want);
-  check(`${name}: selection is {${want}}`, same(sel.indices) && sel.count === want.length,
-        `shown {${sel.indices}}, count ${sel.count}`);
-  check(`${name}: selected tokens are outlined`, same(sel.marked), `outlined {${sel.marked}}`);
-  const { worst, at } = worstDifference(await values(page), want.length ? subset(want) : payload.ap_tokens);
-  check(`${name}: colour values are ${want.length ? `AP^(S), S = {${want}}` : "ap_tokens"}`, worst <= TOLERANCE,
-        `token ${at} differs by ${worst}`);
-  const shown = await arcs(page);
-  if (focus === null) {
-    check(`${name}: no arcs listed`, shown.length === 0, `${shown.length} listed`);
-    return;
-  }
-  const expected = topArcs(focus);
-  const arcsMatch = shown.length === expected.length && expected.every(([k, w], r) =>
-    shown[r].key === k && Math.abs(shown[r].weight - w) <= TOLERANCE && shown[r].text.includes("\u2014"));
-  check(`${name}: arcs are the top ${ARCS} of attention row ${focus}`, arcsMatch,
-        `shown ${JSON.stringify(shown.map((a) => a.key))}, expected ${JSON.stringify(expected.map((a) => a[0]))}`);
-}
-
-async function scale(page, prefix) {
-  const read = async (id) => Number(await page.getAttribute(`[data-testid='${prefix}-${id}']`, "data-value"));
-  return { min: await read("min"), max: await read("max") };
-}
-
-// Drags a scale's max handle with the mouse to the middle of its bar.
-async function dragMaxToMiddle(page, prefix) {
-  const handle = await page.locator(`[data-testid='${prefix}-handle-max']`).boundingBox();
-  const track = await page.locator(`[data-testid='${prefix}-track']`).boundingBox();
-  const y = handle.y + handle.height / 2;
-  await page.mouse.move(handle.x + handle.width / 2, y);
-  await page.mouse.down();
-  await page.mouse.move(track.x + track.width / 2, y, { steps: 8 });
-  await page.mouse.up();
-}
-
-// The label as the view writes it in the text, when it has no whitespace or control characters to show.
-const plain = (label) => label !== "" && !/[\s\u0000-\u001f\u007f]/.test(label);
+// ---- The run. ----
 
 const { chromium } = playwright();
 const userDataDir = mkdtempSync(join(tmpdir(), "attnprox-chromium-"));
 let context;
 try {
   context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1,
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, acceptDownloads: true,
+    viewport: { width: 1400, height: 1000 }, deviceScaleFactor: 1,
   });
 } catch (e) {
   rmSync(userDataDir, { recursive: true, force: true });
   fail(`cannot start ${CHROMIUM}: ${e.message}`);
 }
 
-let summary;
+const record = { steps: [], errors: [], outside: [] };
+let failed = false;
 try {
   const page = context.pages()[0] || await context.newPage();
-  const outside = [];
   await context.route("**/*", (route) => {
     const url = route.request().url();
-    if (url.startsWith("file:")) return route.continue();
-    outside.push(url);
+    if (url.startsWith("file:") || url.startsWith("blob:")) return route.continue();
+    record.outside.push(url);
     return route.abort();
   });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
+  page.on("pageerror", (e) => record.errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") record.errors.push(`console: ${m.text()}`); });
 
   const started = Date.now();
   await page.goto(pathToFileURL(resolve(pagePath)).href);
-  await page.waitForSelector(".apx-view[data-ready='true']", { timeout: 30000 });
-  const loadMs = Date.now() - started;
-  const shot = (name) => page.screenshot({ path: join(outDir, name), fullPage: true });
-  const token = (j) => page.locator(`[data-testid='token-${j}']`);
+  await page.waitForSelector(".apx-view[data-ready='true']", { timeout: 60000 });
+  record.load_ms = Date.now() - started;
+  record.page = await page.evaluate(pageFacts);
+  record.ready_ms = record.page.ready_ms;
 
-  // Labels: shown as text, never as markup.
-  const texts = await page.$$eval("[data-testid^='token-'][data-index]", (spans) =>
-    spans.sort((a, b) => a.dataset.index - b.dataset.index).map((s) => s.textContent));
-  check("one span per token", texts.length === n, `${texts.length} spans`);
-  const wrong = payload.tokens.findIndex((label, j) => plain(label) && texts[j] !== label);
-  check("token labels shown verbatim", wrong < 0, wrong < 0 ? "" : `token ${wrong}: ${JSON.stringify(texts[wrong])}`);
-  check("no markup from the labels", await page.$$eval(".apx-flow *:not(span):not(br)", (nodes) => nodes.length) === 0);
-  check("title shown", (await page.textContent("[data-testid='view-title']")) === payload.title);
+  const within = (step) => `[data-testid='panel-${step.panel || 0}'] `;
+  const token = (step) => page.locator(`${within(step)}[data-testid='token-${step.token}']`);
+  const idle = () => page.waitForFunction(() => {
+    const root = document.querySelector(".apx-view");
+    return root.dataset.ready === "true" && root.dataset.busy !== "true";
+  }, null, { timeout: 60000 });
 
-  // Initial state, then the selection gestures.
-  await checkState(page, "initial", [], null);
-  await shot("01-initial.png");
-  await token(2).click();
-  await checkState(page, "click 2", [2], 2);
-  await shot("02-click.png");
-  await token(5).click({ modifiers: ["Shift"] });
-  await checkState(page, "shift-click 5", [2, 3, 4, 5], 5);
-  await shot("03-shift-click.png");
-  await token(3).click({ modifiers: ["Control"] });
-  await checkState(page, "ctrl-click 3", [2, 4, 5], 5);
-  await shot("04-ctrl-click.png");
-
-  // The text's colour scale: drag the max handle to the middle of the bar, then reset.
-  const before = await scale(page, "scale");
-  await dragMaxToMiddle(page, "scale");
-  const dragged = await scale(page, "scale");
-  check("drag: scale-max moves between min and the old max", dragged.max > before.min && dragged.max < before.max,
-        `min ${before.min}, old max ${before.max}, new max ${dragged.max}`);
-  check("drag: scale-min stays", dragged.min === before.min, `${before.min} -> ${dragged.min}`);
-  const ends = await page.$$eval("[data-testid^='token-'][data-index]", (spans, top) =>
-    spans.filter((s) => Number(s.dataset.value) >= top).map((s) => getComputedStyle(s).backgroundColor), dragged.max);
-  check("drag: tokens beyond the max share the end colour", ends.length >= 1 && ends.every((c) => c === ends[0]),
-        JSON.stringify(ends));
-  check("drag: the values stay", worstDifference(await values(page), subset([2, 4, 5])).worst <= TOLERANCE);
-  await shot("05-drag.png");
-  await page.click("[data-testid='scale-reset']");
-  const reset = await scale(page, "scale");
-  check("reset restores the scale", reset.min === before.min && reset.max === before.max,
-        `[${reset.min}, ${reset.max}], expected [${before.min}, ${before.max}]`);
-
-  // The heatmap's own scale: A's range, and it re-colours the heatmap when dragged.
-  const heat = await scale(page, "heatmap-scale");
-  const flat = A.flat();
-  check("heatmap scale is A's range", heat.min === Math.min(...flat) && heat.max === Math.max(...flat),
-        `[${heat.min}, ${heat.max}]`);
-  const pixels = () => page.$eval("[data-testid='heatmap']", (c) => c.toDataURL());
-  const heatBefore = await pixels();
-  await dragMaxToMiddle(page, "heatmap-scale");
-  const heatDragged = await scale(page, "heatmap-scale");
-  check("heatmap scale drag", heatDragged.max > heat.min && heatDragged.max < heat.max && await pixels() !== heatBefore,
-        `new max ${heatDragged.max}`);
-  await page.click("[data-testid='heatmap-scale-reset']");
-  check("heatmap scale reset", (await scale(page, "heatmap-scale")).max === heat.max && await pixels() === heatBefore);
-
-  // Cmd (meta) toggles like ctrl; the focus returns to the last added token still selected.
-  await token(3).click({ modifiers: ["Meta"] });
-  await checkState(page, "meta-click 3", [2, 3, 4, 5], 3);
-  await token(3).click({ modifiers: ["Meta"] });
-  await checkState(page, "meta-click 3 again", [2, 4, 5], 5);
-
-  // Statistics.
-  const stat = async (id) => ({
-    text: (await page.textContent(`[data-testid='${id}']`)).trim(),
-    value: await page.getAttribute(`[data-testid='${id}']`, "data-value"),
-  });
-  const s = payload.stats;
-  const ap = await stat("stat-ap");
-  check("stats: AP to 4 decimals", ap.text === s.ap.toFixed(4) && Number(ap.value) === s.ap,
-        `shown ${ap.text} (${ap.value}), payload ${s.ap}`);
-  check("stats: tokens", (await stat("stat-tokens")).text === String(s.tokens));
-  const ape = await stat("stat-ape");
-  check("stats: APE", s.ape === null ? ape.text.startsWith("undefined") : ape.text.startsWith(s.ape.toFixed(4)),
-        ape.text);
-  check("stats: layer", (await stat("stat-layer")).text === String(s.layer));
-
-  // Heatmap labels: never overlapping, and clickable.
-  const boxes = await page.$$eval("[data-testid^='row-label-']", (labels) =>
-    labels.map((l) => l.getBoundingClientRect()).map((r) => [r.top, r.bottom]));
-  const overlap = boxes.some(([top], k) => k > 0 && top < boxes[k - 1][1] - 0.5);
-  check("heatmap: row labels do not overlap", boxes.length >= 1 && !overlap, `${boxes.length} labels`);
-  const rowLabel = page.locator("[data-testid='row-label-0']");
-  await rowLabel.click();
-  await checkState(page, "click row label 0", [0], 0);
-
-  // Clearing: a plain click on the only selected token, then the clear button.
-  await token(0).click();
-  await checkState(page, "click 0 again", [], null);
-  await token(4).click();
-  await page.click("[data-testid='clear-selection']");
-  await checkState(page, "clear button", [], null);
-
-  // Inline, as a notebook shows it: the same document twice inside a host page (innerHTML, then each script
-  // re-created so that it runs, as JupyterLab does). Both views work on their own; the host keeps its styles.
-  await page.goto("about:blank");
-  const inline = await page.evaluate(async (html) => {
-    document.body.innerHTML = "<p>host text</p><button>host button</button>";
-    const style = (selector) => {
-      const c = getComputedStyle(document.querySelector(selector));
-      return [c.font, c.color, c.backgroundColor, c.padding].join("|");
-    };
-    const host = [style("body"), style("p"), style("button")].join(" ");
-    for (let k = 0; k < 2; k++) {
-      const output = document.body.appendChild(document.createElement("div"));
-      output.innerHTML = html;
-      for (const old of output.querySelectorAll("script")) {
-        const script = document.createElement("script");
-        script.textContent = old.textContent;
-        old.replaceWith(script);
+  for (const step of scenario.steps) {
+    const entry = { name: step.name, do: step.do };
+    const began = Date.now();
+    const modifiers = step.modifiers || [];
+    switch (step.do) {
+      case "look": break;
+      case "click": await token(step).click({ modifiers }); break;
+      case "dblclick": await token(step).dblclick({ modifiers }); break;
+      case "press": await page.keyboard.press(step.key); break;
+      case "choose": {
+        const scoped = ["layer", "head"].includes(step.testid) ? within(step) : "";
+        await page.selectOption(`${scoped}[data-testid='${step.testid}']`, String(step.value));
+        break;
       }
+      case "drag": {
+        await page.locator(`[data-testid='${step.scale}-track']`).scrollIntoViewIfNeeded();
+        const handle = await page.locator(`[data-testid='${step.scale}-handle-max']`).boundingBox();
+        const track = await page.locator(`[data-testid='${step.scale}-track']`).boundingBox();
+        const y = handle.y + handle.height / 2;
+        await page.mouse.move(handle.x + handle.width / 2, y);
+        await page.mouse.down();
+        await page.mouse.move(track.x + track.width * step.to, y, { steps: 8 });
+        await page.mouse.up();
+        break;
+      }
+      case "activate": {
+        const scoped = step.testid.startsWith("scale") || step.testid.startsWith("heatmap-scale") ||
+          ["export", "kind", "measure", "scheme"].includes(step.testid) ? "" : within(step);
+        await page.click(`${scoped}[data-testid='${step.testid}']`);
+        break;
+      }
+      case "hover-bin": await page.hover(`${within(step)}[data-testid='hist-bin-${step.bin}']`); break;
+      case "hover-token": await token(step).hover(); break;
+      case "leave": await page.mouse.move(1, 1); break;
+      case "export": {
+        const [download] = await Promise.all([page.waitForEvent("download"),
+                                              page.click("[data-testid='export']")]);
+        await download.saveAs(join(outDir, step.file));
+        entry.suggested = download.suggestedFilename();
+        break;
+      }
+      case "screenshot": await page.screenshot({ path: join(outDir, step.file), fullPage: true }); break;
+      case "time-click": {
+        entry.timing = await page.evaluate(async (selector) => {
+          const target = document.querySelector(selector);
+          const t0 = performance.now();
+          target.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true, detail: 1 }));
+          const handled = performance.now() - t0;
+          await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+          return { handled_ms: handled, painted_ms: performance.now() - t0 };
+        }, `${within(step)}[data-testid='token-${step.token}']`);
+        break;
+      }
+      case "inline-twice": {
+        entry.inline = await page.evaluate(async (html) => {
+          document.body.innerHTML = "<p>host text</p><button>host button</button>";
+          const style = (selector) => {
+            const c = getComputedStyle(document.querySelector(selector));
+            return [c.font, c.color, c.backgroundColor, c.padding].join("|");
+          };
+          const host = [style("body"), style("p"), style("button")].join(" ");
+          for (let k = 0; k < 2; k++) {
+            const output = document.body.appendChild(document.createElement("div"));
+            output.innerHTML = html;
+            for (const old of output.querySelectorAll("script")) {
+              const script = document.createElement("script");
+              script.textContent = old.textContent;
+              old.replaceWith(script);
+            }
+          }
+          const views = [...document.querySelectorAll(".apx-view")];
+          for (let wait = 0; wait < 600 && views.some((v) => v.dataset.ready !== "true"); wait++) {
+            await new Promise((done) => setTimeout(done, 50));
+          }
+          const token = views[1] && views[1].querySelector("[data-testid='token-2']");
+          if (token) token.click();
+          return {
+            ready: views.filter((v) => v.dataset.ready === "true").length,
+            counts: views.map((v) => v.querySelector("[data-testid='selection-count']").textContent),
+            ids: views.map((v) => v.id),
+            hostUnchanged: host === [style("body"), style("p"), style("button")].join(" "),
+          };
+        }, readFileSync(pagePath, "utf8"));
+        record.steps.push(entry);
+        continue; // the page is now the host page: no state to record
+      }
+      default: throw new Error(`unknown step ${JSON.stringify(step)}`);
     }
-    const views = [...document.querySelectorAll(".apx-view")];
-    const token = views[1] && views[1].querySelector("[data-testid='token-2']");
-    if (token) token.click();
-    return {
-      ready: views.filter((v) => v.dataset.ready === "true").length,
-      counts: views.map((v) => [...v.querySelectorAll("[data-testid='selection-count']")].map((c) => c.textContent).join()),
-      hostUnchanged: host === [style("body"), style("p"), style("button")].join(" "),
-    };
-  }, readFileSync(pagePath, "utf8"));
-  check("inline twice: both views built", inline.ready === 2, `${inline.ready} built`);
-  check("inline twice: views independent", JSON.stringify(inline.counts) === JSON.stringify(["0", "1"]),
-        JSON.stringify(inline.counts));
-  check("inline: the host page keeps its styles", inline.hostUnchanged);
-
-  check("no request outside file://", outside.length === 0, outside.join(" "));
-  check("no script or console error", errors.length === 0, errors.join("; "));
-  summary = `${failures.length ? "FAIL" : "PASS"}: ${checks - failures.length}/${checks} checks passed ` +
-            `(N = ${n}, ${boxes.length} row labels, loaded in ${loadMs} ms); screenshots in ${outDir}`;
+    await idle();
+    entry.ms = Date.now() - began;
+    entry.state = await page.evaluate(pageState, !!step.colours);
+    record.steps.push(entry);
+  }
 } catch (e) {
-  check("the run completes", false, e.stack);
-  summary = `FAIL: stopped after ${checks - 1} checks (${failures.length - 1} failed before): ${e.message.split("\n")[0]}`;
+  failed = true;
+  record.errors.push(`the scenario stopped: ${e.stack}`);
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
 }
-console.log(`test_view ${summary}`);
-process.exit(failures.length ? 1 : 0);
+writeFileSync(join(outDir, "record.json"), JSON.stringify(record));
+console.log(`test_view: ${record.steps.length} of ${scenario.steps.length} steps run, ${record.errors.length} errors ` +
+            `(loaded in ${record.load_ms} ms, ready at ${record.ready_ms} ms)`);
+process.exit(failed ? 1 : 0);

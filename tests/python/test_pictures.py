@@ -186,38 +186,43 @@ def test_examples_run(example, tmp_path_factory):
 
 
 def test_view_of_a_real_result(result, tmp_path):
-    """The view's payload holds the Result's own numbers, and the page built from it passes the browser test
-    of tests/html (load, click, shift-click, ctrl-click, drag) in headless Chromium."""
-    import json
-    import shutil
+    """The view's payload holds the Result's own numbers, and the page built from it passes a browser run of
+    tests/html (load, click, shift-click, ctrl-click, drag) in headless Chromium, its values checked against the
+    Result's."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "html"))
+    import browser
 
     view = result.view(temperature=1.0)
     p = view.payload
+    (panel,) = p["panels"]
     n = len(result)
-    assert p["tokens"] == result.token_labels and p["stats"]["tokens"] == n
-    np.testing.assert_allclose(p["proximity"], result.proximity(), atol=1e-6)
-    np.testing.assert_allclose(p["ap_tokens"], result.ap_tokens(), atol=1e-6)
-    np.testing.assert_allclose(p["attention"], result.attention().mean(0), atol=1e-6)
-    assert p["stats"]["ap"] == pytest.approx(result.ap()) and p["stats"]["ape"] == pytest.approx(float(result.ape()))
+    assert panel["tokens"] == result.token_labels and panel["stats"]["tokens"] == n
+    layer = panel["layers"][-1]
+    np.testing.assert_array_equal(layer["queries"], result.queries())
+    np.testing.assert_array_equal(layer["keys"], result.keys())
+    np.testing.assert_allclose(layer["ap_tokens"], result.ap_tokens(), atol=1e-6)
+    assert panel["stats"]["ap"] == pytest.approx(result.ap()) and panel["stats"]["ape"] == pytest.approx(float(result.ape()))
     page = tmp_path / "view.html"
     view.save(str(page))
     text = page.read_text(encoding="ascii")  # the page is pure ASCII: the title's "·" is escaped
     assert "<html" in text and "bert" in text and "layer 2" in text
 
-    modules, chromium = os.environ.get("ATTNPROX_JS_MODULES"), "/usr/bin/chromium"
-    if not (modules and shutil.which("node") and os.path.exists(chromium)):
-        reason = "the browser test needs ATTNPROX_JS_MODULES (playwright-core), node and /usr/bin/chromium"
-        if os.environ.get("ATTNPROX_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    payload_path = tmp_path / "payload.json"
-    payload_path.write_text(json.dumps(p), encoding="utf-8")
-    artefacts_root = os.environ.get("ATTNPROX_TEST_ARTIFACTS")
-    artefacts = (os.path.join(artefacts_root, "html-view-real") if artefacts_root else str(tmp_path / "shots"))
-    os.makedirs(artefacts, exist_ok=True)
-    done = subprocess.run(["node", os.path.join(ROOT, "tests", "html", "test_view.mjs"), str(page), str(payload_path),
-                           artefacts], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "PASS" in done.stdout, done.stdout + done.stderr
+    out = browser.artefacts("html-view-real", tmp_path)
+    steps = [{"name": "click 2", "do": "click", "token": 2},
+             {"name": "shift-click 5", "do": "click", "token": 5, "modifiers": ["Shift"]},
+             {"name": "ctrl-click 3", "do": "click", "token": 3, "modifiers": ["Control"]},
+             {"name": "drag", "do": "drag", "scale": "scale", "to": 0.5},
+             {"name": "shot", "do": "screenshot", "file": "05-drag.png"}]
+    record = browser.run(page, steps, out)
+    scale = 1e-5 * np.abs(result.proximity()).max()
+    for step, selection, focus in (("click 2", [2], 2), ("shift-click 5", [2, 3, 4, 5], 5),
+                                   ("ctrl-click 3", [2, 4, 5], 5), ("drag", [2, 4, 5], 5)):
+        shown = browser.panel(record, step)
+        assert shown["selection"] == selection
+        browser.assert_close(browser.values(shown), result.subset_proximity(selection), scale, step)
+        assert [a["key"] for a in shown["arcs"]] == [k for k, _ in result.top_arcs(focus, 5)]
+    before, dragged = (record["by_name"][s]["state"]["scale"] for s in ("ctrl-click 3", "drag"))
+    assert before["min"] < dragged["max"] < before["max"]
 
 
 def test_subsets_outside_the_text_are_errors(result, exported_text, tmp_path):
