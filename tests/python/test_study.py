@@ -477,6 +477,39 @@ def test_dask_workers_give_the_in_process_table(tmp_path, triplets, model_path, 
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_local_clusters_start_where_pynvml_returns_str(tmp_path, model_path, monkeypatch):
+    # A GPU machine's newer pynvml returns str where distributed 2022.12 calls .decode() (the device's name): with
+    # Dask's GPU monitoring on, the cluster fails to start ("'str' object has no attribute 'decode'").
+    import types
+
+    from distributed.diagnostics import nvml
+
+    class NVMLError(Exception):
+        pass
+
+    fake = types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlDeviceGetCount=lambda: 1, nvmlDeviceGetHandleByIndex=lambda index: index,
+        nvmlDeviceGetName=lambda handle: "NVIDIA H200", nvmlSystemGetDriverVersion=lambda: "560.35",
+        nvmlDeviceGetMemoryInfo=lambda handle: types.SimpleNamespace(total=1 << 30, used=0),
+        nvmlDeviceGetUtilizationRates=lambda handle: types.SimpleNamespace(gpu=0),
+        nvmlDeviceGetMigMode=lambda handle: [0, 0], NVMLError_NotSupported=NVMLError,
+        NVMLError_LibraryNotFound=NVMLError, NVMLError_DriverNotLoaded=NVMLError, NVMLError_Unknown=NVMLError)
+    monkeypatch.setattr(nvml, "pynvml", fake)
+    monkeypatch.setattr(nvml, "NVML_STATE", nvml.NVMLState.UNINITIALIZED)
+    monkeypatch.setattr(nvml, "NVML_OWNER_PID", None)
+    with pytest.raises(AttributeError, match="'str' object has no attribute 'decode'"):
+        nvml.one_time()  # what a cluster's system monitor calls at its start
+    monkeypatch.setattr(nvml, "NVML_STATE", nvml.NVMLState.UNINITIALIZED)
+    root = write_onestopenglish(tmp_path / "ose", real_texts(1, chars=300))
+    done = studies.study(["onestopenglish", root], model=model_path, out=str(tmp_path / "out"), workers=1,
+                         progress=False)
+    assert done.scored == 3
+    import dask
+
+    assert dask.config.get("distributed.diagnostics.nvml") is True  # the user's configuration is restored
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_an_existing_dask_cluster_takes_the_work(tmp_path, model_path):
     from distributed import LocalCluster
 
@@ -507,6 +540,7 @@ def test_worker_plans_pin_gpus_and_share_cores(monkeypatch):
     environments = worker_environments(shared)
     assert [e["CUDA_VISIBLE_DEVICES"] for e in environments] == ["3", "3", "5", "5"]
     assert all(e["OMP_WAIT_POLICY"] == "PASSIVE" for e in environments)
+    assert all(e["DASK_DISTRIBUTED__DIAGNOSTICS__NVML"] == "False" for e in environments)
     with pytest.raises(attnprox.InvalidArgumentError, match="3 workers asked with --device cuda, but 2 GPU"):
         Plan(device="cuda", workers=3)
     with pytest.raises(attnprox.InvalidArgumentError, match="workers per GPU apply to --device cuda"):

@@ -8,6 +8,7 @@ Local clusters: each worker is a process with one task thread; its libtorch and 
 worker sees only its own GPU (CUDA_VISIBLE_DEVICES) and loads the model there. Every worker loads the model once,
 when it starts (`worker_plugin.ModelPlugin`), and keeps it for all its batches.
 """
+import contextlib
 import logging
 import os
 import sys
@@ -143,46 +144,49 @@ def _run_on_dask(scoring: Scoring, batches: Sequence[Batch], plan: Plan, on_batc
     from .worker_plugin import ModelPlugin
 
     started = time.perf_counter()
-    cluster = None
-    try:
-        if plan.scheduler is not None:
-            client = Client(plan.scheduler, timeout="30s")
-        else:
-            cluster = local_cluster(plan)
-            client = Client(cluster)
-    except OSError as e:
-        if cluster is not None:
-            cluster.close()
-        raise ComputeError(f"cannot start or reach the Dask cluster: {e}") from None
-    try:
-        plugin = ModelPlugin(scoring)
+    with contextlib.ExitStack() as config:
+        if plan.scheduler is None:  # a local cluster
+            config.enter_context(local_dask_config())
+        cluster = None
         try:
-            client.register_worker_plugin(plugin, name=plugin.name)
-        except Exception as e:  # a worker could not load the model: say which and why
-            raise ComputeError(f"a Dask worker could not load the model: {type(e).__name__}: {e}") from None
-        timing.start_seconds = time.perf_counter() - started
-        bar.reset(total=bar.total)   # the rate and the time left count from here
-        # The most expensive batches first, so that no worker is left with a long one at the end.
-        order = sorted(range(len(batches)), key=lambda i: -_cost(batches[i]))
-        futures = {}
-        for rank, index in enumerate(order):
-            future = client.submit(score_batch, scoring, batches[index], pure=False, priority=len(order) - rank)
-            futures[future] = batches[index]
-        for future in as_completed(list(futures)):
-            batch = futures.pop(future)
+            if plan.scheduler is not None:
+                client = Client(plan.scheduler, timeout="30s")
+            else:
+                cluster = local_cluster(plan)
+                client = Client(cluster)
+        except (OSError, RuntimeError) as e:  # RuntimeError: "Cluster failed to start: ..."
+            if cluster is not None:
+                cluster.close()
+            raise ComputeError(f"cannot start or reach the Dask cluster: {e}") from None
+        try:
+            plugin = ModelPlugin(scoring)
             try:
-                rows = future.result()
-            except Exception as e:
-                for other in futures:
-                    other.cancel()
-                raise ComputeError(f"a Dask task failed on texts {', '.join(batch.ids[:3])}"
-                                   f"{'…' if len(batch.ids) > 3 else ''}: {type(e).__name__}: {e}") from None
-            on_batch(batch, rows)
-            bar.update(len(batch.texts))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+                client.register_worker_plugin(plugin, name=plugin.name)
+            except Exception as e:  # a worker could not load the model: say which and why
+                raise ComputeError(f"a Dask worker could not load the model: {type(e).__name__}: {e}") from None
+            timing.start_seconds = time.perf_counter() - started
+            bar.reset(total=bar.total)   # the rate and the time left count from here
+            # The most expensive batches first, so that no worker is left with a long one at the end.
+            order = sorted(range(len(batches)), key=lambda i: -_cost(batches[i]))
+            futures = {}
+            for rank, index in enumerate(order):
+                future = client.submit(score_batch, scoring, batches[index], pure=False, priority=len(order) - rank)
+                futures[future] = batches[index]
+            for future in as_completed(list(futures)):
+                batch = futures.pop(future)
+                try:
+                    rows = future.result()
+                except Exception as e:
+                    for other in futures:
+                        other.cancel()
+                    raise ComputeError(f"a Dask task failed on texts {', '.join(batch.ids[:3])}"
+                                       f"{'…' if len(batch.ids) > 3 else ''}: {type(e).__name__}: {e}") from None
+                on_batch(batch, rows)
+                bar.update(len(batch.texts))
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def worker_environments(plan: Plan) -> List[dict]:
@@ -197,12 +201,28 @@ def worker_environments(plan: Plan) -> List[dict]:
                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         if plan.gpus:
             env["CUDA_VISIBLE_DEVICES"] = plan.gpus[index]
+        env.update(_QUIET_DASK_ENV)
         environments.append(env)
     return environments
 
 
+# Dask's GPU monitoring (NVML) is of no use to a study and breaks older distributed releases (2022.12, Debian 12's)
+# on machines with a newer pynvml, whose functions return str where those releases call .decode(): the cluster then
+# fails to start with "'str' object has no attribute 'decode'". Local clusters run without it: in the scheduler
+# (this process, for the cluster's lifetime: `local_dask_config`) and in every worker process (their environment).
+_QUIET_DASK_ENV = {"DASK_DISTRIBUTED__DIAGNOSTICS__NVML": "False"}
+
+
+def local_dask_config():
+    """The Dask configuration a local cluster runs under, for as long as it runs (restored afterwards)."""
+    import dask
+
+    return dask.config.set({"distributed.diagnostics.nvml": False})
+
+
 def local_cluster(plan: Plan):
-    """A local Dask cluster of `plan.workers` processes, one task thread each, in `worker_environments(plan)`."""
+    """A local Dask cluster of `plan.workers` processes, one task thread each, in `worker_environments(plan)`.
+    Start and use it inside `local_dask_config()`."""
     from distributed import Nanny, Scheduler, SpecCluster
 
     workers = {f"attnprox-{index}": {"cls": Nanny, "options": {"nthreads": 1, "env": env, "host": "127.0.0.1",
