@@ -33,10 +33,13 @@ enum class DType { kFloat32, kFloat16, kBFloat16 };
 DType parse_dtype(const std::string& name);
 std::string to_string(DType dtype);
 
+/// The most libtorch threads LoadOptions::threads may ask for (more would exhaust the process's threads).
+constexpr int kMaxThreads = 1024;
+
 struct LoadOptions {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
   std::optional<DType> dtype;  // default: the dtype the file was exported in
-  int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default
+  int threads = 0;             // libtorch intra-op threads (process-wide); 0 leaves libtorch's default; ≤ kMaxThreads
   /// The captured layers whose queries and keys a run keeps unless it says otherwise (the model's own numbers, or
   /// negative counting back from the last captured layer); empty: every captured layer. The forward stops after
   /// the last of them where the file can (docs/model-file.md, "Choosing layers at run time").

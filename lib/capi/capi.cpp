@@ -86,6 +86,34 @@ apx_status status_of(attnprox::ErrorCode code) {
   return APX_ERROR_INTERNAL;
 }
 
+/// `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD: apx_last_error() is
+/// UTF-8 even when a message quotes bytes of a broken file.
+std::string valid_utf8(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    size_t length = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                                 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    bool ok = length > 0 && i + length <= n;
+    for (size_t k = 1; ok && k < length; ++k) ok = (s[i + k] & 0xC0) == 0x80;
+    if (ok && length == 3) {  // no overlong forms, no surrogates
+      ok = !(c == 0xE0 && s[i + 1] < 0xA0) && !(c == 0xED && s[i + 1] >= 0xA0);
+    }
+    if (ok && length == 4) ok = !(c == 0xF0 && s[i + 1] < 0x90) && !(c == 0xF4 && s[i + 1] >= 0x90);
+    if (ok) {
+      out.append(text, i, length);
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 /// Runs `body`, turning every exception into a status and the thread's last-error message.
 template <typename Body>
 apx_status call(Body&& body) noexcept {
@@ -97,13 +125,13 @@ apx_status call(Body&& body) noexcept {
     last_error = e.message;
     return e.status;
   } catch (const attnprox::Error& e) {
-    last_error = e.what();
+    last_error = valid_utf8(e.what());
     return status_of(e.code());
   } catch (const std::bad_alloc&) {
     last_error = "out of memory";
     return APX_ERROR_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    last_error = std::string("internal error: ") + e.what();
+    last_error = valid_utf8(std::string("internal error: ") + e.what());
     return APX_ERROR_INTERNAL;
   } catch (...) {
     last_error = "internal error: an unknown exception";
@@ -155,8 +183,30 @@ void deliver(const at::Tensor& tensor, at::ScalarType dtype, T* out, size_t capa
   if (count) std::memcpy(out, cpu.data_ptr(), count * sizeof(T));
 }
 
+/// The largest length (bytes of a text) or count (elements of an array) the interface takes: a larger one is a
+/// mistake (SIZE_MAX − 1, a negative number cast to size_t) and is refused before anything is read or allocated.
+constexpr size_t kMaxInputElements = 0x7fffffff;
+
+void check_count(size_t count, const char* name) {
+  if (count > kMaxInputElements) {
+    throw CallError{APX_ERROR_INVALID_ARGUMENT, std::string(name) + " is " + std::to_string(count) +
+                                                    ", more than the " + std::to_string(kMaxInputElements) +
+                                                    " (2^31 - 1) attnprox takes"};
+  }
+}
+
 std::string text_of(const char* text, size_t length) {
-  return length == SIZE_MAX ? std::string(text) : std::string(text, length);
+  if (length == SIZE_MAX) return std::string(text);
+  check_count(length, "length");
+  return std::string(text, length);
+}
+
+/// values[0 .. count) as a vector, count checked against kMaxInputElements and values against NULL.
+template <typename T>
+std::vector<T> elements(const T* values, size_t count, const char* name) {
+  check_count(count, (std::string(name) + " count").c_str());
+  if (count) need(values, name);
+  return std::vector<T>(values, values + count);
 }
 
 char* copy_string(const std::string& s) {
@@ -166,13 +216,14 @@ char* copy_string(const std::string& s) {
   return out;
 }
 
+/// head -1: every head (C's spelling of "no head"); any other negative head is out of range, as in C++ and Python.
 std::optional<int> head_arg(int32_t head) {
-  return head < 0 ? std::nullopt : std::optional<int>(head);
+  return head == -1 ? std::nullopt : std::optional<int>(head);
 }
 
 std::vector<int> int_list(const int32_t* values, size_t count, const char* name) {
-  if (count) need(values, name);
-  return std::vector<int>(values, values + count);
+  const std::vector<int32_t> list = elements(values, count, name);
+  return std::vector<int>(list.begin(), list.end());
 }
 
 attnprox::metrics::ApePolicy policy_of(apx_ape_policy policy) {
@@ -469,9 +520,9 @@ apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, si
     const attnprox::Model& m = live(models(), model, "model").model;
     need(result, "result");
     *result = nullptr;
-    if (count) need(ids, "ids");
+    std::vector<int64_t> sequence = elements(ids, count, "ids");
     const attnprox::RunOptions options = run_options(params);
-    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count), options)});
+    *result = results().add(new apx_result{m.run(sequence, options)});
   });
 }
 
@@ -486,15 +537,13 @@ apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const
     const attnprox::Model& m = live(models(), model, "model").model;
     const attnprox::RunOptions options = run_options(params);
     need(results_out, "results");
+    check_count(batch, "batch");
     if (batch) {
       need(ids, "ids");
       need(counts, "counts");
     }
     std::vector<std::vector<int64_t>> sequences;
-    for (size_t b = 0; b < batch; ++b) {
-      if (counts[b]) need(ids[b], "ids[b]");
-      sequences.emplace_back(ids[b], ids[b] + counts[b]);
-    }
+    for (size_t b = 0; b < batch; ++b) sequences.push_back(elements(ids[b], counts[b], "ids[b]"));
     std::vector<attnprox::Result> run = m.run_batch(sequences, options);
     for (size_t b = 0; b < batch; ++b) results_out[b] = results().add(new apx_result{std::move(run[b])});
   });
@@ -598,7 +647,7 @@ apx_status apx_result_attention(const apx_result* result, int32_t layer, int32_t
   return call([&] {
     const attnprox::Result& r = live(results(), result, "result").result;
     const attnprox::AttentionOptions options{temperature};
-    const at::Tensor p = head < 0 ? r.attention(layer, options) : r.attention(layer, head, options);
+    const at::Tensor p = head == -1 ? r.attention(layer, options) : r.attention(layer, head, options);
     deliver(p, at::kFloat, out, capacity, needed);
   });
 }
@@ -649,9 +698,7 @@ apx_status apx_result_subset_proximity(const apx_result* result, int32_t layer, 
                                        double* out, size_t capacity, size_t* needed) {
   return call([&] {
     const attnprox::Result& r = live(results(), result, "result").result;
-    if (count) need(subset, "subset");
-    deliver(r.subset_proximity(std::vector<int64_t>(subset, subset + count), layer), at::kDouble, out, capacity,
-            needed);
+    deliver(r.subset_proximity(elements(subset, count, "subset"), layer), at::kDouble, out, capacity, needed);
   });
 }
 
@@ -808,9 +855,9 @@ apx_status apx_tokenizer_decode(const apx_tokenizer* tokenizer, const int64_t* i
                                 int32_t skip_special_tokens, char** text) {
   return call([&] {
     const attnprox::Tokenizer& t = live(tokenizers(), tokenizer, "tokenizer").tokenizer;
-    if (count) need(ids, "ids");
+    const std::vector<int64_t> sequence = elements(ids, count, "ids");
     need(text, "text");
-    *text = copy_string(t.decode(std::vector<int64_t>(ids, ids + count), skip_special_tokens != 0));
+    *text = copy_string(t.decode(sequence, skip_special_tokens != 0));
   });
 }
 
@@ -874,8 +921,7 @@ apx_status apx_metrics_ap_tokens(const apx_queries_keys* qk, double* out, size_t
 apx_status apx_metrics_subset_proximity(const apx_queries_keys* qk, const int64_t* subset, size_t count, double* out,
                                         size_t capacity, size_t* needed) {
   return call([&] {
-    if (count) need(subset, "subset");
-    const std::vector<int64_t> s(subset, subset + count);
+    const std::vector<int64_t> s = elements(subset, count, "subset");
     with_queries_keys(qk, [&](const auto& v) {
       const Eigen::VectorXd values = attnprox::metrics::subset_proximity(v, s);
       deliver(values.data(), static_cast<size_t>(values.size()), out, capacity, needed);

@@ -38,10 +38,12 @@ struct Result::Data {
 at::Tensor attention_rows(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec,
                           int64_t first_row);
 
-/// The slots (positions in manifest.layers) of the layers asked for, each given as Manifest::slot takes it;
-/// empty: every captured layer. Throws Error(kOutOfRange) for a layer that is not captured.
+/// The slots (positions in manifest.layers) of the layers asked for, each given as Manifest::slot takes it,
+/// ascending and distinct (a layer named twice counts once); empty: every captured layer. Throws
+/// Error(kOutOfRange) for a layer that is not captured.
 std::vector<size_t> layer_slots(const Manifest& manifest, const std::vector<int>& layers);
-/// The query heads asked for, checked; empty stays empty (the caller decides what "every head" means).
+/// The query heads asked for, checked, ascending and distinct (a head named twice counts once); empty stays empty
+/// (the caller decides what "every head" means).
 /// Throws Error(kOutOfRange) for a head out of range.
 std::vector<int64_t> checked_heads(const Manifest& manifest, const std::vector<int>& heads);
 
@@ -49,6 +51,14 @@ std::vector<int64_t> checked_heads(const Manifest& manifest, const std::vector<i
 at::Tensor grouped_queries(const at::Tensor& queries, int64_t kv_heads, at::ScalarType dtype);
 
 c10::ScalarType scalar_type(DType dtype);
+
+/// A libtorch message with its cause first: a TorchScript interpreter traceback (whose cause is its last line)
+/// becomes that cause and a note; the traceback itself is logged at debug level. Other messages stay as they are.
+std::string cause_first(const std::string& message);
+
+/// Refuses a path to read that holds a NUL character (InvalidArgument), does not exist (NotFound) or cannot be
+/// read (InvalidArgument naming the system's reason: permission denied, a parent that is not a folder).
+void check_readable(const std::string& path, const char* what);
 DType dtype_of(c10::ScalarType type);
 
 #if ATTNPROX_WITH_SPDLOG
@@ -107,7 +117,7 @@ auto guarded(const std::string& what, Body&& body) -> decltype(body()) {
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kRuntime, what + ": " + torch_message(e));
   } catch (const std::exception& e) {  // TorchScript's own exceptions (raise in a forward) are not c10::Errors
-    throw Error(ErrorCode::kRuntime, what + ": " + e.what());
+    throw Error(ErrorCode::kRuntime, what + ": " + cause_first(e.what()));
   }
 }
 

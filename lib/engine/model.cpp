@@ -76,7 +76,8 @@ std::string first_lines(std::string text, size_t max_lines = 1) {
 /// What to add to a load or probe failure when the file was written by another torch than this libtorch.
 std::string version_note(const std::string& exported_with) {
   // 2.11.0+cu130 and 2.11.0 are one version of torch: the local part names the build's CUDA.
-  const auto base = [](const std::string& v) { return v.substr(0, v.find('+')); };
+  // 1.13.0a0 (a pre-release mark of a distribution's build) and 1.13.0 are one version too.
+  const auto base = [](const std::string& v) { return v.substr(0, v.find_first_not_of("0123456789.")); };
   if (exported_with.empty() || base(exported_with) == base(torch_version())) return {};
   return " [the file was exported with torch " + exported_with + " and this attnprox runs on libtorch " +
          torch_version() +
@@ -286,13 +287,15 @@ void check_finite(const std::vector<at::Tensor>& tensors, const Manifest& m, con
 
 Model Model::load(const std::string& path, const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  check_readable(path, "model file");
   check_is_archive(path);
   auto impl = std::make_shared<Impl>();
   impl->path = path;
   impl->device = parse_device(options.device);
-  if (options.threads < 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "threads must be 0 (libtorch's default) or positive, found " + std::to_string(options.threads));
+  if (options.threads < 0 || options.threads > kMaxThreads) {
+    throw Error(ErrorCode::kInvalidArgument, "threads must be 0 (libtorch's default) or 1.." +
+                                                 std::to_string(kMaxThreads) + ", found " +
+                                                 std::to_string(options.threads));
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
 
@@ -376,14 +379,18 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
       const std::string what = layers ? "forward_layers" : "forward";
       try {
         out = layers ? run_module_layers(*impl, ids, mask, types, last) : run_module(*impl, ids, mask, types);
-      } catch (const c10::Error& e) {
+      } catch (const std::exception& e) {
+        const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+        const std::string cause = torch_error ? torch_message(*torch_error) : cause_first(e.what());
+        if (impl->device.is_cpu() && impl->dtype == at::kHalf) {
+          // libtorch's CPU kernels lack float16 for several operators: not a problem of the file.
+          throw Error(ErrorCode::kUnsupported, "float16 is not supported on the CPU by libtorch " + torch_version() +
+                                                   " (the probe forward failed: " + first_lines(cause) +
+                                                   "); use float32 or bfloat16 on the CPU, float16 on CUDA");
+        }
         throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe " + what + " on " +
                                                  options.device + " in " + c10::toString(impl->dtype) +
-                                                 " failed: " + torch_message(e) + version_note(m.torch_version));
-      } catch (const std::exception& e) {
-        throw Error(ErrorCode::kUnsupported, "model file '" + path + "': the probe " + what + " on " +
-                                                 options.device + " in " + c10::toString(impl->dtype) + " failed: " +
-                                                 first_lines(e.what()) + version_note(m.torch_version));
+                                                 " failed: " + first_lines(cause) + version_note(m.torch_version));
       }
       split_outputs(out, *impl, layers ? last : m, 1, n);
     }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 
 #include "attnprox/version.hpp"
 #include "internal.hpp"
@@ -39,6 +40,9 @@ std::vector<size_t> layer_slots(const Manifest& manifest, const std::vector<int>
     for (size_t k = 0; k < manifest.layers.size(); ++k) slots.push_back(k);
   } else {
     for (int layer : layers) slots.push_back(manifest.slot(layer));
+    // A list of layers is a set: a layer named twice (3 and -1 may name one layer) counts once.
+    std::sort(slots.begin(), slots.end());
+    slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
   }
   return slots;
 }
@@ -49,6 +53,9 @@ std::vector<int64_t> checked_heads(const Manifest& manifest, const std::vector<i
     manifest.kv_group(head);  // throws for a head out of range
     out.push_back(head);
   }
+  // A list of heads is a set: a head named twice counts once.
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -139,7 +146,28 @@ std::string torch_message(const c10::Error& error) {
   auto cut = text.find("\nException raised from");
   if (cut != std::string::npos) text.resize(cut);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  return text;
+  return cause_first(text);
+}
+
+std::string cause_first(const std::string& message) {
+  // A failure inside a TorchScript forward reads "The following operation failed in the TorchScript
+  // interpreter.\nTraceback of TorchScript ...\n<the model's source>\nRuntimeError: <the cause>": the cause comes
+  // first; the whole traceback goes to the log (debug level).
+  static const std::string kMarker = "The following operation failed in the TorchScript interpreter";
+  static const std::string kTraceback = "Traceback of TorchScript";
+  if (message.find(kMarker) == std::string::npos && message.find(kTraceback) == std::string::npos) return message;
+  std::string text = message;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  const size_t line_start = text.rfind('\n');
+  std::string cause = line_start == std::string::npos ? text : text.substr(line_start + 1);
+  for (const char* prefix : {"RuntimeError: ", "Exception: ", "builtins.RuntimeError: "}) {
+    if (cause.rfind(prefix, 0) == 0) cause.erase(0, std::strlen(prefix));
+  }
+  const size_t begin = cause.find_first_not_of(" \t");
+  cause.erase(0, begin == std::string::npos ? cause.size() : begin);
+  if (cause.empty()) return message;
+  logger().debug("TorchScript traceback of \"{}\":\n{}", cause, message);
+  return cause + " (raised inside the model's TorchScript forward; ATTNPROX_LOG_LEVEL=debug logs its traceback)";
 }
 
 }  // namespace attnprox

@@ -27,6 +27,11 @@ import sys
 from typing import List, Optional
 
 from .errors import InvalidArgumentError
+from .checks import MAX_THREADS
+from .files import check_output
+
+# The most worker processes `study --workers` starts (more would exhaust the machine's processes).
+MAX_WORKERS = 1024
 from .layers import parse_layers
 
 
@@ -114,6 +119,8 @@ class Input:
             name = "<stdin>" if self.label["file"] == "-" else self.label["file"]
             return f"{name}:{self.label['line']}" if "line" in self.label else name
         shown = " ".join(self.text.split()) if self.text is not None else ",".join(map(str, self.ids))
+        if not shown:
+            return "(an empty text)" if self.text is not None else "(no ids)"
         return shown if len(shown) < 50 else shown[:47] + "..."
 
 
@@ -369,6 +376,8 @@ def _cmd_heatmap(args) -> int:
     if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
         raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
                          "select them)")
+    check_output(args.out, [_model_path(args)] + [value for kind, value in args.inputs or [] if kind == "file"],
+                 what="--out")
     inputs = _picture_inputs(args, html=extension == ".html")
     model = attnprox.load(_model_path(args), device=args.device, layers=args.layers)
     results = [_run_one(model, item) for item in inputs]
@@ -450,7 +459,7 @@ def _cmd_export_reference(args) -> int:
     return 0
 
 
-def _count(minimum: int):
+def _count(minimum: int, maximum: Optional[int] = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -458,6 +467,8 @@ def _count(minimum: int):
             raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value}: expected at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value}: expected at most {maximum}")
         return value
 
     return parse
@@ -538,14 +549,14 @@ def build_parser() -> argparse.ArgumentParser:
     long = score.add_argument_group("texts longer than the model's positions (docs/long-texts.md)")
     long.add_argument("--truncate", action="store_true",
                       help="cut each input to --max-length tokens, special tokens included (its beginning)")
-    long.add_argument("--max-length", type=int, help="with --truncate: tokens kept (default: the model's positions)")
+    long.add_argument("--max-length", type=_count(1), help="with --truncate: tokens kept (default: the model's positions)")
     long.add_argument("--windows", action="store_true",
                       help="read each input in overlapping windows; AP, APE gathered over them")
-    long.add_argument("--window", type=int, help="with --windows: tokens of a window, special tokens included "
+    long.add_argument("--window", type=_count(1), help="with --windows: tokens of a window, special tokens included "
                       "(default: the model's positions)")
-    long.add_argument("--stride", type=int, help="with --windows: tokens between window starts (default: half a "
+    long.add_argument("--stride", type=_count(1), help="with --windows: tokens between window starts (default: half a "
                       "window)")
-    score.add_argument("--token-budget", type=int, default=None,
+    score.add_argument("--token-budget", type=_count(1), default=None,
                        help="most padded tokens run at once (rows × longest; default 512 on the CPU, 8192 on CUDA)")
     score.set_defaults(run=_cmd_score)
 
@@ -628,11 +639,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--device", default="cpu",
                     help="cpu, cuda (one worker per visible GPU) or cuda:N (every worker on GPU N) (default cpu)")
     st.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: the file's)")
-    st.add_argument("--workers", type=_count(0), default=None,
+    st.add_argument("--workers", type=_count(0, MAX_WORKERS), default=None,
                     help="Dask worker processes (default: one per core, or per GPU; 0: in this process, no Dask)")
-    st.add_argument("--workers-per-gpu", type=_count(1), default=1,
+    st.add_argument("--workers-per-gpu", type=_count(1, MAX_WORKERS), default=1,
                     help="with --device cuda: worker processes sharing each GPU (default 1)")
-    st.add_argument("--threads", type=_count(0), default=None,
+    st.add_argument("--threads", type=_count(0, MAX_THREADS), default=None,
                     help="libtorch threads per worker (default: cores / workers)")
     st.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to send the work to")
     st.add_argument("--token-budget", type=_count(1), default=None,

@@ -45,6 +45,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 import torch
 
 from .errors import ExportError
+from .files import folder_files, save_module
 from .reference.export import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer,
                                parse_dtype, tokenizer_facts)
 from .reference.model import Layers, parse_layers
@@ -922,7 +923,8 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
         extra[TOKENIZER_NAME] = tokenizer_file[0]
         check_tokenizer(*tokenizer_file)
     step(STAGES[2])
-    torch.jit.save(traced, out_path, _extra_files=extra)
+    save_module(traced, out_path, extra, inputs=folder_files(tokenizer_dir) + folder_files(
+        model if isinstance(model, (str, os.PathLike)) else None))
     if check:
         step(STAGES[3])
         hf_tokenizer = None

@@ -1,12 +1,13 @@
 """Loading model files and reading what their attention sees: `load`, `Model`, `Result`."""
 import json
 import math
+import os
 import warnings
 from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _core, default_model
+from . import _core, checks, default_model
 from .batching import default_token_budget, micro_batches
 from .errors import Error, InvalidArgumentError
 from .layers import resolve_layer
@@ -31,7 +32,14 @@ def load(path: Optional[str] = None, device: str = "cpu", dtype: Optional[str] =
     layer). The forward stops after the last of them where the file can (see docs/model-file.md).
     The file is checked against its manifest with a two-token probe run.
     """
-    return Model(_core.load(default_model.resolve(path), device, dtype, int(threads), _layer_choice(layers)))
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(f"path must be a str (a model file), found {type(path).__name__}")
+    for value, name in ((device, "device"), (dtype, "dtype")):
+        if value is not None and not isinstance(value, str):
+            raise InvalidArgumentError(f"{name} must be a str, found {value!r} ({type(value).__name__})")
+    path = None if path is None else os.fspath(path)
+    return Model(_core.load(default_model.resolve(path), device, dtype, checks.threads(threads),
+                            _layer_choice(layers)))
 
 
 def _layer_choice(layers) -> List[int]:
@@ -46,32 +54,48 @@ def _layer_choice(layers) -> List[int]:
         if text == "last":
             return [-1]
         try:
-            return [int(part) for part in text.split(",")]
+            return [checks.index(int(part), "layer") for part in text.split(",")]
         except ValueError:
             raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a list of "
                                        "them ('3,7')") from None
     if isinstance(layers, (int, np.integer)) and not isinstance(layers, (bool, np.bool_)):
-        return [int(layers)]
+        return [checks.index(layers, "layer")]
+    if isinstance(layers, (bytes, dict, set, frozenset)) or not hasattr(layers, "__iter__"):
+        raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a list of them")
     chosen = list(layers)
     if not chosen or not all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
                              for x in chosen):
         raise InvalidArgumentError(f"layers {layers!r}: expected 'all', 'last', a layer number or a non-empty list "
                                    "of them")
-    return [int(x) for x in chosen]
+    return [checks.index(x, "layer") for x in chosen]
 
 
 def _as_ids(seq, what: str) -> List[int]:
     if isinstance(seq, (str, bytes)):
         raise InvalidArgumentError(f"{what} must be a sequence of token ids, not a string (use text=...)")
+    _check_sequence(seq, what, "token ids")
     out = []
     for position, value in enumerate(seq):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise InvalidArgumentError(f"{what} holds {value!r} at position {position}, expected an integer token id")
+        if not checks.INT64_MIN <= int(value) <= checks.INT64_MAX:
+            raise InvalidArgumentError(f"{what} holds {int(value)} at position {position}, outside the vocabulary "
+                                       f"(token ids are 64-bit integers)")
         out.append(int(value))
     return out
 
 
+def _check_sequence(value, what: str, of: str) -> None:
+    """A list, tuple, NumPy array, range or other ordered sequence: not a dict, set, number or None."""
+    if isinstance(value, (dict, set, frozenset)) or not isinstance(value, (list, tuple, range, np.ndarray)) and \
+            not (hasattr(value, "__len__") and hasattr(value, "__getitem__")):
+        raise InvalidArgumentError(f"{what} must be a list of {of}, found {type(value).__name__}")
+
+
 def _is_batch(ids) -> bool:
+    if isinstance(ids, (str, bytes)):
+        raise InvalidArgumentError("ids must be a sequence of token ids, not a string (use text=...)")
+    _check_sequence(ids, "ids", "token ids (or a list of such lists)")
     if isinstance(ids, np.ndarray):
         return ids.ndim == 2
     return len(ids) > 0 and isinstance(ids[0], (list, tuple, np.ndarray))
@@ -92,6 +116,7 @@ def _inputs(text, ids) -> list:
             return [text]
         if isinstance(text, bytes):
             raise InvalidArgumentError("text must be a str or a list of str, not bytes")
+        _check_sequence(text, "text", "str (or one str)")
         texts = list(text)
         if not texts:
             raise InvalidArgumentError("no texts given: there is nothing to run")
@@ -136,7 +161,8 @@ def _utf8_text(text: str) -> str:
 def _max_length(max_length) -> Optional[int]:
     if max_length is None:
         return None
-    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1 or \
+            max_length > checks.INT64_MAX:
         raise InvalidArgumentError(f"max_length must be a positive number of tokens, found {max_length!r}")
     return int(max_length)
 
@@ -219,7 +245,8 @@ class Model:
         """
         if errors not in ("raise", "yield"):
             raise InvalidArgumentError(f"errors must be 'raise' or 'yield', found {errors!r}")
-        budget = default_token_budget(self.device) if token_budget is None else token_budget
+        budget = default_token_budget(self.device) if token_budget is None else checks.integer(
+            token_budget, "token_budget", 1, checks.INT64_MAX)
         single = _single(text, ids)
         chosen = self._run_layers(layers)
         inputs = _inputs(text, ids)
@@ -338,11 +365,37 @@ class Model:
 
 
 def _layer_list(layers) -> List[int]:
-    if layers is None:
-        return []
-    if isinstance(layers, (int, np.integer)):
-        return [int(layers)]
-    return [int(x) for x in layers]
+    return checks.index_list(layers, "layer")
+
+
+def _head_list(heads) -> List[int]:
+    return checks.index_list(heads, "head")
+
+
+def _L(layer) -> int:
+    return checks.index(layer, "layer")
+
+
+def _H(head) -> Optional[int]:
+    return checks.head(head)
+
+
+def _T(temperature) -> float:
+    return checks.real(temperature, "temperature")
+
+
+def _P(value, name: str) -> int:
+    return checks.position(value, name)
+
+
+def _K(k) -> int:
+    return checks.integer(k, "k", 1, checks.INT64_MAX)
+
+
+def _positions(indices) -> List[int]:
+    if isinstance(indices, (str, bytes, dict, set, frozenset)) or not hasattr(indices, "__iter__"):
+        raise InvalidArgumentError(f"indices must be a list of token positions, found {indices!r}")
+    return [_P(i, "token position") for i in indices]
 
 
 def _count(k, top, method: str) -> Optional[int]:
@@ -463,49 +516,49 @@ class Result:
 
     def queries(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm)."""
-        return self.torch.queries(layer) if torch else self._core.queries(layer)
+        return self.torch.queries(layer) if torch else self._core.queries(_L(layer))
 
     def keys(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Keys `[Hkv, N, d]`; query head h reads key head h // (H // Hkv)."""
-        return self.torch.keys(layer) if torch else self._core.keys(layer)
+        return self.torch.keys(layer) if torch else self._core.keys(_L(layer))
 
     def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0,
                   torch: bool = False) -> np.ndarray:
         """Attention weights rebuilt from Q and K: `[H, N, N]`, or `[N, N]` for one head. Rows are queries."""
         if torch:
             return self.torch.attention(layer, head, temperature)
-        return self._core.attention(layer, head, temperature)
+        return self._core.attention(_L(layer), _H(head), _T(temperature))
 
     def average_attention(self, layers=None, heads=None, temperature: float = 1.0, torch: bool = False) -> np.ndarray:
         """Mean attention weights `[N, N]` over layers × heads (None: every layer the result holds, every head)."""
         if torch:
             return self.torch.average_attention(layers, heads, temperature)
-        return self._core.average_attention(_layer_list(layers), _layer_list(heads), temperature)
+        return self._core.average_attention(_layer_list(layers), _head_list(heads), _T(temperature))
 
     def proximity(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """The proximity matrix A `[N, N]`: A = (A_raw + A_rawᵀ)/2, A_raw = mean_h Q_h K_hᵀ / sqrt(d)."""
-        return self.torch.proximity(layer) if torch else self._core.proximity(layer)
+        return self.torch.proximity(layer) if torch else self._core.proximity(_L(layer))
 
     def ap_tokens(self, layer: int = -1, torch: bool = False) -> np.ndarray:
         """Per-token Attention Proximity AP_i = Σ_{j≠i} A_ij / (N−1), `[N]` float64 (needs N ≥ 2)."""
-        return self.torch.ap_tokens(layer) if torch else self._core.ap_tokens(layer)
+        return self.torch.ap_tokens(layer) if torch else self._core.ap_tokens(_L(layer))
 
     def ap(self, layer: int = -1) -> float:
         """The text's Attention Proximity AP = mean_i AP_i."""
-        return self._core.ap(layer)
+        return self._core.ap(_L(layer))
 
     def subset_proximity(self, indices: Sequence[int], layer: int = -1, torch: bool = False) -> np.ndarray:
         """AP^(S)_j = mean_{i∈S} A_ij for every token j, `[N]` float64; S = `indices` (token positions, duplicates
         count once)."""
         if torch:
             return self.torch.subset_proximity(indices, layer)
-        return self._core.subset_proximity([int(i) for i in indices], layer)
+        return self._core.subset_proximity(_positions(indices), _L(layer))
 
     def ape(self, layer: int = -1, policy: Optional[str] = None) -> APE:
         """Attention Proximity Entropy: a float (mean iAPE over the defined rows) with `.normalized` (length-
         corrected by log(N−1)), `.undefined_rows`, `.tokens`, `.defined`, `.policy`. Policies for rows with negative
         entries: "shift" (default), "literal", "clamp", "softmax" (attnprox.metrics)."""
-        return APE.from_report(self._core.ape(layer, policy_name(policy)))
+        return APE.from_report(self._core.ape(_L(layer), policy_name(policy)))
 
     def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, torch: bool = False) -> np.ndarray:
         """iAPE_i per token `[N]` float64, NaN exactly where the policy leaves the row undefined (their count:
@@ -517,7 +570,7 @@ class Result:
         (one layer, all heads: `proximity(layer)`)."""
         if torch:
             return self.torch.average_proximity(layers, heads, symmetric)
-        return self._core.average_proximity(_layer_list(layers), _layer_list(heads), symmetric)
+        return self._core.average_proximity(_layer_list(layers), _head_list(heads), symmetric)
 
     def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0,
                           torch: bool = False) -> np.ndarray:
@@ -525,20 +578,20 @@ class Result:
         each query can see (0 where it sees one)."""
         if torch:
             return self.torch.attention_entropy(layer, normalized, temperature)
-        return self._core.attention_entropy(layer, normalized, temperature)
+        return self._core.attention_entropy(_L(layer), normalized, _T(temperature))
 
     def attention_stats(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0) -> AttentionStats:
         """Statistics of one head's attention, or of the mean of the layer's heads: entropy and normalized_entropy
         per query and their means; max_weights and argmax_keys per query (its largest weight and that key);
         max_weight (at max_query, max_key), the largest over the queries that see at least two keys (on a causal
         model the first token gives its only key weight 1); received per token and most_attended."""
-        return AttentionStats(**self._core.attention_stats(layer, head, temperature))
+        return AttentionStats(**self._core.attention_stats(_L(layer), _H(head), _T(temperature)))
 
     def top_arcs(self, query: int, k: int = 5, layer: int = -1, head: Optional[int] = None,
                  temperature: float = 1.0) -> List[tuple]:
         """The k strongest arcs (key, weight) of a query token, strongest first (one head, or the heads' mean), to the
         keys it sees: fewer than k when it sees fewer (on a causal model, token i sees keys 0..i)."""
-        return [tuple(a) for a in self._core.top_arcs(int(query), int(k), layer, head, temperature)]
+        return [tuple(a) for a in self._core.top_arcs(_P(query, "query"), _K(k), _L(layer), _H(head), _T(temperature))]
 
     def linking_heads(self, a: int, b: int, k: Optional[int] = None, temperature: float = 1.0, *,
                       top: Optional[int] = None) -> List[tuple]:
@@ -546,7 +599,7 @@ class Result:
         a and b, strongest first (ties in layer, then head order); `k` keeps the first k (None: all). `top=` is
         the former name of `k`, deprecated."""
         k = _count(k, top, "linking_heads")
-        links = [tuple(x) for x in self._core.linking_heads(int(a), int(b), temperature)]
+        links = [tuple(x) for x in self._core.linking_heads(_P(a, "a"), _P(b, "b"), _T(temperature))]
         return links if k is None else links[:k]
 
     @property
@@ -614,33 +667,33 @@ class TorchView:
         self._from = torch.utils.dlpack.from_dlpack
 
     def queries(self, layer: int = -1):
-        return self._from(self._result._core.queries(layer, torch=True))
+        return self._from(self._result._core.queries(_L(layer), torch=True))
 
     def keys(self, layer: int = -1):
-        return self._from(self._result._core.keys(layer, torch=True))
+        return self._from(self._result._core.keys(_L(layer), torch=True))
 
     def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0):
-        return self._from(self._result._core.attention(layer, head, temperature, torch=True))
+        return self._from(self._result._core.attention(_L(layer), _H(head), _T(temperature), torch=True))
 
     def average_attention(self, layers=None, heads=None, temperature: float = 1.0):
-        return self._from(self._result._core.average_attention(_layer_list(layers), _layer_list(heads), temperature,
+        return self._from(self._result._core.average_attention(_layer_list(layers), _head_list(heads), _T(temperature),
                                                                torch=True))
 
     def proximity(self, layer: int = -1):
-        return self._from(self._result._core.proximity(layer, torch=True))
+        return self._from(self._result._core.proximity(_L(layer), torch=True))
 
     def ap_tokens(self, layer: int = -1):
-        return self._from(self._result._core.ap_tokens(layer, torch=True))
+        return self._from(self._result._core.ap_tokens(_L(layer), torch=True))
 
     def subset_proximity(self, indices: Sequence[int], layer: int = -1):
-        return self._from(self._result._core.subset_proximity([int(i) for i in indices], layer, torch=True))
+        return self._from(self._result._core.subset_proximity(_positions(indices), _L(layer), torch=True))
 
     def average_proximity(self, layers=None, heads=None, symmetric: bool = True):
-        return self._from(self._result._core.average_proximity(_layer_list(layers), _layer_list(heads), symmetric,
+        return self._from(self._result._core.average_proximity(_layer_list(layers), _head_list(heads), symmetric,
                                                                torch=True))
 
     def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0):
-        return self._from(self._result._core.attention_entropy(layer, normalized, temperature, torch=True))
+        return self._from(self._result._core.attention_entropy(_L(layer), normalized, _T(temperature), torch=True))
 
     def ape_tokens(self, layer: int = -1, policy: Optional[str] = None):
         import torch

@@ -7,10 +7,10 @@ beside the old one and renamed over it, so that the model file is never half wri
 """
 import os
 import struct
-import tempfile
 import zipfile
 
 from .errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
+from .files import replacing
 
 TOKENIZER_ENTRY = "extra/attnprox/tokenizer.json"
 MANIFEST_ENTRY = "extra/attnprox/manifest.json"
@@ -75,10 +75,8 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
                                        f"(0..{vocabulary - 1}): it is not this model's tokenizer")
         prefix = manifests[0].filename[: -len(MANIFEST_ENTRY)]
         name = prefix + TOKENIZER_ENTRY
-        folder = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(prefix=".attnprox-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w") as out:
+        with replacing(path, "wb") as raw:
+            with zipfile.ZipFile(raw, "w") as out:
                 def put(info, content):
                     out.writestr(_aligned(info, raw.tell()), content)
 
@@ -90,9 +88,3 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
                     put(entry, archive.read(entry))
                     if entry is manifests[0] and not had_one:  # a new entry, beside the manifest
                         put(zipfile.ZipInfo(name, date_time=entry.date_time), data)
-            os.chmod(temporary, os.stat(path).st_mode & 0o777)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise

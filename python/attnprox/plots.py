@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .files import replacing_path
+
 _MPL = None
 
 
@@ -240,8 +242,11 @@ def save(fig, path: str, dpi: int = 150) -> str:
     extension = os.path.splitext(path)[1].lower()
     if extension not in (".png", ".svg", ".pdf"):
         raise ValueError(f"{path}: pictures are written as .png, .svg or .pdf")
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    _matplotlib().close(fig)
+    try:
+        with replacing_path(path) as temporary:
+            fig.savefig(temporary, dpi=dpi, bbox_inches="tight", format=extension[1:])
+    finally:
+        _matplotlib().close(fig)
     return path
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import html_view
 from .errors import InvalidArgumentError, OutOfRangeError
+from .files import replacing, write_text
 
 VIEW_FORMAT = "attnprox-view"
 COMPARE_FORMAT = "attnprox-compare"
@@ -275,8 +276,7 @@ class View:
         return self.html()
 
     def save(self, path: str) -> str:
-        with open(path, "w", encoding="ascii") as f:
-            f.write(self.html())
+        write_text(path, self.html(), encoding="ascii")
         return path
 
     def export(self) -> dict:
@@ -320,8 +320,7 @@ class Compare:
         return self.html()
 
     def save(self, path: str) -> str:
-        with open(path, "w", encoding="ascii") as f:
-            f.write(self.html())
+        write_text(path, self.html(), encoding="ascii")
         return path
 
     def export(self) -> dict:
@@ -404,6 +403,6 @@ def _floats(values) -> list:
 def _save_json(record: dict, path: str) -> str:
     import json
 
-    with open(path, "w", encoding="utf-8") as f:
+    with replacing(path, "w", encoding="utf-8") as f:
         json.dump(record, f, ensure_ascii=False, allow_nan=False)
     return path

@@ -114,7 +114,15 @@ PYBIND11_MODULE(_core, m) {
       if (p) std::rethrow_exception(p);
     } catch (const attnprox::Error& e) {
       py::object errors = py::module_::import("attnprox.errors");
-      PyErr_SetString(errors.attr(exception_name(e.code())).ptr(), e.what());
+      // A message may quote bytes of a broken file: decode it leniently (U+FFFD), never lose it.
+      const std::string message = e.what();
+      py::object text = py::reinterpret_steal<py::object>(
+          PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+      if (!text) {
+        PyErr_Clear();
+        text = py::str("(a message that could not be decoded)");
+      }
+      PyErr_SetObject(errors.attr(exception_name(e.code())).ptr(), text.ptr());
     }
   });
 

@@ -13,6 +13,7 @@ from .common import ReferenceModelError
 from .config import ArchConfig
 from .model import Layers, load_reference_model
 from .tokenizer_files import tokenizer_json_of
+from ..files import folder_files, save_module
 
 FORMAT = "attnprox-model"
 FORMAT_VERSION = 1
@@ -157,7 +158,7 @@ def export_reference(hf_dir: str, out_path: str, layers: Layers = "all", dtype=N
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"{out_path}: the folder {out_dir} does not exist")
     step(STAGES[3])
-    torch.jit.save(scripted, out_path, _extra_files=extra)
+    save_module(scripted, out_path, extra, inputs=folder_files(hf_dir))
     return manifest
 
 

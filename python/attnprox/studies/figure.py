@@ -4,6 +4,7 @@ and the length-corrected APE). PNG and SVG through matplotlib's Agg backend; in 
 (searchable), and every bracket and label carries an id `bracket:MEASURE:A|B` / `label:MEASURE:A|B`."""
 from typing import Dict, List, Optional, Sequence
 
+from ..files import replacing_path
 from .stats import Comparison
 
 LABELS = {
@@ -109,6 +110,7 @@ def save(figure, stem: str) -> List[str]:
     paths = []
     for extension in (".png", ".svg"):
         with matplotlib.rc_context({"svg.fonttype": "none"}):
-            figure.savefig(stem + extension, dpi=150)
+            with replacing_path(stem + extension) as temporary:
+                figure.savefig(temporary, dpi=150, format=extension[1:])
         paths.append(stem + extension)
     return paths

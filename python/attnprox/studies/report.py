@@ -5,6 +5,7 @@ import math
 import os
 from typing import Dict, List, Sequence
 
+from ..files import replacing
 from .figure import LABELS
 from .stats import Comparison, stars
 
@@ -135,7 +136,7 @@ def stats_rows(comparisons: Dict[int, Dict[str, Comparison]]) -> List[dict]:
 
 
 def write_stats_csv(comparisons: Dict[int, Dict[str, Comparison]], path: str) -> str:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with replacing(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=STATS_COLUMNS)
         writer.writeheader()
         for row in stats_rows(comparisons):

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from .. import batching, default_model
 from ..errors import InvalidArgumentError
+from ..files import write_text
 from ..metrics import policy_name
 from . import corpus as corpora
 from . import figure as figures
@@ -256,8 +257,7 @@ def _write_outputs(out: str, db: Store, result: Study, model_file: ModelFile, co
                            corpus.matched, result.comparisons, drawn, result.windowed,
                            db.sessions(result.run_id), excluded)
     files["report"] = os.path.join(out, "report.md")
-    with open(files["report"], "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_text(files["report"], text)
     return files
 
 

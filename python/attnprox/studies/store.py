@@ -24,6 +24,7 @@ import sqlite3
 from typing import Dict, Iterable, List, Sequence
 
 from ..errors import InvalidArgumentError
+from ..files import replacing
 
 SCHEMA_VERSION = 1
 
@@ -210,7 +211,7 @@ class Store:
     def export_csv(self, run_id: int, path: str) -> str:
         """The run's table (one row per text and layer; no per-token values) as CSV."""
         rows = self.rows(run_id)
-        with open(path, "w", encoding="utf-8", newline="") as handle:
+        with replacing(path, "w", encoding="utf-8", newline="", inputs=[self.path]) as handle:
             writer = csv.writer(handle)
             writer.writerow(["text_id", "group", "match", *COLUMNS[3:]])
             for row in rows:
@@ -223,7 +224,7 @@ class Store:
         document = {"run_id": run_id, "created": run["created"], "config": run["config"], "about": run["about"],
                     "quality": self.quality(run_id), "sessions": self.sessions(run_id),
                     "texts": [dict(_renamed(row)) for row in self.rows(run_id, per_token=True)]}
-        with open(path, "w", encoding="utf-8") as handle:
+        with replacing(path, "w", encoding="utf-8", inputs=[self.path]) as handle:
             json.dump(document, handle, ensure_ascii=False, indent=1)
         return path
 
