@@ -9,10 +9,21 @@
  *  - Every function whose name starts with apx_ and that can fail returns an apx_status; APX_OK is 0. On failure
  *    apx_last_error() gives a message for the calling thread saying what was expected and what was found. Each
  *    call clears the thread's message first. No C++ exception ever crosses this interface.
+ *  - New status codes may be added in later versions: treat every status other than APX_OK as an error, and one
+ *    you do not know like APX_ERROR_INTERNAL (apx_status_name gives "APX_UNKNOWN_STATUS" for it).
  *  - Objects are opaque handles (apx_model, apx_result, apx_tokenizer) created by the library and released with
- *    their *_free function. Freeing NULL does nothing; freeing a handle twice (or one the library did not make) is
- *    detected and ignored. Handles may be used from several threads at once; a result stays valid after its model
- *    is freed.
+ *    their *_free function. A handle is a number, not an address: never dereference it. What is allowed:
+ *      - Handles may be used from several threads at once (the library's objects are not changed by calls).
+ *      - A handle may be freed while other threads' calls use it: those calls finish normally (the object lives
+ *        until the last of them returns); calls that start after the free fail with APX_ERROR_INVALID_HANDLE.
+ *      - A freed handle, a handle freed twice, a handle of another kind (a result passed as a model) or a pointer
+ *        the library did not make is detected: calls fail with APX_ERROR_INVALID_HANDLE, *_free ignores it. The
+ *        library never gives out the same handle twice (on 32-bit platforms: not within 2^28 handles of a kind),
+ *        so this holds however memory is reused.
+ *      - Freeing NULL does nothing. A result stays valid after its model is freed; a tokenizer from
+ *        apx_model_tokenizer after its model is freed.
+ *    Using a handle in one thread while another thread frees it is safe, but which of the two comes first is up
+ *    to the threads: a caller that wants its call to succeed keeps the handle until the call has returned.
  *  - Arrays the library returns come in one of two ways, each stated beside the function:
  *      caller-allocated: the caller passes `out` and its `capacity` (in elements); `*needed` (if not NULL)
  *        receives the number of elements the answer has. `out == NULL` asks for the size only (APX_OK). A
@@ -21,8 +32,14 @@
  *  - Strings are UTF-8, NUL-terminated unless a length is passed with them.
  *  - Parameter and report structs start with `struct_size` and come from *_default_params() (or are set by the
  *    caller to sizeof), so they can grow without breaking callers compiled against an older header: the library
- *    accepts every size from the struct's first published one up, reads and writes only the fields that size
- *    covers, and uses the defaults for the rest. Fields are only ever added at the end.
+ *    accepts every size from the struct's first published one up, reads and writes only the bytes that size
+ *    covers (at most its own sizeof: a larger struct of a later header keeps its later fields untouched), and uses
+ *    the defaults for the fields it does not cover. Fields are only ever added at the end. A struct_size below the
+ *    first published size is APX_ERROR_INVALID_ARGUMENT. Set struct_size to sizeof of the struct your header
+ *    declares (the *_default_params() functions do); a size that ends inside a field passes that field's first
+ *    bytes only.
+ *  - Functions and fields to be removed in a later ABI version are marked APX_DEPRECATED("what to use instead"),
+ *    which compilers report where they are used; they keep working until then.
  *  - `layer` is the model's own layer number (0-based); negative numbers count back from the last captured layer
  *    (-1 is the last). `head` -1 means every head (or their mean, where one matrix is returned).
  *  - Matrices are row-major: attention and proximity rows are queries / tokens i, columns keys / tokens j.
@@ -47,8 +64,23 @@ extern "C" {
 #define APX_API
 #endif
 
-/* The version of this interface. It changes only when the ABI does (then old callers must be rebuilt). */
+/* The version of this interface. It changes only when the ABI does (then old callers must be rebuilt); it is the
+ * SONAME of the library (libattnprox_c.so.1). */
 #define APX_ABI_VERSION 1
+
+/* Marks a declaration that a later ABI version removes; `msg` says what to use instead. Define
+ * APX_NO_DEPRECATION_WARNINGS to silence it. */
+#if defined(APX_NO_DEPRECATION_WARNINGS) || defined(APX_BUILDING)
+#define APX_DEPRECATED(msg)
+#elif defined(__cplusplus) && __cplusplus >= 201402L
+#define APX_DEPRECATED(msg) [[deprecated(msg)]]
+#elif defined(__GNUC__) || defined(__clang__)
+#define APX_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+#define APX_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+#define APX_DEPRECATED(msg)
+#endif
 
 typedef enum apx_status {
   APX_OK = 0,
@@ -104,9 +136,10 @@ typedef struct apx_load_params {
   const char* device; /* "cpu", "cuda", "cuda:N"; NULL = "cpu" */
   apx_dtype dtype;    /* APX_DTYPE_DEFAULT = the file's dtype; FLOAT32, FLOAT16 or BFLOAT16 */
   int32_t threads;    /* libtorch intra-op threads for the whole process; 0 leaves libtorch's default */
-  /* Added in 0.2 (read only when struct_size covers them). The captured layers whose queries and keys runs keep unless a run says otherwise: layers[0 .. layer_count),
-   * the model's own numbers or negative from the last captured layer (borrowed for the call); layer_count 0 =
-   * every captured layer. The forward stops after the last of them where the file can. */
+  /* Added in 0.2 (read only when struct_size covers them). The captured layers whose queries and keys runs keep
+   * unless a run says otherwise: layers[0 .. layer_count), the model's own numbers or negative from the last
+   * captured layer (borrowed for the call); layer_count 0 = every captured layer. The forward stops after the last
+   * of them where the file can. */
   const int32_t* layers;
   size_t layer_count;
 } apx_load_params;

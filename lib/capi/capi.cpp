@@ -6,122 +6,50 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <new>
 #include <string>
-#include <unordered_set>
 
 #include "attnprox/attnprox.h"
 #include "attnprox/engine.hpp"
 #include "attnprox/metrics.hpp"
 #include "attnprox/tokenizer.hpp"
 #include "attnprox/version.hpp"
-
-struct apx_model {
-  attnprox::Model model;
-};
-struct apx_result {
-  attnprox::Result result;
-};
-struct apx_tokenizer {
-  attnprox::Tokenizer tokenizer;
-};
+#include "errors.hpp"
+#include "handles.hpp"
+#include "structs.hpp"
 
 namespace {
 
-thread_local std::string last_error;
+using namespace attnprox::capi;
 
-/// A failure of the C layer itself (null pointer, small buffer, dead handle).
-struct CallError {
-  apx_status status;
-  std::string message;
+// The objects behind the handles (handles.hpp: handles are numbers, never these objects' addresses).
+struct ModelObject {
+  attnprox::Model model;
+};
+struct ResultObject {
+  attnprox::Result result;
+};
+struct TokenizerObject {
+  attnprox::Tokenizer tokenizer;
 };
 
-/// The live handles of one kind: freeing twice, or using a freed handle, is detected (while the address is not
-/// reused by a new handle of the same kind).
-template <typename T>
-class Registry {
- public:
-  T* add(T* handle) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    live_.insert(handle);
-    return handle;
-  }
-  bool remove(T* handle) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return live_.erase(handle) > 0;
-  }
-  bool contains(const T* handle) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return live_.count(const_cast<T*>(handle)) > 0;
-  }
-
- private:
-  std::mutex mutex_;
-  std::unordered_set<T*> live_;
-};
-
-Registry<apx_model>& models() {
-  static Registry<apx_model> r;
+Registry<ModelObject>& models() {
+  static Registry<ModelObject> r(1);
   return r;
 }
-Registry<apx_result>& results() {
-  static Registry<apx_result> r;
+Registry<ResultObject>& results() {
+  static Registry<ResultObject> r(2);
   return r;
 }
-Registry<apx_tokenizer>& tokenizers() {
-  static Registry<apx_tokenizer> r;
+Registry<TokenizerObject>& tokenizers() {
+  static Registry<TokenizerObject> r(3);
   return r;
 }
 
-apx_status status_of(attnprox::ErrorCode code) {
-  switch (code) {
-    case attnprox::ErrorCode::kInvalidArgument: return APX_ERROR_INVALID_ARGUMENT;
-    case attnprox::ErrorCode::kOutOfRange: return APX_ERROR_OUT_OF_RANGE;
-    case attnprox::ErrorCode::kNotFound: return APX_ERROR_NOT_FOUND;
-    case attnprox::ErrorCode::kInvalidModel: return APX_ERROR_INVALID_MODEL;
-    case attnprox::ErrorCode::kUnsupported: return APX_ERROR_UNSUPPORTED;
-    case attnprox::ErrorCode::kRuntime: return APX_ERROR_RUNTIME;
-  }
-  return APX_ERROR_INTERNAL;
-}
-
-/// Runs `body`, turning every exception into a status and the thread's last-error message.
-template <typename Body>
-apx_status call(Body&& body) noexcept {
-  last_error.clear();
-  try {
-    body();
-    return APX_OK;
-  } catch (const CallError& e) {
-    last_error = e.message;
-    return e.status;
-  } catch (const attnprox::Error& e) {
-    last_error = e.what();
-    return status_of(e.code());
-  } catch (const std::bad_alloc&) {
-    last_error = "out of memory";
-    return APX_ERROR_OUT_OF_MEMORY;
-  } catch (const std::exception& e) {
-    last_error = std::string("internal error: ") + e.what();
-    return APX_ERROR_INTERNAL;
-  } catch (...) {
-    last_error = "internal error: an unknown exception";
-    return APX_ERROR_INTERNAL;
-  }
-}
-
-void need(const void* pointer, const char* name) {
-  if (!pointer) throw CallError{APX_ERROR_NULL_POINTER, std::string(name) + " is NULL"};
-}
-
-template <typename T>
-const T& live(Registry<T>& registry, const T* handle, const char* name) {
-  need(handle, name);
-  if (!registry.contains(handle)) {
-    throw CallError{APX_ERROR_INVALID_HANDLE, std::string(name) + " is not a live handle (freed already?)"};
-  }
-  return *handle;
+/// A new handle for a new object.
+template <typename Handle, typename Object>
+Handle* make_handle(Registry<Object>& registry, Object object) {
+  return to_handle<Handle>(registry.add(std::make_shared<const Object>(std::move(object))));
 }
 
 /// Caller-allocated output: reports the size, checks the capacity, copies.
@@ -196,30 +124,30 @@ apx_ape_policy policy_code(attnprox::metrics::ApePolicy policy) {
   return APX_APE_DEFAULT;
 }
 
-/// Whether the caller's struct `s` (a pointer) holds `field`: structs grow at their end, and an older caller
-/// passes its smaller struct_size; fields added after the first published size are read only when it has them.
-#define APX_COVERS(s, Type, field) ((s)->struct_size >= offsetof(Type, field) + sizeof((s)->field))
-
-/// The first published sizes of the structs that grew since: what the library accepts at least.
-constexpr size_t kTextParamsV1 = offsetof(apx_text_params, add_special_tokens) + sizeof(int32_t);
-constexpr size_t kLoadParamsV1 = offsetof(apx_load_params, threads) + sizeof(int32_t);
-
-void check_struct(size_t struct_size, size_t minimum, const char* name) {
-  if (struct_size < minimum) {
-    throw CallError{APX_ERROR_INVALID_ARGUMENT, std::string(name) + ".struct_size is " + std::to_string(struct_size) +
-                                                    ", at least " + std::to_string(minimum) + " expected"};
-  }
-}
-
 void fill_report(apx_ape_report* report, std::optional<double> value, std::optional<double> normalized,
                  int64_t undefined, attnprox::metrics::ApePolicy policy) {
-  need(report, "report");
-  check_struct(report->struct_size, sizeof(apx_ape_report), "report");
-  report->has_value = value.has_value() ? 1 : 0;
-  report->value = value.value_or(std::numeric_limits<double>::quiet_NaN());
-  report->normalized = normalized.value_or(std::numeric_limits<double>::quiet_NaN());
-  report->undefined_rows = undefined;
-  report->policy = policy_code(policy);
+  apx_ape_report full;
+  full.struct_size = sizeof full;
+  full.has_value = value.has_value() ? 1 : 0;
+  full.value = value.value_or(std::numeric_limits<double>::quiet_NaN());
+  full.normalized = normalized.value_or(std::numeric_limits<double>::quiet_NaN());
+  full.undefined_rows = undefined;
+  full.policy = policy_code(policy);
+  report_out(full, report, "report");
+}
+
+/// The C report of attention statistics (engine or Eigen reference: the same fields).
+template <typename Stats>
+apx_attention_stats stats_report(const Stats& s) {
+  apx_attention_stats out;
+  out.struct_size = sizeof out;
+  out.mean_entropy = s.mean_entropy;
+  out.mean_normalized_entropy = s.mean_normalized_entropy;
+  out.max_weight = s.max_weight;
+  out.max_query = s.max_query;
+  out.max_key = s.max_key;
+  out.most_attended = s.most_attended;
+  return out;
 }
 
 apx_encoding* make_encoding(const attnprox::Encoding& e, const std::vector<std::string>& tokens) {
@@ -286,11 +214,9 @@ Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 
 /// The options of apx_run_params (NULL: the defaults).
 attnprox::RunOptions run_options(const apx_run_params* params) {
+  const apx_run_params p = params_in(params, apx_run_default_params(), "params");
   attnprox::RunOptions options;
-  if (params) {
-    check_struct(params->struct_size, sizeof(apx_run_params), "params");
-    options.layers = int_list(params->layers, params->layer_count, "params->layers");
-  }
+  options.layers = int_list(p.layers, p.layer_count, "params->layers");
   return options;
 }
 
@@ -357,53 +283,51 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
     need(path, "path");
     need(model, "model");
     *model = nullptr;
+    const apx_load_params p = params_in(params, apx_load_default_params(), "params");
     attnprox::LoadOptions options;
-    if (params) {
-      check_struct(params->struct_size, kLoadParamsV1, "params");
-      if (params->device) options.device = params->device;
-      switch (params->dtype) {
-        case APX_DTYPE_DEFAULT: break;
-        case APX_DTYPE_FLOAT32: options.dtype = attnprox::DType::kFloat32; break;
-        case APX_DTYPE_FLOAT16: options.dtype = attnprox::DType::kFloat16; break;
-        case APX_DTYPE_BFLOAT16: options.dtype = attnprox::DType::kBFloat16; break;
-        default:
-          throw CallError{APX_ERROR_INVALID_ARGUMENT,
-                          "params->dtype must be DEFAULT, FLOAT32, FLOAT16 or "
-                          "BFLOAT16"};
-      }
-      options.threads = params->threads;
-      if (APX_COVERS(params, apx_load_params, layer_count)) {
-        options.layers = int_list(params->layers, params->layer_count, "params->layers");
-      }
+    if (p.device) options.device = p.device;
+    switch (p.dtype) {
+      case APX_DTYPE_DEFAULT: break;
+      case APX_DTYPE_FLOAT32: options.dtype = attnprox::DType::kFloat32; break;
+      case APX_DTYPE_FLOAT16: options.dtype = attnprox::DType::kFloat16; break;
+      case APX_DTYPE_BFLOAT16: options.dtype = attnprox::DType::kBFloat16; break;
+      default:
+        throw CallError{APX_ERROR_INVALID_ARGUMENT,
+                        "params->dtype must be DEFAULT, FLOAT32, FLOAT16 or "
+                        "BFLOAT16"};
     }
-    *model = models().add(new apx_model{attnprox::Model::load(path, options)});
+    options.threads = p.threads;
+    options.layers = int_list(p.layers, p.layer_count, "params->layers");
+    *model = make_handle<apx_model>(models(), ModelObject{attnprox::Model::load(path, options)});
   });
 }
 
 void apx_model_free(apx_model* model) {
-  if (model && models().remove(model)) delete model;
+  if (model) models().remove(reinterpret_cast<uintptr_t>(model));
 }
 
 apx_status apx_model_get_info(const apx_model* model, apx_model_info* info) {
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
-    need(info, "info");
-    check_struct(info->struct_size, sizeof(apx_model_info), "info");
+    check_report(info, "info");
     const attnprox::Manifest& manifest = m.manifest();
-    info->num_layers = manifest.num_layers;
-    info->num_captured_layers = static_cast<int32_t>(manifest.layers.size());
-    info->num_heads = manifest.num_heads;
-    info->num_kv_heads = manifest.num_kv_heads;
-    info->head_dim = manifest.head_dim;
-    info->causal = manifest.causal ? 1 : 0;
-    info->max_positions = manifest.max_positions;
-    info->vocab_size = manifest.vocab_size;
+    apx_model_info full;
+    full.struct_size = sizeof full;
+    full.num_layers = manifest.num_layers;
+    full.num_captured_layers = static_cast<int32_t>(manifest.layers.size());
+    full.num_heads = manifest.num_heads;
+    full.num_kv_heads = manifest.num_kv_heads;
+    full.head_dim = manifest.head_dim;
+    full.causal = manifest.causal ? 1 : 0;
+    full.max_positions = manifest.max_positions;
+    full.vocab_size = manifest.vocab_size;
     switch (m.dtype()) {
-      case attnprox::DType::kFloat32: info->dtype = APX_DTYPE_FLOAT32; break;
-      case attnprox::DType::kFloat16: info->dtype = APX_DTYPE_FLOAT16; break;
-      case attnprox::DType::kBFloat16: info->dtype = APX_DTYPE_BFLOAT16; break;
+      case attnprox::DType::kFloat32: full.dtype = APX_DTYPE_FLOAT32; break;
+      case attnprox::DType::kFloat16: full.dtype = APX_DTYPE_FLOAT16; break;
+      case attnprox::DType::kBFloat16: full.dtype = APX_DTYPE_BFLOAT16; break;
     }
-    info->has_tokenizer = m.tokenizer() ? 1 : 0;
+    full.has_tokenizer = m.tokenizer() ? 1 : 0;
+    report_out(full, info, "info");
   });
 }
 
@@ -445,7 +369,7 @@ apx_status apx_model_tokenizer(const apx_model* model, apx_tokenizer** tokenizer
     if (!m.tokenizer()) {
       throw CallError{APX_ERROR_UNSUPPORTED, "model file '" + m.path() + "' has no tokenizer"};
     }
-    *tokenizer = tokenizers().add(new apx_tokenizer{*m.tokenizer()});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{*m.tokenizer()});
   });
 }
 
@@ -471,7 +395,7 @@ apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, si
     *result = nullptr;
     if (count) need(ids, "ids");
     const attnprox::RunOptions options = run_options(params);
-    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count), options)});
+    *result = make_handle<apx_result>(results(), ResultObject{m.run(std::vector<int64_t>(ids, ids + count), options)});
   });
 }
 
@@ -496,7 +420,7 @@ apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const
       sequences.emplace_back(ids[b], ids[b] + counts[b]);
     }
     std::vector<attnprox::Result> run = m.run_batch(sequences, options);
-    for (size_t b = 0; b < batch; ++b) results_out[b] = results().add(new apx_result{std::move(run[b])});
+    for (size_t b = 0; b < batch; ++b) results_out[b] = make_handle<apx_result>(results(), ResultObject{std::move(run[b])});
   });
 }
 
@@ -513,21 +437,18 @@ apx_text_params apx_text_default_params(void) {
 
 namespace {
 attnprox::TextOptions text_options(const apx_text_params* params) {
+  const apx_text_params p = params_in(params, apx_text_default_params(), "params");
   attnprox::TextOptions options;
-  if (!params) return options;
-  check_struct(params->struct_size, kTextParamsV1, "params");
-  options.add_special_tokens = params->add_special_tokens != 0;
-  if (APX_COVERS(params, apx_text_params, truncation)) options.truncation = params->truncation != 0;
-  if (APX_COVERS(params, apx_text_params, max_length) && params->max_length != 0) {
-    if (params->max_length < 0) {
+  options.add_special_tokens = p.add_special_tokens != 0;
+  options.truncation = p.truncation != 0;
+  if (p.max_length != 0) {
+    if (p.max_length < 0) {
       throw CallError{APX_ERROR_INVALID_ARGUMENT, "params->max_length must be 0 (the model's positions) or positive, "
-                                                  "found " + std::to_string(params->max_length)};
+                                                  "found " + std::to_string(p.max_length)};
     }
-    if (options.truncation) options.max_length = params->max_length;
+    if (options.truncation) options.max_length = p.max_length;
   }
-  if (APX_COVERS(params, apx_text_params, layer_count)) {
-    options.layers = int_list(params->layers, params->layer_count, "params->layers");
-  }
+  options.layers = int_list(p.layers, p.layer_count, "params->layers");
   return options;
 }
 }  // namespace
@@ -540,7 +461,7 @@ apx_status apx_model_run_text(const apx_model* model, const char* text, size_t l
     need(result, "result");
     *result = nullptr;
     const attnprox::TextOptions options = text_options(params);
-    *result = results().add(new apx_result{m.run_text(text_of(text, length), options)});
+    *result = make_handle<apx_result>(results(), ResultObject{m.run_text(text_of(text, length), options)});
   });
 }
 
@@ -553,13 +474,13 @@ apx_status apx_model_run_text_pair(const apx_model* model, const char* text, siz
     need(result, "result");
     *result = nullptr;
     const attnprox::TextOptions options = text_options(params);
-    *result = results().add(
-        new apx_result{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options)});
+    *result = make_handle<apx_result>(
+        results(), ResultObject{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options)});
   });
 }
 
 void apx_result_free(apx_result* result) {
-  if (result && results().remove(result)) delete result;
+  if (result) results().remove(reinterpret_cast<uintptr_t>(result));
 }
 
 // ---- what a result holds ----
@@ -659,7 +580,7 @@ apx_status apx_result_ape(const apx_result* result, int32_t layer, apx_ape_polic
                           double* tokens, size_t capacity, size_t* needed) {
   return call([&] {
     const attnprox::Result& r = live(results(), result, "result").result;
-    need(report, "report");
+    check_report(report, "report");
     const attnprox::ApeResult a = r.ape(layer, policy_of(policy));
     deliver(a.tokens, at::kDouble, tokens, capacity, needed);
     fill_report(report, a.value, a.normalized, a.undefined_rows, a.policy);
@@ -680,15 +601,9 @@ apx_status apx_result_attention_stats(const apx_result* result, int32_t layer, i
                                       apx_attention_stats* stats) {
   return call([&] {
     const attnprox::Result& r = live(results(), result, "result").result;
-    need(stats, "stats");
-    check_struct(stats->struct_size, sizeof(apx_attention_stats), "stats");
+    check_report(stats, "stats");
     const attnprox::AttentionStatistics s = r.attention_stats(layer, head_arg(head), {temperature});
-    stats->mean_entropy = s.mean_entropy;
-    stats->mean_normalized_entropy = s.mean_normalized_entropy;
-    stats->max_weight = s.max_weight;
-    stats->max_query = s.max_query;
-    stats->max_key = s.max_key;
-    stats->most_attended = s.most_attended;
+    report_out(stats_report(s), stats, "stats");
   });
 }
 
@@ -743,7 +658,7 @@ apx_status apx_tokenizer_from_file(const char* path, apx_tokenizer** tokenizer) 
     need(path, "path");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = tokenizers().add(new apx_tokenizer{attnprox::Tokenizer::from_file(path)});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::from_file(path)});
   });
 }
 
@@ -752,7 +667,7 @@ apx_status apx_tokenizer_from_json(const char* json, size_t length, apx_tokenize
     need(json, "json");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = tokenizers().add(new apx_tokenizer{attnprox::Tokenizer::from_json(text_of(json, length))});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::from_json(text_of(json, length))});
   });
 }
 
@@ -762,7 +677,7 @@ apx_status apx_tokenizer_byte_level_bpe(const char* vocab_json, const char* merg
     need(merges_txt, "merges_txt");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = tokenizers().add(new apx_tokenizer{attnprox::Tokenizer::byte_level_bpe(vocab_json, merges_txt)});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::byte_level_bpe(vocab_json, merges_txt)});
   });
 }
 
@@ -771,12 +686,12 @@ apx_status apx_tokenizer_wordpiece(const char* vocab_txt, int32_t lowercase, apx
     need(vocab_txt, "vocab_txt");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = tokenizers().add(new apx_tokenizer{attnprox::Tokenizer::wordpiece(vocab_txt, lowercase != 0)});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::wordpiece(vocab_txt, lowercase != 0)});
   });
 }
 
 void apx_tokenizer_free(apx_tokenizer* tokenizer) {
-  if (tokenizer && tokenizers().remove(tokenizer)) delete tokenizer;
+  if (tokenizer) tokenizers().remove(reinterpret_cast<uintptr_t>(tokenizer));
 }
 
 void apx_encoding_free(apx_encoding* encoding) {
@@ -886,7 +801,7 @@ apx_status apx_metrics_subset_proximity(const apx_queries_keys* qk, const int64_
 apx_status apx_metrics_ape(const apx_queries_keys* qk, apx_ape_policy policy, apx_ape_report* report, double* tokens,
                            size_t capacity, size_t* needed) {
   return call([&] {
-    need(report, "report");
+    check_report(report, "report");
     const auto p = policy_of(policy);
     with_queries_keys(qk, [&](const auto& v) {
       const attnprox::metrics::Ape a = attnprox::metrics::ape(v, p);
@@ -907,7 +822,7 @@ apx_status apx_metrics_ap_tokens_of(const double* a, int64_t n, double* out, siz
 apx_status apx_metrics_ape_of(const double* a, int64_t n, apx_ape_policy policy, apx_ape_report* report, double* tokens,
                               size_t capacity, size_t* needed) {
   return call([&] {
-    need(report, "report");
+    check_report(report, "report");
     const auto p = policy_of(policy);
     const attnprox::metrics::Ape result = attnprox::metrics::ape(Eigen::MatrixXd(matrix(a, n, n)), p);
     deliver(result.tokens.data(), static_cast<size_t>(result.tokens.size()), tokens, capacity, needed);
@@ -919,8 +834,7 @@ apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t
                                        int64_t sliding_window, apx_attention_stats* stats, double* entropy,
                                        double* normalized_entropy, size_t capacity) {
   return call([&] {
-    need(stats, "stats");
-    check_struct(stats->struct_size, sizeof(apx_attention_stats), "stats");
+    check_report(stats, "stats");
     attnprox::metrics::Visibility visibility;
     visibility.causal = causal != 0;
     if (sliding_window > 0) visibility.sliding_window = sliding_window;
@@ -929,12 +843,7 @@ apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t
     deliver(s.entropy.data(), static_cast<size_t>(s.entropy.size()), entropy, capacity, nullptr);
     deliver(s.normalized_entropy.data(), static_cast<size_t>(s.normalized_entropy.size()), normalized_entropy, capacity,
             nullptr);
-    stats->mean_entropy = s.mean_entropy;
-    stats->mean_normalized_entropy = s.mean_normalized_entropy;
-    stats->max_weight = s.max_weight;
-    stats->max_query = s.max_query;
-    stats->max_key = s.max_key;
-    stats->most_attended = s.most_attended;
+    report_out(stats_report(s), stats, "stats");
   });
 }
 

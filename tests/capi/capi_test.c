@@ -8,6 +8,7 @@
 
 static void library(void) {
   CHECK(apx_abi_version() == APX_ABI_VERSION);
+  CHECK(strcmp(apx_status_name((apx_status)99), "APX_UNKNOWN_STATUS") == 0);
   CHECK(strlen(apx_version()) >= 5);
   CHECK(strcmp(apx_status_name(APX_ERROR_OUT_OF_RANGE), "APX_ERROR_OUT_OF_RANGE") == 0);
   CHECK_OK(apx_set_log_level("warn"));
@@ -127,6 +128,110 @@ static void layers(void) {
   apx_result_free(all);
   apx_model_free(full);
   apx_model_free(last);
+}
+
+/* The structs as the first published header (attnprox 0.1) declared them: what a caller compiled then passes. */
+typedef struct {
+  size_t struct_size;
+  const char* device;
+  apx_dtype dtype;
+  int32_t threads;
+} load_params_v1;
+typedef struct {
+  size_t struct_size;
+  int32_t add_special_tokens;
+} text_params_v1;
+
+/* Params structs grow: an older caller's smaller struct is read only as far as its struct_size (the bytes after it
+ * are garbage here, or beyond the allocation), the rest defaulted; a newer caller's larger report struct is written
+ * only as far as this library's fields (the bytes after them keep their canary). */
+static void struct_growth(apx_model* model) {
+  struct {
+    text_params_v1 v1;
+    unsigned char after[64];
+  } garbage_after;
+  memset(&garbage_after, 0xFF, sizeof garbage_after); /* max_length -1, truncation -1, layers 0xFF..: all refused */
+  garbage_after.v1.struct_size = sizeof(text_params_v1);
+  garbage_after.v1.add_special_tokens = 0;
+  apx_result* r = NULL;
+  size_t count = 0, needed = 0;
+  int32_t kept[3];
+  CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, (const apx_text_params*)&garbage_after.v1, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 5); /* no special tokens, as the v1 field asks; no truncation, every layer */
+  CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+  CHECK(needed == 3);
+  apx_result_free(r);
+  text_params_v1* exact = malloc(sizeof(text_params_v1)); /* nothing after it to read (a sanitizer build checks) */
+  exact->struct_size = sizeof *exact;
+  exact->add_special_tokens = 1;
+  CHECK_OK(apx_model_run_text(model, "the bank", SIZE_MAX, (const apx_text_params*)exact, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 4);
+  apx_result_free(r);
+  exact->struct_size = offsetof(text_params_v1, add_special_tokens) + sizeof(int32_t) - 1; /* cuts its one field */
+  CHECK_STATUS(apx_model_run_text(model, "the bank", SIZE_MAX, (const apx_text_params*)exact, &r),
+               APX_ERROR_INVALID_ARGUMENT, "at least 12 expected");
+  free(exact);
+
+  load_params_v1* load_v1 = malloc(sizeof(load_params_v1));
+  load_v1->struct_size = sizeof *load_v1;
+  load_v1->device = "cpu";
+  load_v1->dtype = APX_DTYPE_DEFAULT;
+  load_v1->threads = 0;
+  apx_model* old = NULL;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), (const apx_load_params*)load_v1, &old));
+  CHECK_OK(apx_model_layers(old, kept, 3, &needed));
+  CHECK(needed == 3);
+  apx_model_free(old);
+  free(load_v1);
+
+  /* a run params struct of exactly its first published size */
+  apx_run_params* run = malloc(sizeof(apx_run_params));
+  *run = apx_run_default_params();
+  const int64_t ids[] = {10, 12, 13};
+  CHECK_OK(apx_model_run_ids_with(model, ids, 3, run, &r));
+  apx_result_free(r);
+  run->struct_size = offsetof(apx_run_params, layer_count);
+  CHECK_STATUS(apx_model_run_ids_with(model, ids, 3, run, &r), APX_ERROR_INVALID_ARGUMENT, "params.struct_size");
+  free(run);
+
+  /* A caller of a later header: larger report structs; this library fills its fields and leaves the rest. */
+  struct {
+    apx_model_info info;
+    unsigned char later[32];
+  } newer_info;
+  memset(&newer_info, 0xAB, sizeof newer_info);
+  newer_info.info.struct_size = sizeof newer_info;
+  CHECK_OK(apx_model_get_info(model, &newer_info.info));
+  CHECK(newer_info.info.struct_size == sizeof newer_info);
+  CHECK(newer_info.info.num_layers == 3 && newer_info.info.has_tokenizer == 1 && newer_info.later[0] == 0xAB &&
+        newer_info.later[31] == 0xAB);
+  struct {
+    apx_ape_report report;
+    unsigned char later[16];
+  } newer_report;
+  memset(&newer_report, 0xAB, sizeof newer_report);
+  newer_report.report.struct_size = sizeof newer_report;
+  CHECK_OK(apx_model_run_ids(model, ids, 3, &r));
+  CHECK_OK(apx_result_ape(r, -1, APX_APE_SHIFT, &newer_report.report, NULL, 0, NULL));
+  CHECK(newer_report.report.policy == APX_APE_SHIFT && newer_report.later[0] == 0xAB && newer_report.later[15] == 0xAB);
+  struct {
+    apx_attention_stats stats;
+    unsigned char later[16];
+  } newer_stats;
+  memset(&newer_stats, 0xAB, sizeof newer_stats);
+  newer_stats.stats.struct_size = sizeof newer_stats;
+  CHECK_OK(apx_result_attention_stats(r, -1, -1, 1.0, &newer_stats.stats));
+  CHECK(newer_stats.stats.max_weight > 0 && newer_stats.stats.max_weight <= 1 && newer_stats.later[0] == 0xAB);
+  apx_result_free(r);
+  /* an output struct exactly as large as its first published layout, on the heap: nothing written past it */
+  apx_attention_stats* stats = malloc(sizeof(apx_attention_stats));
+  stats->struct_size = sizeof *stats;
+  const double weights[] = {1, 0, 0.5, 0.5};
+  CHECK_OK(apx_metrics_attention_stats(weights, 2, 2, 1, 0, stats, NULL, NULL, 0));
+  CHECK(stats->most_attended == 0 && stats->max_weight == 0.5);
+  free(stats);
 }
 
 static void model_facts(apx_model* model) {
@@ -376,9 +481,25 @@ static void running(apx_model* model) {
   CHECK_OK(apx_result_encoding(r, &enc));
   CHECK(enc && enc->count == 8 && strcmp(enc->tokens[1], "bank") == 0 && enc->offsets[0] == 0);
   apx_encoding_free(enc);
+  CHECK_STATUS(apx_model_get_info((const apx_model*)r, NULL), APX_ERROR_INVALID_HANDLE, "model is not a live handle");
+  apx_model_free((apx_model*)r); /* a result passed as a model: ignored, the result stays */
+  CHECK_OK(apx_result_ap(r, -1, &ap));
   apx_result_free(r);
   CHECK_STATUS(apx_result_ap(r, -1, &ap), APX_ERROR_INVALID_HANDLE, "not a live handle");
   apx_result_free(r);
+  {
+    /* Handles are never given out twice: a freed handle stays dead while new results come and go (with addresses
+     * as handles, the allocator would hand the freed address to one of them). */
+    apx_result* fresh = NULL;
+    int reused = 0;
+    for (int i = 0; i < 50; ++i) {
+      CHECK_OK(apx_model_run_ids(model, ids, 2, &fresh));
+      reused += fresh == r;
+      apx_result_free(fresh);
+      CHECK_STATUS(apx_result_ap(r, -1, &ap), APX_ERROR_INVALID_HANDLE, "not a live handle");
+    }
+    CHECK(reused == 0);
+  }
 
   /* text, batches and bad input */
   CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, NULL, &r));
@@ -573,6 +694,7 @@ int main(void) {
   CHECK_OK(apx_model_load(model_path("gpt2.apx"), NULL, &gpt2));
   if (bert_text && gpt2) {
     model_facts(bert_text);
+    struct_growth(bert_text);
     tokenizers(bert_text, gpt2);
     running(bert_text);
   }
