@@ -50,6 +50,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attnprox/version.h" /* APX_VERSION_MAJOR, _MINOR, _PATCH, _NUMBER, _STRING: generated with the build */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -118,8 +120,11 @@ typedef struct apx_tokenizer apx_tokenizer;
 /* The message of the calling thread's last failure, "" when its last call succeeded. Owned by the library; valid
  * until the thread's next apx_ call. Never NULL. */
 APX_API const char* apx_last_error(void);
-/* "MAJOR.MINOR.PATCH" of the library. Static. */
+/* "MAJOR.MINOR.PATCH" of the library (APX_VERSION_STRING of the header it was built with). Static. */
 APX_API const char* apx_version(void);
+/* MAJOR·10000 + MINOR·100 + PATCH of the library (APX_VERSION_NUMBER of the header it was built with): a program
+ * built against a newer header than the library it runs with finds out here. Since 0.2. */
+APX_API int apx_version_number(void);
 /* APX_ABI_VERSION of the library (compare with the header's to detect a mismatch). */
 APX_API int apx_abi_version(void);
 /* The name of a status ("APX_ERROR_OUT_OF_RANGE"). Static. */

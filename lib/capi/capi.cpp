@@ -230,7 +230,10 @@ const char* apx_last_error(void) {
   return last_error.c_str();
 }
 const char* apx_version(void) {
-  return ATTNPROX_VERSION_STRING;
+  return APX_VERSION_STRING;
+}
+int apx_version_number(void) {
+  return APX_VERSION_NUMBER;
 }
 int apx_abi_version(void) {
   return APX_ABI_VERSION;

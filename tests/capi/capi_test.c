@@ -10,6 +10,15 @@ static void library(void) {
   CHECK(apx_abi_version() == APX_ABI_VERSION);
   CHECK(strcmp(apx_status_name((apx_status)99), "APX_UNKNOWN_STATUS") == 0);
   CHECK(strlen(apx_version()) >= 5);
+  /* the header's version macros are the library's */
+  CHECK(strcmp(apx_version(), APX_VERSION_STRING) == 0);
+  CHECK(apx_version_number() == APX_VERSION_NUMBER);
+  CHECK(APX_VERSION_NUMBER == APX_VERSION_MAJOR * 10000 + APX_VERSION_MINOR * 100 + APX_VERSION_PATCH);
+  {
+    char joined[32];
+    snprintf(joined, sizeof joined, "%d.%d.%d", APX_VERSION_MAJOR, APX_VERSION_MINOR, APX_VERSION_PATCH);
+    CHECK(strcmp(joined, APX_VERSION_STRING) == 0);
+  }
   CHECK(strcmp(apx_status_name(APX_ERROR_OUT_OF_RANGE), "APX_ERROR_OUT_OF_RANGE") == 0);
   CHECK_OK(apx_set_log_level("warn"));
   CHECK_STATUS(apx_set_log_level("chatty"), APX_ERROR_INVALID_ARGUMENT, "log level \"chatty\"");
