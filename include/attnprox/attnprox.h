@@ -131,6 +131,16 @@ APX_API int apx_abi_version(void);
 APX_API const char* apx_status_name(apx_status status);
 /* Sets the level of the library's log on stderr: "trace", "debug", "info", "warn" (default), "error", "off". */
 APX_API apx_status apx_set_log_level(const char* level);
+typedef enum apx_log_level { APX_LOG_TRACE = 0, APX_LOG_DEBUG = 1, APX_LOG_INFO = 2, APX_LOG_WARN = 3,
+                             APX_LOG_ERROR = 4 } apx_log_level;
+/* Receives one log line: its level, its text (UTF-8, one line without a newline; borrowed for the call) and the
+ * user_data given to apx_log_set. */
+typedef void (*apx_log_callback)(apx_log_level level, const char* message, void* user_data);
+/* Sends the library's log lines to `callback` (with `user_data`) instead of stderr, as llama_log_set does; NULL
+ * sends them to stderr again. The level (apx_set_log_level) still decides which lines are written. The callback
+ * may be called from any thread that calls the library, one line at a time (never two at once), and must not call
+ * apx_log_set itself. Since 0.2. */
+APX_API void apx_log_set(apx_log_callback callback, void* user_data);
 /* Releases a string the library returned. NULL is ignored. */
 APX_API void apx_string_free(char* text);
 
@@ -188,7 +198,8 @@ APX_API apx_status apx_model_tokenizer(const apx_model* model, apx_tokenizer** t
 /* Runs one sequence of token ids. *result is a new handle: release it with apx_result_free. */
 APX_API apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids, size_t count, apx_result** result);
 /* Runs `batch` sequences as one padded batch: sequence b is ids[b][0 .. counts[b]). results must hold `batch`
- * handles; on success each is new (release each with apx_result_free); on failure none is made. */
+ * handles; on success each is new (release each with apx_result_free); on failure none is made and every
+ * results[b] is NULL. */
 APX_API apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids, const size_t* counts,
                                        size_t batch, apx_result** results);
 
@@ -346,8 +357,17 @@ typedef struct apx_encoding {
 } apx_encoding;
 APX_API void apx_encoding_free(apx_encoding* encoding);
 
+typedef struct apx_encode_params {
+  size_t struct_size;         /* sizeof(apx_encode_params) */
+  int32_t add_special_tokens; /* 1 (default): the tokenizer's special tokens (its post-processor's template) */
+} apx_encode_params;
+APX_API apx_encode_params apx_encode_default_params(void);
 /* Encodes `text` (length bytes of UTF-8; SIZE_MAX = NUL-terminated; invalid UTF-8 is APX_ERROR_INVALID_ARGUMENT).
- * *encoding is library-allocated: apx_encoding_free. */
+ * params may be NULL (defaults). *encoding is library-allocated: apx_encoding_free. Since 0.2. */
+APX_API apx_status apx_tokenizer_encode_text(const apx_tokenizer* tokenizer, const char* text, size_t length,
+                                             const apx_encode_params* params, apx_encoding** encoding);
+/* apx_tokenizer_encode_text with add_special_tokens as an argument (the 0.1 interface). */
+APX_DEPRECATED("use apx_tokenizer_encode_text (a params struct, as apx_model_run_text)")
 APX_API apx_status apx_tokenizer_encode(const apx_tokenizer* tokenizer, const char* text, size_t length,
                                         int32_t add_special_tokens, apx_encoding** encoding);
 /* The text of ids. Library-allocated: apx_string_free. */
@@ -363,7 +383,9 @@ APX_API apx_status apx_result_encoding(const apx_result* result, apx_encoding** 
 /* ---- measurements on arrays from anywhere (no model; the Eigen reference implementation) ---------------------- */
 
 /* One layer's queries [H, N, d] and keys [Hkv, N, d], row-major, borrowed. dtype: FLOAT32, FLOAT64, FLOAT16,
- * BFLOAT16 (low precision values are widened; sums run in double). */
+ * BFLOAT16 (low precision values are widened; sums run in double). A description of arrays, not a params struct:
+ * published in 0.1 without struct_size, its layout is fixed for APX_ABI_VERSION 1 (it never grows; what a later
+ * version needs beside it comes as a new struct). */
 typedef struct apx_queries_keys {
   const void* queries;
   const void* keys;
@@ -386,7 +408,17 @@ APX_API apx_status apx_metrics_ap_tokens_of(const double* a, int64_t n, double* 
 APX_API apx_status apx_metrics_ape_of(const double* a, int64_t n, apx_ape_policy policy, apx_ape_report* report,
                                       double* tokens, size_t capacity, size_t* needed);
 /* Statistics of attention weights [n, keys] (row-major double), the keys a query sees set by `causal` and
- * `sliding_window` (0: none). entropy and normalized_entropy (may be NULL) receive [n] values. */
+ * `sliding_window` (0: none), as apx_result_attention_stats. Since 0.2. */
+APX_API apx_status apx_metrics_attention_summary(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                                 int64_t sliding_window, apx_attention_stats* stats);
+/* Each query's entropy [n] (nats) of the same weights; normalized = 1 divides by log(visible keys), as
+ * apx_result_attention_entropy. Caller-allocated. Since 0.2. */
+APX_API apx_status apx_metrics_attention_entropy(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                                 int64_t sliding_window, int32_t normalized, double* out,
+                                                 size_t capacity, size_t* needed);
+/* apx_metrics_attention_summary and both entropies at once (the 0.1 interface, without `needed`: entropy and
+ * normalized_entropy, may be NULL, receive [n] values each). */
+APX_DEPRECATED("use apx_metrics_attention_summary and apx_metrics_attention_entropy (each array with its needed)")
 APX_API apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t keys, int32_t causal,
                                                int64_t sliding_window, apx_attention_stats* stats, double* entropy,
                                                double* normalized_entropy, size_t capacity);

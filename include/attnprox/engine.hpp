@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -260,6 +261,15 @@ class Result {
 /// Sets the level of the library's log ("trace", "debug", "info", "warn", "error", "off"). The default is
 /// "warn", or the value of the environment variable ATTNPROX_LOG_LEVEL.
 void set_log_level(const std::string& level);
+
+/// The severity of a log line (set_log_callback).
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+/// Receives each log line the level lets through: its severity and its text (one line, no newline).
+using LogCallback = std::function<void(LogLevel level, const std::string& message)>;
+/// Sends the library's log lines to `callback` instead of stderr; an empty callback sends them to stderr again.
+/// The callback may be called from any thread that uses the library, one line at a time (never two at once); it
+/// must not call set_log_callback itself. The level (set_log_level) still decides which lines are written.
+void set_log_callback(LogCallback callback);
 
 /// The library's version, "MAJOR.MINOR.PATCH".
 std::string version();

@@ -264,6 +264,16 @@ apx_status apx_set_log_level(const char* level) {
   });
 }
 
+void apx_log_set(apx_log_callback callback, void* user_data) {
+  if (!callback) {
+    attnprox::set_log_callback({});
+    return;
+  }
+  attnprox::set_log_callback([callback, user_data](attnprox::LogLevel level, const std::string& message) {
+    callback(static_cast<apx_log_level>(level), message.c_str(), user_data);
+  });
+}
+
 void apx_string_free(char* text) {
   std::free(text);
 }
@@ -422,8 +432,21 @@ apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const
       if (counts[b]) need(ids[b], "ids[b]");
       sequences.emplace_back(ids[b], ids[b] + counts[b]);
     }
+    for (size_t b = 0; b < batch; ++b) results_out[b] = nullptr;
     std::vector<attnprox::Result> run = m.run_batch(sequences, options);
-    for (size_t b = 0; b < batch; ++b) results_out[b] = make_handle<apx_result>(results(), ResultObject{std::move(run[b])});
+    // All or none: a handle that cannot be made (out of memory) takes back the ones made before it.
+    size_t made = 0;
+    try {
+      for (; made < batch; ++made) {
+        results_out[made] = make_handle<apx_result>(results(), ResultObject{std::move(run[made])});
+      }
+    } catch (...) {
+      for (size_t b = 0; b < made; ++b) {
+        results().remove(reinterpret_cast<uintptr_t>(results_out[b]));
+        results_out[b] = nullptr;
+      }
+      throw;
+    }
   });
 }
 
@@ -710,16 +733,31 @@ void apx_encoding_free(apx_encoding* encoding) {
   std::free(encoding);
 }
 
-apx_status apx_tokenizer_encode(const apx_tokenizer* tokenizer, const char* text, size_t length,
-                                int32_t add_special_tokens, apx_encoding** encoding) {
+apx_encode_params apx_encode_default_params(void) {
+  apx_encode_params p;
+  p.struct_size = sizeof(apx_encode_params);
+  p.add_special_tokens = 1;
+  return p;
+}
+
+apx_status apx_tokenizer_encode_text(const apx_tokenizer* tokenizer, const char* text, size_t length,
+                                     const apx_encode_params* params, apx_encoding** encoding) {
   return call([&] {
     const attnprox::Tokenizer& t = live(tokenizers(), tokenizer, "tokenizer").tokenizer;
     need(text, "text");
     need(encoding, "encoding");
     *encoding = nullptr;
-    const attnprox::Encoding e = t.encode(text_of(text, length), add_special_tokens != 0);
+    const apx_encode_params p = params_in(params, apx_encode_default_params(), "params");
+    const attnprox::Encoding e = t.encode(text_of(text, length), p.add_special_tokens != 0);
     *encoding = make_encoding(e, e.tokens);
   });
+}
+
+apx_status apx_tokenizer_encode(const apx_tokenizer* tokenizer, const char* text, size_t length,
+                                int32_t add_special_tokens, apx_encoding** encoding) {
+  apx_encode_params params = apx_encode_default_params();
+  params.add_special_tokens = add_special_tokens;
+  return apx_tokenizer_encode_text(tokenizer, text, length, &params, encoding);
 }
 
 apx_status apx_tokenizer_decode(const apx_tokenizer* tokenizer, const int64_t* ids, size_t count,
@@ -847,6 +885,35 @@ apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t
     deliver(s.normalized_entropy.data(), static_cast<size_t>(s.normalized_entropy.size()), normalized_entropy, capacity,
             nullptr);
     report_out(stats_report(s), stats, "stats");
+  });
+}
+
+namespace {
+/// The statistics of caller weights [n, keys] with the visibility the arguments give.
+attnprox::metrics::AttentionStats weight_stats(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                               int64_t sliding_window) {
+  attnprox::metrics::Visibility visibility;
+  visibility.causal = causal != 0;
+  if (sliding_window > 0) visibility.sliding_window = sliding_window;
+  return attnprox::metrics::attention_stats(Eigen::MatrixXd(matrix(weights, n, keys)), visibility);
+}
+}  // namespace
+
+apx_status apx_metrics_attention_summary(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                         int64_t sliding_window, apx_attention_stats* stats) {
+  return call([&] {
+    check_report(stats, "stats");
+    report_out(stats_report(weight_stats(weights, n, keys, causal, sliding_window)), stats, "stats");
+  });
+}
+
+apx_status apx_metrics_attention_entropy(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                         int64_t sliding_window, int32_t normalized, double* out, size_t capacity,
+                                         size_t* needed) {
+  return call([&] {
+    const attnprox::metrics::AttentionStats s = weight_stats(weights, n, keys, causal, sliding_window);
+    const Eigen::VectorXd& values = normalized ? s.normalized_entropy : s.entropy;
+    deliver(values.data(), static_cast<size_t>(values.size()), out, capacity, needed);
   });
 }
 

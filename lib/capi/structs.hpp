@@ -36,6 +36,8 @@ template <>
 constexpr size_t kFirstPublished<apx_ape_report> = APX_END_OF(apx_ape_report, policy);
 template <>
 constexpr size_t kFirstPublished<apx_attention_stats> = APX_END_OF(apx_attention_stats, most_attended);
+template <>
+constexpr size_t kFirstPublished<apx_encode_params> = APX_END_OF(apx_encode_params, add_special_tokens);
 
 /// Refuses a struct_size below the first published one (not a struct of any header).
 template <typename T>
