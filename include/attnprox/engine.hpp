@@ -23,7 +23,7 @@
 
 #include "attnprox/error.hpp"
 #include "attnprox/manifest.hpp"
-#include "attnprox/metrics.hpp"
+#include "attnprox/measures.hpp"
 #include "attnprox/tokenizer.hpp"
 
 namespace attnprox {
@@ -208,8 +208,10 @@ class Result {
   // A layer it does not hold or a head out of range throws Error(kOutOfRange).
 
   /// Queries [H, N, d] of a captured layer, exactly as the model's attention sees them (after RoPE, q-norm).
+  /// The tensor shares its storage with the Result (no copy): writing into it changes what this Result and its
+  /// copies compute afterwards. Take .clone() of it to change values.
   at::Tensor queries(int layer = -1) const;
-  /// Keys [Hkv, N, d].
+  /// Keys [Hkv, N, d]; shares its storage with the Result, as queries().
   at::Tensor keys(int layer = -1) const;
   /// Attention weights [H, N, N] of every head of a layer (float32).
   at::Tensor attention(int layer = -1, const AttentionOptions& options = {}) const;
