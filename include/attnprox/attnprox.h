@@ -9,10 +9,21 @@
  *  - Every function whose name starts with apx_ and that can fail returns an apx_status; APX_OK is 0. On failure
  *    apx_last_error() gives a message for the calling thread saying what was expected and what was found. Each
  *    call clears the thread's message first. No C++ exception ever crosses this interface.
+ *  - New status codes may be added in later versions: treat every status other than APX_OK as an error, and one
+ *    you do not know like APX_ERROR_INTERNAL (apx_status_name gives "APX_UNKNOWN_STATUS" for it).
  *  - Objects are opaque handles (apx_model, apx_result, apx_tokenizer) created by the library and released with
- *    their *_free function. Freeing NULL does nothing; freeing a handle twice (or one the library did not make) is
- *    detected and ignored. Handles may be used from several threads at once; a result stays valid after its model
- *    is freed.
+ *    their *_free function. A handle is a number, not an address: never dereference it. What is allowed:
+ *      - Handles may be used from several threads at once (the library's objects are not changed by calls).
+ *      - A handle may be freed while other threads' calls use it: those calls finish normally (the object lives
+ *        until the last of them returns); calls that start after the free fail with APX_ERROR_INVALID_HANDLE.
+ *      - A freed handle, a handle freed twice, a handle of another kind (a result passed as a model) or a pointer
+ *        the library did not make is detected: calls fail with APX_ERROR_INVALID_HANDLE, *_free ignores it. The
+ *        library never gives out the same handle twice (on 32-bit platforms: not within 2^28 handles of a kind),
+ *        so this holds however memory is reused.
+ *      - Freeing NULL does nothing. A result stays valid after its model is freed; a tokenizer from
+ *        apx_model_tokenizer after its model is freed.
+ *    Using a handle in one thread while another thread frees it is safe, but which of the two comes first is up
+ *    to the threads: a caller that wants its call to succeed keeps the handle until the call has returned.
  *  - Arrays the library returns come in one of two ways, each stated beside the function:
  *      caller-allocated: the caller passes `out` and its `capacity` (in elements); `*needed` (if not NULL)
  *        receives the number of elements the answer has. `out == NULL` asks for the size only (APX_OK). A
@@ -21,8 +32,14 @@
  *  - Strings are UTF-8, NUL-terminated unless a length is passed with them.
  *  - Parameter and report structs start with `struct_size` and come from *_default_params() (or are set by the
  *    caller to sizeof), so they can grow without breaking callers compiled against an older header: the library
- *    accepts every size from the struct's first published one up, reads and writes only the fields that size
- *    covers, and uses the defaults for the rest. Fields are only ever added at the end.
+ *    accepts every size from the struct's first published one up, reads and writes only the bytes that size
+ *    covers (at most its own sizeof: a larger struct of a later header keeps its later fields untouched), and uses
+ *    the defaults for the fields it does not cover. Fields are only ever added at the end. A struct_size below the
+ *    first published size is APX_ERROR_INVALID_ARGUMENT. Set struct_size to sizeof of the struct your header
+ *    declares (the *_default_params() functions do); a size that ends inside a field passes that field's first
+ *    bytes only.
+ *  - Functions and fields to be removed in a later ABI version are marked APX_DEPRECATED("what to use instead"),
+ *    which compilers report where they are used; they keep working until then.
  *  - `layer` is the model's own layer number (0-based); negative numbers count back from the last captured layer
  *    (-1 is the last). `head` -1 means every head (or their mean, where one matrix is returned).
  *  - Matrices are row-major: attention and proximity rows are queries / tokens i, columns keys / tokens j.
@@ -32,6 +49,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "attnprox/version.h" /* APX_VERSION_MAJOR, _MINOR, _PATCH, _NUMBER, _STRING: generated with the build */
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,8 +66,23 @@ extern "C" {
 #define APX_API
 #endif
 
-/* The version of this interface. It changes only when the ABI does (then old callers must be rebuilt). */
+/* The version of this interface. It changes only when the ABI does (then old callers must be rebuilt); it is the
+ * SONAME of the library (libattnprox_c.so.1). */
 #define APX_ABI_VERSION 1
+
+/* Marks a declaration that a later ABI version removes; `msg` says what to use instead. Define
+ * APX_NO_DEPRECATION_WARNINGS to silence it. */
+#if defined(APX_NO_DEPRECATION_WARNINGS) || defined(APX_BUILDING)
+#define APX_DEPRECATED(msg)
+#elif defined(__cplusplus) && __cplusplus >= 201402L
+#define APX_DEPRECATED(msg) [[deprecated(msg)]]
+#elif defined(__GNUC__) || defined(__clang__)
+#define APX_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+#define APX_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+#define APX_DEPRECATED(msg)
+#endif
 
 typedef enum apx_status {
   APX_OK = 0,
@@ -86,14 +120,27 @@ typedef struct apx_tokenizer apx_tokenizer;
 /* The message of the calling thread's last failure, "" when its last call succeeded. Owned by the library; valid
  * until the thread's next apx_ call. Never NULL. */
 APX_API const char* apx_last_error(void);
-/* "MAJOR.MINOR.PATCH" of the library. Static. */
+/* "MAJOR.MINOR.PATCH" of the library (APX_VERSION_STRING of the header it was built with). Static. */
 APX_API const char* apx_version(void);
+/* MAJOR·10000 + MINOR·100 + PATCH of the library (APX_VERSION_NUMBER of the header it was built with): a program
+ * built against a newer header than the library it runs with finds out here. Since 0.2. */
+APX_API int apx_version_number(void);
 /* APX_ABI_VERSION of the library (compare with the header's to detect a mismatch). */
 APX_API int apx_abi_version(void);
 /* The name of a status ("APX_ERROR_OUT_OF_RANGE"). Static. */
 APX_API const char* apx_status_name(apx_status status);
 /* Sets the level of the library's log on stderr: "trace", "debug", "info", "warn" (default), "error", "off". */
 APX_API apx_status apx_set_log_level(const char* level);
+typedef enum apx_log_level { APX_LOG_TRACE = 0, APX_LOG_DEBUG = 1, APX_LOG_INFO = 2, APX_LOG_WARN = 3,
+                             APX_LOG_ERROR = 4 } apx_log_level;
+/* Receives one log line: its level, its text (UTF-8, one line without a newline; borrowed for the call) and the
+ * user_data given to apx_log_set. */
+typedef void (*apx_log_callback)(apx_log_level level, const char* message, void* user_data);
+/* Sends the library's log lines to `callback` (with `user_data`) instead of stderr, as llama_log_set does; NULL
+ * sends them to stderr again. The level (apx_set_log_level) still decides which lines are written. The callback
+ * may be called from any thread that calls the library, one line at a time (never two at once), and must not call
+ * apx_log_set itself. Since 0.2. */
+APX_API void apx_log_set(apx_log_callback callback, void* user_data);
 /* Releases a string the library returned. NULL is ignored. */
 APX_API void apx_string_free(char* text);
 
@@ -104,9 +151,10 @@ typedef struct apx_load_params {
   const char* device; /* "cpu", "cuda", "cuda:N"; NULL = "cpu" */
   apx_dtype dtype;    /* APX_DTYPE_DEFAULT = the file's dtype; FLOAT32, FLOAT16 or BFLOAT16 */
   int32_t threads;    /* libtorch intra-op threads for the whole process; 0 leaves libtorch's default */
-  /* Added in 0.2 (read only when struct_size covers them). The captured layers whose queries and keys runs keep unless a run says otherwise: layers[0 .. layer_count),
-   * the model's own numbers or negative from the last captured layer (borrowed for the call); layer_count 0 =
-   * every captured layer. The forward stops after the last of them where the file can. */
+  /* Added in 0.2 (read only when struct_size covers them). The captured layers whose queries and keys runs keep
+   * unless a run says otherwise: layers[0 .. layer_count), the model's own numbers or negative from the last
+   * captured layer (borrowed for the call); layer_count 0 = every captured layer. The forward stops after the last
+   * of them where the file can. */
   const int32_t* layers;
   size_t layer_count;
 } apx_load_params;
@@ -150,7 +198,8 @@ APX_API apx_status apx_model_tokenizer(const apx_model* model, apx_tokenizer** t
 /* Runs one sequence of token ids. *result is a new handle: release it with apx_result_free. */
 APX_API apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids, size_t count, apx_result** result);
 /* Runs `batch` sequences as one padded batch: sequence b is ids[b][0 .. counts[b]). results must hold `batch`
- * handles; on success each is new (release each with apx_result_free); on failure none is made. */
+ * handles; on success each is new (release each with apx_result_free); on failure none is made and every
+ * results[b] is NULL. */
 APX_API apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids, const size_t* counts,
                                        size_t batch, apx_result** results);
 
@@ -308,8 +357,17 @@ typedef struct apx_encoding {
 } apx_encoding;
 APX_API void apx_encoding_free(apx_encoding* encoding);
 
+typedef struct apx_encode_params {
+  size_t struct_size;         /* sizeof(apx_encode_params) */
+  int32_t add_special_tokens; /* 1 (default): the tokenizer's special tokens (its post-processor's template) */
+} apx_encode_params;
+APX_API apx_encode_params apx_encode_default_params(void);
 /* Encodes `text` (length bytes of UTF-8; SIZE_MAX = NUL-terminated; invalid UTF-8 is APX_ERROR_INVALID_ARGUMENT).
- * *encoding is library-allocated: apx_encoding_free. */
+ * params may be NULL (defaults). *encoding is library-allocated: apx_encoding_free. Since 0.2. */
+APX_API apx_status apx_tokenizer_encode_text(const apx_tokenizer* tokenizer, const char* text, size_t length,
+                                             const apx_encode_params* params, apx_encoding** encoding);
+/* apx_tokenizer_encode_text with add_special_tokens as an argument (the 0.1 interface). */
+APX_DEPRECATED("use apx_tokenizer_encode_text (a params struct, as apx_model_run_text)")
 APX_API apx_status apx_tokenizer_encode(const apx_tokenizer* tokenizer, const char* text, size_t length,
                                         int32_t add_special_tokens, apx_encoding** encoding);
 /* The text of ids. Library-allocated: apx_string_free. */
@@ -325,7 +383,9 @@ APX_API apx_status apx_result_encoding(const apx_result* result, apx_encoding** 
 /* ---- measurements on arrays from anywhere (no model; the Eigen reference implementation) ---------------------- */
 
 /* One layer's queries [H, N, d] and keys [Hkv, N, d], row-major, borrowed. dtype: FLOAT32, FLOAT64, FLOAT16,
- * BFLOAT16 (low precision values are widened; sums run in double). */
+ * BFLOAT16 (low precision values are widened; sums run in double). A description of arrays, not a params struct:
+ * published in 0.1 without struct_size, its layout is fixed for APX_ABI_VERSION 1 (it never grows; what a later
+ * version needs beside it comes as a new struct). */
 typedef struct apx_queries_keys {
   const void* queries;
   const void* keys;
@@ -348,7 +408,17 @@ APX_API apx_status apx_metrics_ap_tokens_of(const double* a, int64_t n, double* 
 APX_API apx_status apx_metrics_ape_of(const double* a, int64_t n, apx_ape_policy policy, apx_ape_report* report,
                                       double* tokens, size_t capacity, size_t* needed);
 /* Statistics of attention weights [n, keys] (row-major double), the keys a query sees set by `causal` and
- * `sliding_window` (0: none). entropy and normalized_entropy (may be NULL) receive [n] values. */
+ * `sliding_window` (0: none), as apx_result_attention_stats. Since 0.2. */
+APX_API apx_status apx_metrics_attention_summary(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                                 int64_t sliding_window, apx_attention_stats* stats);
+/* Each query's entropy [n] (nats) of the same weights; normalized = 1 divides by log(visible keys), as
+ * apx_result_attention_entropy. Caller-allocated. Since 0.2. */
+APX_API apx_status apx_metrics_attention_entropy(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                                 int64_t sliding_window, int32_t normalized, double* out,
+                                                 size_t capacity, size_t* needed);
+/* apx_metrics_attention_summary and both entropies at once (the 0.1 interface, without `needed`: entropy and
+ * normalized_entropy, may be NULL, receive [n] values each). */
+APX_DEPRECATED("use apx_metrics_attention_summary and apx_metrics_attention_entropy (each array with its needed)")
 APX_API apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t keys, int32_t causal,
                                                int64_t sliding_window, apx_attention_stats* stats, double* entropy,
                                                double* normalized_entropy, size_t capacity);

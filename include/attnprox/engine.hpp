@@ -15,6 +15,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +23,7 @@
 
 #include "attnprox/error.hpp"
 #include "attnprox/manifest.hpp"
-#include "attnprox/metrics.hpp"
+#include "attnprox/measures.hpp"
 #include "attnprox/tokenizer.hpp"
 
 namespace attnprox {
@@ -210,8 +211,10 @@ class Result {
   // A layer it does not hold or a head out of range throws Error(kOutOfRange).
 
   /// Queries [H, N, d] of a captured layer, exactly as the model's attention sees them (after RoPE, q-norm).
+  /// The tensor shares its storage with the Result (no copy): writing into it changes what this Result and its
+  /// copies compute afterwards. Take .clone() of it to change values.
   at::Tensor queries(int layer = -1) const;
-  /// Keys [Hkv, N, d].
+  /// Keys [Hkv, N, d]; shares its storage with the Result, as queries().
   at::Tensor keys(int layer = -1) const;
   /// Attention weights [H, N, N] of every head of a layer (float32).
   at::Tensor attention(int layer = -1, const AttentionOptions& options = {}) const;
@@ -263,6 +266,15 @@ class Result {
 /// Sets the level of the library's log ("trace", "debug", "info", "warn", "error", "off"). The default is
 /// "warn", or the value of the environment variable ATTNPROX_LOG_LEVEL.
 void set_log_level(const std::string& level);
+
+/// The severity of a log line (set_log_callback).
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+/// Receives each log line the level lets through: its severity and its text (one line, no newline).
+using LogCallback = std::function<void(LogLevel level, const std::string& message)>;
+/// Sends the library's log lines to `callback` instead of stderr; an empty callback sends them to stderr again.
+/// The callback may be called from any thread that uses the library, one line at a time (never two at once); it
+/// must not call set_log_callback itself. The level (set_log_level) still decides which lines are written.
+void set_log_callback(LogCallback callback);
 
 /// The library's version, "MAJOR.MINOR.PATCH".
 std::string version();

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "attnprox/measures.hpp"
+
 namespace attnprox::metrics {
 
 /// One layer's queries [H, N, d] and keys [Hkv, N, d], row-major (C order), borrowed. Scalar: float, double,
@@ -31,20 +33,6 @@ struct QueriesKeys {
   const Scalar* keys = nullptr;
   int64_t heads = 0, kv_heads = 0, tokens = 0, head_dim = 0;
 };
-
-/// How APE turns row i of A (its entries j ≠ i) into a distribution. Every policy leaves a row undefined when
-/// its normaliser is not positive; 0·log 0 = 0.
-enum class ApePolicy {
-  kLiteral,  // p_ij = A_ij / Σ A_ik as written; also undefined when any A_ij < 0
-  kShift,    // p_ij ∝ A_ij − min_{k≠i} A_ik (the row moved so that its smallest entry is 0)
-  kClamp,    // p_ij ∝ max(A_ij, 0)
-  kSoftmax,  // p_ij = exp(A_ij) / Σ exp(A_ik)
-};
-/// The default, until the original Attention Proximity code's policy is known: shift.
-constexpr ApePolicy kDefaultApePolicy = ApePolicy::kShift;
-/// "literal", "shift", "clamp", "softmax"; Error(kInvalidArgument) otherwise.
-ApePolicy parse_ape_policy(const std::string& name);
-std::string to_string(ApePolicy policy);
 
 /// APE of one text. Undefined rows are counted, never averaged in.
 struct Ape {
@@ -106,10 +94,6 @@ struct AttentionStats {
 };
 AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights, const Visibility& visibility);
 
-struct Arc {
-  int64_t key;
-  double weight;
-};
 /// The k largest weights of one query's row over the keys it sees, largest first (ties: the lower key first);
 /// fewer than k when it sees fewer keys.
 std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int64_t query, int64_t k,

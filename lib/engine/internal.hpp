@@ -7,6 +7,7 @@
 #if ATTNPROX_WITH_SPDLOG
 #include <spdlog/logger.h>
 #else
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <iostream>
@@ -14,6 +15,7 @@
 #endif
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -94,10 +96,23 @@ class Logger {
       rest = hole + 2;
     };
     (put(args), ...);
-    out << rest << '\n';
-    std::cerr << out.str();
+    out << rest;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (callback_) {
+      callback_(static_cast<LogLevel>(std::min<int>(level, kError)), out.str().substr(out.str().find("] ") + 2));
+    } else {
+      std::cerr << out.str() + '\n';
+    }
   }
   std::atomic<Level> level_{kWarn};
+  std::mutex mutex_;
+  LogCallback callback_;
+
+ public:
+  void set_callback(LogCallback callback) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    callback_ = std::move(callback);
+  }
 };
 #endif
 

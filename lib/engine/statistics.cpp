@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnprox/metrics.hpp"  // Visibility
 #include "internal.hpp"
 
 namespace attnprox {

@@ -1,6 +1,7 @@
 // Small things every part of the engine uses: dtypes, logging, versions, libtorch error text.
 #include <c10/util/Exception.h>
 #if ATTNPROX_WITH_SPDLOG
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #endif
@@ -81,9 +82,48 @@ DType dtype_of(c10::ScalarType type) {
 
 #if ATTNPROX_WITH_SPDLOG
 namespace {
+/// The logger's one sink: stderr, or the host program's callback (set_log_callback), switched under its lock.
+class SwitchSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  void set_callback(LogCallback callback) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    callback_ = std::move(callback);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (!callback_) {
+      stderr_.log(msg);
+      return;
+    }
+    LogLevel level = LogLevel::kError;
+    switch (msg.level) {
+      case spdlog::level::trace: level = LogLevel::kTrace; break;
+      case spdlog::level::debug: level = LogLevel::kDebug; break;
+      case spdlog::level::info: level = LogLevel::kInfo; break;
+      case spdlog::level::warn: level = LogLevel::kWarn; break;
+      default: break;
+    }
+    callback_(level, std::string(msg.payload.data(), msg.payload.size()));
+  }
+  void flush_() override { stderr_.flush(); }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> formatter) override {
+    stderr_.set_formatter(formatter->clone());  // stderr lines keep the logger's pattern
+    base_sink::set_formatter_(std::move(formatter));
+  }
+
+ private:
+  spdlog::sinks::stderr_color_sink_st stderr_;
+  LogCallback callback_;
+};
+
+const std::shared_ptr<SwitchSink>& switch_sink() {
+  static const auto sink = std::make_shared<SwitchSink>();
+  return sink;
+}
+
 std::shared_ptr<spdlog::logger> make_logger() {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto log = std::make_shared<spdlog::logger>("attnprox", sink);
+  auto log = std::make_shared<spdlog::logger>("attnprox", switch_sink());
   log->set_pattern("[attnprox %l] %v");
   const char* level = std::getenv("ATTNPROX_LOG_LEVEL");
   log->set_level(level ? spdlog::level::from_str(level) : spdlog::level::warn);
@@ -97,6 +137,11 @@ void apply_level(const std::string& level) {
 Logger& logger() {
   static std::shared_ptr<spdlog::logger> instance = make_logger();
   return *instance;
+}
+
+void set_log_callback(LogCallback callback) {
+  logger();  // the sink's pattern is set once the logger exists
+  switch_sink()->set_callback(std::move(callback));
 }
 #else
 namespace {
@@ -118,6 +163,10 @@ Logger& logger() {
     return log;
   }();
   return *instance;
+}
+
+void set_log_callback(LogCallback callback) {
+  logger().set_callback(std::move(callback));
 }
 #endif
 

@@ -6,9 +6,100 @@
 
 #include "check.h"
 
+/* apx_tokenizer_encode_text with add_special_tokens set. */
+static apx_status encode(const apx_tokenizer* tok, const char* text, size_t length, int32_t add_special_tokens,
+                         apx_encoding** enc) {
+  apx_encode_params params = apx_encode_default_params();
+  params.add_special_tokens = add_special_tokens;
+  return apx_tokenizer_encode_text(tok, text, length, &params, enc);
+}
+
+typedef struct {
+  int lines, debug_lines, loaded_lines;
+  void* user_data;
+} log_record;
+
+static void record_log(apx_log_level level, const char* message, void* user_data) {
+  log_record* record = user_data;
+  ++record->lines;
+  record->user_data = user_data;
+  if (level == APX_LOG_DEBUG) ++record->debug_lines;
+  if (strncmp(message, "loaded ", 7) == 0 && strchr(message, '\n') == NULL) ++record->loaded_lines;
+}
+
+/* The host program takes the log: lines at the level set go to its callback, with its user_data; NULL gives them
+ * back to stderr. */
+static void logging(void) {
+  log_record record = {0, 0, 0, NULL};
+  apx_log_set(record_log, &record);
+  CHECK_OK(apx_set_log_level("debug"));
+  apx_model* model = NULL;
+  CHECK_OK(apx_model_load(model_path("gpt2.apx"), NULL, &model));
+  CHECK(record.loaded_lines == 1 && record.debug_lines >= 1 && record.user_data == &record);
+  CHECK_OK(apx_set_log_level("warn")); /* debug lines no longer pass */
+  const int before = record.lines;
+  apx_model_free(model);
+  CHECK_OK(apx_model_load(model_path("gpt2.apx"), NULL, &model));
+  CHECK(record.lines == before);
+  CHECK_OK(apx_set_log_level("debug"));
+  apx_log_set(NULL, NULL); /* back to stderr: the callback hears nothing more */
+  apx_model_free(model);
+  CHECK_OK(apx_model_load(model_path("gpt2.apx"), NULL, &model));
+  CHECK(record.lines == before);
+  CHECK_OK(apx_set_log_level("warn"));
+  apx_model_free(model);
+}
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+/* The 0.1 functions that 0.2 deprecates keep working, with the results of their replacements. */
+static void deprecated_functions(apx_tokenizer* tok) {
+  apx_encoding *old = NULL, *now = NULL;
+  CHECK_OK(apx_tokenizer_encode(tok, "the bank by the river", SIZE_MAX, 1, &old));
+  CHECK_OK(apx_tokenizer_encode_text(tok, "the bank by the river", SIZE_MAX, NULL, &now));
+  CHECK(old && now && old->count == 7 && now->count == 7 && memcmp(old->ids, now->ids, 7 * sizeof(int64_t)) == 0);
+  apx_encoding_free(old);
+  apx_encoding_free(now);
+  apx_encode_params too_small = apx_encode_default_params();
+  too_small.struct_size = sizeof(size_t);
+  CHECK_STATUS(apx_tokenizer_encode_text(tok, "the bank", SIZE_MAX, &too_small, &now), APX_ERROR_INVALID_ARGUMENT,
+               "params.struct_size");
+  CHECK_OK(apx_tokenizer_encode(tok, "the bank", SIZE_MAX, 0, &old));
+  CHECK(old && old->count == 2);
+  apx_encoding_free(old);
+  const double weights[] = {1, 0, 0, 0.5, 0.5, 0, 0.2, 0.3, 0.5};
+  apx_attention_stats stats, summary;
+  stats.struct_size = summary.struct_size = sizeof stats;
+  double entropy[3], normalized[3], entropy_now[3], normalized_now[3];
+  CHECK_OK(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 3));
+  CHECK_OK(apx_metrics_attention_summary(weights, 3, 3, 1, 0, &summary));
+  CHECK_OK(apx_metrics_attention_entropy(weights, 3, 3, 1, 0, 0, entropy_now, 3, NULL));
+  CHECK_OK(apx_metrics_attention_entropy(weights, 3, 3, 1, 0, 1, normalized_now, 3, NULL));
+  CHECK(memcmp(&stats, &summary, sizeof stats) == 0);
+  CHECK(memcmp(entropy, entropy_now, sizeof entropy) == 0 && memcmp(normalized, normalized_now, sizeof entropy) == 0);
+  CHECK(fabs(entropy[1] - log(2.0)) < 1e-12 && normalized[0] == 0 && fabs(normalized[1] - 1) < 1e-12);
+  CHECK_STATUS(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 2),
+               APX_ERROR_BUFFER_TOO_SMALL, "holds 2 elements");
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 static void library(void) {
   CHECK(apx_abi_version() == APX_ABI_VERSION);
+  CHECK(strcmp(apx_status_name((apx_status)99), "APX_UNKNOWN_STATUS") == 0);
   CHECK(strlen(apx_version()) >= 5);
+  /* the header's version macros are the library's */
+  CHECK(strcmp(apx_version(), APX_VERSION_STRING) == 0);
+  CHECK(apx_version_number() == APX_VERSION_NUMBER);
+  CHECK(APX_VERSION_NUMBER == APX_VERSION_MAJOR * 10000 + APX_VERSION_MINOR * 100 + APX_VERSION_PATCH);
+  {
+    char joined[32];
+    snprintf(joined, sizeof joined, "%d.%d.%d", APX_VERSION_MAJOR, APX_VERSION_MINOR, APX_VERSION_PATCH);
+    CHECK(strcmp(joined, APX_VERSION_STRING) == 0);
+  }
   CHECK(strcmp(apx_status_name(APX_ERROR_OUT_OF_RANGE), "APX_ERROR_OUT_OF_RANGE") == 0);
   CHECK_OK(apx_set_log_level("warn"));
   CHECK_STATUS(apx_set_log_level("chatty"), APX_ERROR_INVALID_ARGUMENT, "log level \"chatty\"");
@@ -129,6 +220,110 @@ static void layers(void) {
   apx_model_free(last);
 }
 
+/* The structs as the first published header (attnprox 0.1) declared them: what a caller compiled then passes. */
+typedef struct {
+  size_t struct_size;
+  const char* device;
+  apx_dtype dtype;
+  int32_t threads;
+} load_params_v1;
+typedef struct {
+  size_t struct_size;
+  int32_t add_special_tokens;
+} text_params_v1;
+
+/* Params structs grow: an older caller's smaller struct is read only as far as its struct_size (the bytes after it
+ * are garbage here, or beyond the allocation), the rest defaulted; a newer caller's larger report struct is written
+ * only as far as this library's fields (the bytes after them keep their canary). */
+static void struct_growth(apx_model* model) {
+  struct {
+    text_params_v1 v1;
+    unsigned char after[64];
+  } garbage_after;
+  memset(&garbage_after, 0xFF, sizeof garbage_after); /* max_length -1, truncation -1, layers 0xFF..: all refused */
+  garbage_after.v1.struct_size = sizeof(text_params_v1);
+  garbage_after.v1.add_special_tokens = 0;
+  apx_result* r = NULL;
+  size_t count = 0, needed = 0;
+  int32_t kept[3];
+  CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, (const apx_text_params*)&garbage_after.v1, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 5); /* no special tokens, as the v1 field asks; no truncation, every layer */
+  CHECK_OK(apx_result_layers(r, kept, 3, &needed));
+  CHECK(needed == 3);
+  apx_result_free(r);
+  text_params_v1* exact = malloc(sizeof(text_params_v1)); /* nothing after it to read (a sanitizer build checks) */
+  exact->struct_size = sizeof *exact;
+  exact->add_special_tokens = 1;
+  CHECK_OK(apx_model_run_text(model, "the bank", SIZE_MAX, (const apx_text_params*)exact, &r));
+  CHECK_OK(apx_result_num_tokens(r, &count));
+  CHECK(count == 4);
+  apx_result_free(r);
+  exact->struct_size = offsetof(text_params_v1, add_special_tokens) + sizeof(int32_t) - 1; /* cuts its one field */
+  CHECK_STATUS(apx_model_run_text(model, "the bank", SIZE_MAX, (const apx_text_params*)exact, &r),
+               APX_ERROR_INVALID_ARGUMENT, "at least 12 expected");
+  free(exact);
+
+  load_params_v1* load_v1 = malloc(sizeof(load_params_v1));
+  load_v1->struct_size = sizeof *load_v1;
+  load_v1->device = "cpu";
+  load_v1->dtype = APX_DTYPE_DEFAULT;
+  load_v1->threads = 0;
+  apx_model* old = NULL;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), (const apx_load_params*)load_v1, &old));
+  CHECK_OK(apx_model_layers(old, kept, 3, &needed));
+  CHECK(needed == 3);
+  apx_model_free(old);
+  free(load_v1);
+
+  /* a run params struct of exactly its first published size */
+  apx_run_params* run = malloc(sizeof(apx_run_params));
+  *run = apx_run_default_params();
+  const int64_t ids[] = {10, 12, 13};
+  CHECK_OK(apx_model_run_ids_with(model, ids, 3, run, &r));
+  apx_result_free(r);
+  run->struct_size = offsetof(apx_run_params, layer_count);
+  CHECK_STATUS(apx_model_run_ids_with(model, ids, 3, run, &r), APX_ERROR_INVALID_ARGUMENT, "params.struct_size");
+  free(run);
+
+  /* A caller of a later header: larger report structs; this library fills its fields and leaves the rest. */
+  struct {
+    apx_model_info info;
+    unsigned char later[32];
+  } newer_info;
+  memset(&newer_info, 0xAB, sizeof newer_info);
+  newer_info.info.struct_size = sizeof newer_info;
+  CHECK_OK(apx_model_get_info(model, &newer_info.info));
+  CHECK(newer_info.info.struct_size == sizeof newer_info);
+  CHECK(newer_info.info.num_layers == 3 && newer_info.info.has_tokenizer == 1 && newer_info.later[0] == 0xAB &&
+        newer_info.later[31] == 0xAB);
+  struct {
+    apx_ape_report report;
+    unsigned char later[16];
+  } newer_report;
+  memset(&newer_report, 0xAB, sizeof newer_report);
+  newer_report.report.struct_size = sizeof newer_report;
+  CHECK_OK(apx_model_run_ids(model, ids, 3, &r));
+  CHECK_OK(apx_result_ape(r, -1, APX_APE_SHIFT, &newer_report.report, NULL, 0, NULL));
+  CHECK(newer_report.report.policy == APX_APE_SHIFT && newer_report.later[0] == 0xAB && newer_report.later[15] == 0xAB);
+  struct {
+    apx_attention_stats stats;
+    unsigned char later[16];
+  } newer_stats;
+  memset(&newer_stats, 0xAB, sizeof newer_stats);
+  newer_stats.stats.struct_size = sizeof newer_stats;
+  CHECK_OK(apx_result_attention_stats(r, -1, -1, 1.0, &newer_stats.stats));
+  CHECK(newer_stats.stats.max_weight > 0 && newer_stats.stats.max_weight <= 1 && newer_stats.later[0] == 0xAB);
+  apx_result_free(r);
+  /* an output struct exactly as large as its first published layout, on the heap: nothing written past it */
+  apx_attention_stats* stats = malloc(sizeof(apx_attention_stats));
+  stats->struct_size = sizeof *stats;
+  const double weights[] = {1, 0, 0.5, 0.5};
+  CHECK_OK(apx_metrics_attention_summary(weights, 2, 2, 1, 0, stats));
+  CHECK(stats->most_attended == 0 && stats->max_weight == 0.5);
+  free(stats);
+}
+
 static void model_facts(apx_model* model) {
   apx_model_info info;
   info.struct_size = sizeof info;
@@ -163,7 +358,7 @@ static void tokenizers(apx_model* bert_text, apx_model* gpt2) {
   apx_tokenizer* tok = NULL;
   CHECK_OK(apx_model_tokenizer(bert_text, &tok));
   apx_encoding* enc = NULL;
-  CHECK_OK(apx_tokenizer_encode(tok, "The bank by the river", SIZE_MAX, 1, &enc));
+  CHECK_OK(encode(tok, "The bank by the river", SIZE_MAX, 1, &enc));
   /* [CLS] the bank by the river [SEP], the test tokenizer's ids */
   const int64_t want[] = {4, 10, 12, 13, 10, 14, 5};
   CHECK(enc && enc->count == 7);
@@ -171,9 +366,9 @@ static void tokenizers(apx_model* bert_text, apx_model* gpt2) {
   CHECK(enc && strcmp(enc->tokens[2], "bank") == 0 && enc->offsets[4] == 4 && enc->offsets[5] == 8);
   CHECK(enc && enc->special[0] == 1 && enc->special[1] == 0 && enc->char_offsets[5] == 8);
   apx_encoding_free(enc);
-  CHECK_STATUS(apx_tokenizer_encode(tok, "caf\xC3", SIZE_MAX, 0, &enc), APX_ERROR_INVALID_ARGUMENT,
+  CHECK_STATUS(encode(tok, "caf\xC3", SIZE_MAX, 0, &enc), APX_ERROR_INVALID_ARGUMENT,
                "not valid UTF-8");
-  CHECK_OK(apx_tokenizer_encode(tok, "bank\0river", 10, 0, &enc)); /* an explicit length: NUL is a character */
+  CHECK_OK(encode(tok, "bank\0river", 10, 0, &enc)); /* an explicit length: NUL is a character */
   CHECK(enc && enc->count == 3 && enc->ids[0] == 12 && enc->ids[1] == 3 && enc->ids[2] == 14); /* NUL: [UNK] */
   apx_encoding_free(enc);
   char* text = NULL;
@@ -199,7 +394,7 @@ static void tokenizers(apx_model* bert_text, apx_model* gpt2) {
       "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"<unk>\": 0, \"hello\": 1, \"world\": 2}, "
       "\"unk_token\": \"<unk>\"}, \"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}";
   CHECK_OK(apx_tokenizer_from_json(json, SIZE_MAX, &tok));
-  CHECK_OK(apx_tokenizer_encode(tok, "hello big world", SIZE_MAX, 0, &enc));
+  CHECK_OK(encode(tok, "hello big world", SIZE_MAX, 0, &enc));
   CHECK(enc && enc->count == 3 && enc->ids[0] == 1 && enc->ids[1] == 0 && enc->ids[2] == 2);
   apx_encoding_free(enc);
   apx_tokenizer_free(tok);
@@ -214,7 +409,7 @@ static void tokenizers(apx_model* bert_text, apx_model* gpt2) {
   fputs("#version: 0.2\na b\n\xC4\xA0 a\n", f);
   fclose(f);
   CHECK_OK(apx_tokenizer_byte_level_bpe("capi_test_vocab.json", "capi_test_merges.txt", &tok));
-  CHECK_OK(apx_tokenizer_encode(tok, "ab a", SIZE_MAX, 0, &enc));
+  CHECK_OK(encode(tok, "ab a", SIZE_MAX, 0, &enc));
   CHECK(enc && enc->count == 2 && enc->ids[0] == 2 && enc->ids[1] == 4);
   apx_encoding_free(enc);
   apx_tokenizer_free(tok);
@@ -222,7 +417,7 @@ static void tokenizers(apx_model* bert_text, apx_model* gpt2) {
   fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n##s\n", f);
   fclose(f);
   CHECK_OK(apx_tokenizer_wordpiece("capi_test_vocab.txt", 1, &tok));
-  CHECK_OK(apx_tokenizer_encode(tok, "Hello worlds", SIZE_MAX, 1, &enc));
+  CHECK_OK(encode(tok, "Hello worlds", SIZE_MAX, 1, &enc));
   CHECK(enc && enc->count == 5 && enc->ids[0] == 2 && enc->ids[1] == 4 && enc->ids[3] == 6 && enc->ids[4] == 3);
   apx_encoding_free(enc);
   apx_tokenizer_free(tok);
@@ -376,9 +571,25 @@ static void running(apx_model* model) {
   CHECK_OK(apx_result_encoding(r, &enc));
   CHECK(enc && enc->count == 8 && strcmp(enc->tokens[1], "bank") == 0 && enc->offsets[0] == 0);
   apx_encoding_free(enc);
+  CHECK_STATUS(apx_model_get_info((const apx_model*)r, NULL), APX_ERROR_INVALID_HANDLE, "model is not a live handle");
+  apx_model_free((apx_model*)r); /* a result passed as a model: ignored, the result stays */
+  CHECK_OK(apx_result_ap(r, -1, &ap));
   apx_result_free(r);
   CHECK_STATUS(apx_result_ap(r, -1, &ap), APX_ERROR_INVALID_HANDLE, "not a live handle");
   apx_result_free(r);
+  {
+    /* Handles are never given out twice: a freed handle stays dead while new results come and go (with addresses
+     * as handles, the allocator would hand the freed address to one of them). */
+    apx_result* fresh = NULL;
+    int reused = 0;
+    for (int i = 0; i < 50; ++i) {
+      CHECK_OK(apx_model_run_ids(model, ids, 2, &fresh));
+      reused += fresh == r;
+      apx_result_free(fresh);
+      CHECK_STATUS(apx_result_ap(r, -1, &ap), APX_ERROR_INVALID_HANDLE, "not a live handle");
+    }
+    CHECK(reused == 0);
+  }
 
   /* text, batches and bad input */
   CHECK_OK(apx_model_run_text(model, "the bank by the river", SIZE_MAX, NULL, &r));
@@ -497,6 +708,16 @@ static void running(apx_model* model) {
   CHECK(count == 2);
   apx_result_free(results[0]);
   apx_result_free(results[1]);
+  {
+    /* A batch that fails leaves no result behind: every output NULL (not the caller's old values). */
+    const int64_t bad[] = {14, 96};
+    const int64_t* failing[] = {first, bad};
+    const size_t failing_counts[] = {3, 2};
+    results[0] = results[1] = (apx_result*)first; /* sentinels */
+    CHECK_STATUS(apx_model_run_batch(model, failing, failing_counts, 2, results), APX_ERROR_INVALID_ARGUMENT,
+                 "outside the vocabulary");
+    CHECK(results[0] == NULL && results[1] == NULL);
+  }
   const int64_t too_big[] = {96};
   CHECK_STATUS(apx_model_run_ids(model, too_big, 1, &r), APX_ERROR_INVALID_ARGUMENT, "outside the vocabulary");
   CHECK(r == NULL);
@@ -549,8 +770,17 @@ static void metrics_without_a_model(void) {
   apx_attention_stats stats;
   stats.struct_size = sizeof stats;
   double entropy[3], normalized[3];
-  CHECK_OK(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 3));
-  CHECK(fabs(entropy[1] - log(2.0)) < 1e-12 && normalized[0] == 0 && fabs(normalized[1] - 1) < 1e-12);
+  CHECK_OK(apx_metrics_attention_summary(weights, 3, 3, 1, 0, &stats));
+  CHECK_OK(apx_metrics_attention_entropy(weights, 3, 3, 1, 0, 0, NULL, 0, &needed)); /* the size alone */
+  CHECK(needed == 3);
+  CHECK_OK(apx_metrics_attention_entropy(weights, 3, 3, 1, 0, 0, entropy, 3, &needed));
+  CHECK_OK(apx_metrics_attention_entropy(weights, 3, 3, 1, 0, 1, normalized, 3, &needed));
+  /* rows: (1), (0.5, 0.5), (0.2, 0.3, 0.5): entropies 0, log 2, −Σ p log p; normalized by log(visible keys) */
+  const double h2 = -(0.2 * log(0.2) + 0.3 * log(0.3) + 0.5 * log(0.5));
+  CHECK(entropy[0] == 0 && fabs(entropy[1] - log(2.0)) < 1e-12 && fabs(entropy[2] - h2) < 1e-12);
+  CHECK(normalized[0] == 0 && fabs(normalized[1] - 1) < 1e-12 && fabs(normalized[2] - h2 / log(3.0)) < 1e-12);
+  CHECK_STATUS(apx_metrics_attention_entropy(weights, 3, 3, 1, 0, 0, entropy, 2, &needed), APX_ERROR_BUFFER_TOO_SMALL,
+               "holds 2 elements, 3 are needed");
   CHECK(stats.most_attended == 0 && stats.max_weight == 0.5 && stats.max_query == 1 && stats.max_key == 0);
   double maxima[3];
   int64_t argmax[3];
@@ -559,12 +789,11 @@ static void metrics_without_a_model(void) {
         argmax[2] == 2);
   CHECK_STATUS(apx_metrics_attention_maxima(weights, 3, 3, 1, 0, maxima, NULL, 3, &needed), APX_ERROR_NULL_POINTER,
                "argmax_keys is NULL");
-  CHECK_STATUS(apx_metrics_attention_stats(weights, 3, 3, 1, 0, &stats, entropy, normalized, 2),
-               APX_ERROR_BUFFER_TOO_SMALL, "holds 2 elements");
 }
 
 int main(void) {
   library();
+  logging();
   loading();
   layers();
   apx_model* bert_text = NULL;
@@ -573,7 +802,14 @@ int main(void) {
   CHECK_OK(apx_model_load(model_path("gpt2.apx"), NULL, &gpt2));
   if (bert_text && gpt2) {
     model_facts(bert_text);
+    struct_growth(bert_text);
     tokenizers(bert_text, gpt2);
+    {
+      apx_tokenizer* tok = NULL;
+      CHECK_OK(apx_model_tokenizer(bert_text, &tok));
+      deprecated_functions(tok);
+      apx_tokenizer_free(tok);
+    }
     running(bert_text);
   }
   metrics_without_a_model();

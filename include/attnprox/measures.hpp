@@ -1,0 +1,29 @@
+// attnprox — the names the measurements share between the engine (engine.hpp, libtorch) and the reference
+// implementation on plain arrays (metrics.hpp, Eigen), without either: the engine's public headers need these and
+// nothing of Eigen. Definitions: docs/measurements.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace attnprox::metrics {
+
+/// How APE turns row i of A (its entries j ≠ i) into a distribution. Every policy leaves a row undefined when
+/// its normaliser is not positive; 0·log 0 = 0.
+enum class ApePolicy {
+  kLiteral,  // p_ij = A_ij / Σ A_ik as written; also undefined when any A_ij < 0
+  kShift,    // p_ij ∝ A_ij − min_{k≠i} A_ik (the row moved so that its smallest entry is 0)
+  kClamp,    // p_ij ∝ max(A_ij, 0)
+  kSoftmax,  // p_ij = exp(A_ij) / Σ exp(A_ik)
+};
+/// The default, until the original Attention Proximity code's policy is known: shift.
+constexpr ApePolicy kDefaultApePolicy = ApePolicy::kShift;
+/// "literal", "shift", "clamp", "softmax"; Error(kInvalidArgument) otherwise.
+ApePolicy parse_ape_policy(const std::string& name);
+std::string to_string(ApePolicy policy);
+
+struct Arc {
+  int64_t key;
+  double weight;
+};
+}  // namespace attnprox::metrics
