@@ -11,6 +11,7 @@
 //   AP_i = 1/(N−1) Σ_{j≠i} A_ij,   AP = (1/N) Σ_i AP_i
 //   AP_j^(S) = (1/|S|) Σ_{i∈S} A_ij, j = 1..N                             (S: a set of token positions)
 //   p_ij = A_ij / Σ_{k≠i} A_ik,   iAPE_i = −Σ_{j≠i} p_ij log p_ij,   APE = mean over defined rows of iAPE_i
+//     (the default policy, shift, is the original code's: p ∝ A − min + 1e-8, iAPE_i = −Σ p log(p + 1e-10))
 //   length-corrected: iAPE_i / log(N−1), the entropy of a uniform row (0 where N−1 = 1: a single outcome)
 // How p_ij is formed from a row whose entries may be negative is the ApePolicy.
 #pragma once
@@ -36,11 +37,15 @@ struct QueriesKeys {
 /// its normaliser is not positive; 0·log 0 = 0.
 enum class ApePolicy {
   kLiteral,  // p_ij = A_ij / Σ A_ik as written; also undefined when any A_ij < 0
-  kShift,    // p_ij ∝ A_ij − min_{k≠i} A_ik (the row moved so that its smallest entry is 0)
+  kShift,    // p_ij ∝ A_ij − min_{k≠i} A_ik + 1e-8 and iAPE_i = −Σ p_ij log(p_ij + 1e-10), as the original code
+             // computes it (docs/measurements.md §6); undefined only for a non-finite row
   kClamp,    // p_ij ∝ max(A_ij, 0)
   kSoftmax,  // p_ij = exp(A_ij) / Σ exp(A_ik)
 };
-/// The default, until the original Attention Proximity code's policy is known: shift.
+/// The two constants of the shift policy, the original Attention Proximity code's (scorer.py `_row_entropy`).
+constexpr double kShiftOffset = 1e-8;
+constexpr double kShiftLogOffset = 1e-10;
+/// The default, the original Attention Proximity code's policy: shift.
 constexpr ApePolicy kDefaultApePolicy = ApePolicy::kShift;
 /// "literal", "shift", "clamp", "softmax"; Error(kInvalidArgument) otherwise.
 ApePolicy parse_ape_policy(const std::string& name);

@@ -19,9 +19,12 @@
 
 struct apx_model {
   attnprox::Model model;
+  bool rope = false;  // apx_load_params.rope: the proximity family's queries and keys after RoPE by default
 };
 struct apx_result {
   attnprox::Result result;
+  bool rope = false;  // the run's choice (apx_run_params / apx_text_params .rope, else the model's)
+  attnprox::ProximityOptions proximity() const { return {rope}; }
 };
 struct apx_tokenizer {
   attnprox::Tokenizer tokenizer;
@@ -294,6 +297,20 @@ attnprox::RunOptions run_options(const apx_run_params* params) {
   return options;
 }
 
+/// A params struct's `rope` (-1: the model's choice, 0: before RoPE, 1: after) resolved against the model's.
+bool rope_choice(int32_t rope, const apx_model* model, const char* name) {
+  if (rope < -1 || rope > 1) {
+    throw CallError{APX_ERROR_INVALID_ARGUMENT, std::string(name) + " must be -1 (the model's choice), 0 (queries and "
+                                                "keys before RoPE) or 1 (after RoPE), found " + std::to_string(rope)};
+  }
+  return rope == -1 ? model->rope : rope == 1;
+}
+
+/// The rope choice of apx_run_params (NULL: the model's).
+bool run_rope(const apx_run_params* params, const apx_model* model) {
+  return params ? rope_choice(params->rope, model, "params->rope") : model->rope;
+}
+
 }  // namespace
 
 extern "C" {
@@ -349,6 +366,7 @@ apx_load_params apx_load_default_params(void) {
   p.threads = 0;
   p.layers = nullptr;
   p.layer_count = 0;
+  p.rope = 0;
   return p;
 }
 
@@ -375,8 +393,13 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
       if (APX_COVERS(params, apx_load_params, layer_count)) {
         options.layers = int_list(params->layers, params->layer_count, "params->layers");
       }
+      if (APX_COVERS(params, apx_load_params, rope) && params->rope != 0 && params->rope != 1) {
+        throw CallError{APX_ERROR_INVALID_ARGUMENT, "params->rope must be 0 (queries and keys before RoPE) or 1 "
+                                                    "(after RoPE), found " + std::to_string(params->rope)};
+      }
     }
-    *model = models().add(new apx_model{attnprox::Model::load(path, options)});
+    const bool rope = params && APX_COVERS(params, apx_load_params, rope) && params->rope == 1;
+    *model = models().add(new apx_model{attnprox::Model::load(path, options), rope});
   });
 }
 
@@ -456,6 +479,7 @@ apx_run_params apx_run_default_params(void) {
   p.struct_size = sizeof(apx_run_params);
   p.layers = nullptr;
   p.layer_count = 0;
+  p.rope = -1;
   return p;
 }
 
@@ -471,7 +495,8 @@ apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, si
     *result = nullptr;
     if (count) need(ids, "ids");
     const attnprox::RunOptions options = run_options(params);
-    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count), options)});
+    const bool rope = run_rope(params, model);
+    *result = results().add(new apx_result{m.run(std::vector<int64_t>(ids, ids + count), options), rope});
   });
 }
 
@@ -485,6 +510,7 @@ apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const
   return call([&] {
     const attnprox::Model& m = live(models(), model, "model").model;
     const attnprox::RunOptions options = run_options(params);
+    const bool rope = run_rope(params, model);
     need(results_out, "results");
     if (batch) {
       need(ids, "ids");
@@ -496,7 +522,7 @@ apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const
       sequences.emplace_back(ids[b], ids[b] + counts[b]);
     }
     std::vector<attnprox::Result> run = m.run_batch(sequences, options);
-    for (size_t b = 0; b < batch; ++b) results_out[b] = results().add(new apx_result{std::move(run[b])});
+    for (size_t b = 0; b < batch; ++b) results_out[b] = results().add(new apx_result{std::move(run[b]), rope});
   });
 }
 
@@ -508,6 +534,7 @@ apx_text_params apx_text_default_params(void) {
   p.truncation = 0;
   p.layers = nullptr;
   p.layer_count = 0;
+  p.rope = -1;
   return p;
 }
 
@@ -530,6 +557,12 @@ attnprox::TextOptions text_options(const apx_text_params* params) {
   }
   return options;
 }
+
+/// The rope choice of apx_text_params (NULL, or a size without the field: the model's).
+bool text_rope(const apx_text_params* params, const apx_model* model) {
+  if (!params || !APX_COVERS(params, apx_text_params, rope)) return model->rope;
+  return rope_choice(params->rope, model, "params->rope");
+}
 }  // namespace
 
 apx_status apx_model_run_text(const apx_model* model, const char* text, size_t length, const apx_text_params* params,
@@ -540,7 +573,8 @@ apx_status apx_model_run_text(const apx_model* model, const char* text, size_t l
     need(result, "result");
     *result = nullptr;
     const attnprox::TextOptions options = text_options(params);
-    *result = results().add(new apx_result{m.run_text(text_of(text, length), options)});
+    const bool rope = text_rope(params, model);
+    *result = results().add(new apx_result{m.run_text(text_of(text, length), options), rope});
   });
 }
 
@@ -553,8 +587,9 @@ apx_status apx_model_run_text_pair(const apx_model* model, const char* text, siz
     need(result, "result");
     *result = nullptr;
     const attnprox::TextOptions options = text_options(params);
+    const bool rope = text_rope(params, model);
     *result = results().add(
-        new apx_result{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options)});
+        new apx_result{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options), rope});
   });
 }
 
@@ -593,6 +628,20 @@ apx_status apx_result_keys(const apx_result* result, int32_t layer, float* out, 
       [&] { deliver(live(results(), result, "result").result.keys(layer), at::kFloat, out, capacity, needed); });
 }
 
+apx_status apx_result_queries_before_rope(const apx_result* result, int32_t layer, float* out, size_t capacity,
+                                          size_t* needed) {
+  return call([&] {
+    deliver(live(results(), result, "result").result.queries(layer, /*rope=*/false), at::kFloat, out, capacity, needed);
+  });
+}
+
+apx_status apx_result_keys_before_rope(const apx_result* result, int32_t layer, float* out, size_t capacity,
+                                       size_t* needed) {
+  return call([&] {
+    deliver(live(results(), result, "result").result.keys(layer, /*rope=*/false), at::kFloat, out, capacity, needed);
+  });
+}
+
 apx_status apx_result_attention(const apx_result* result, int32_t layer, int32_t head, double temperature, float* out,
                                 size_t capacity, size_t* needed) {
   return call([&] {
@@ -617,50 +666,55 @@ apx_status apx_result_average_attention(const apx_result* result, const int32_t*
 // ---- Attention Proximity ----
 
 apx_status apx_result_proximity(const apx_result* result, int32_t layer, float* out, size_t capacity, size_t* needed) {
-  return call(
-      [&] { deliver(live(results(), result, "result").result.proximity(layer), at::kFloat, out, capacity, needed); });
+  return call([&] {
+    const apx_result& handle = live(results(), result, "result");
+    deliver(handle.result.proximity(layer, handle.proximity()), at::kFloat, out, capacity, needed);
+  });
 }
 
 apx_status apx_result_average_proximity(const apx_result* result, const int32_t* layers, size_t layer_count,
                                         const int32_t* heads, size_t head_count, int32_t symmetric, float* out,
                                         size_t capacity, size_t* needed) {
   return call([&] {
-    const attnprox::Result& r = live(results(), result, "result").result;
-    const at::Tensor a = r.average_proximity(int_list(layers, layer_count, "layers"),
-                                             int_list(heads, head_count, "heads"), symmetric != 0);
+    const apx_result& handle = live(results(), result, "result");
+    const at::Tensor a = handle.result.average_proximity(int_list(layers, layer_count, "layers"),
+                                                         int_list(heads, head_count, "heads"), symmetric != 0,
+                                                         handle.proximity());
     deliver(a, at::kFloat, out, capacity, needed);
   });
 }
 
 apx_status apx_result_ap(const apx_result* result, int32_t layer, double* ap) {
   return call([&] {
-    const attnprox::Result& r = live(results(), result, "result").result;
+    const apx_result& handle = live(results(), result, "result");
     need(ap, "ap");
-    *ap = r.ap(layer);
+    *ap = handle.result.ap(layer, handle.proximity());
   });
 }
 
 apx_status apx_result_ap_tokens(const apx_result* result, int32_t layer, double* out, size_t capacity, size_t* needed) {
-  return call(
-      [&] { deliver(live(results(), result, "result").result.ap_tokens(layer), at::kDouble, out, capacity, needed); });
+  return call([&] {
+    const apx_result& handle = live(results(), result, "result");
+    deliver(handle.result.ap_tokens(layer, handle.proximity()), at::kDouble, out, capacity, needed);
+  });
 }
 
 apx_status apx_result_subset_proximity(const apx_result* result, int32_t layer, const int64_t* subset, size_t count,
                                        double* out, size_t capacity, size_t* needed) {
   return call([&] {
-    const attnprox::Result& r = live(results(), result, "result").result;
+    const apx_result& handle = live(results(), result, "result");
     if (count) need(subset, "subset");
-    deliver(r.subset_proximity(std::vector<int64_t>(subset, subset + count), layer), at::kDouble, out, capacity,
-            needed);
+    deliver(handle.result.subset_proximity(std::vector<int64_t>(subset, subset + count), layer, handle.proximity()),
+            at::kDouble, out, capacity, needed);
   });
 }
 
 apx_status apx_result_ape(const apx_result* result, int32_t layer, apx_ape_policy policy, apx_ape_report* report,
                           double* tokens, size_t capacity, size_t* needed) {
   return call([&] {
-    const attnprox::Result& r = live(results(), result, "result").result;
+    const apx_result& handle = live(results(), result, "result");
     need(report, "report");
-    const attnprox::ApeResult a = r.ape(layer, policy_of(policy));
+    const attnprox::ApeResult a = handle.result.ape(layer, policy_of(policy), handle.proximity());
     deliver(a.tokens, at::kDouble, tokens, capacity, needed);
     fill_report(report, a.value, a.normalized, a.undefined_rows, a.policy);
   });

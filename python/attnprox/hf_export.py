@@ -531,6 +531,30 @@ def _probe(model, encoder_decoder: bool, vocab_size: int, device) -> List[dict]:
     return calls
 
 
+def _rope(model, calls, captured, encoder_decoder: bool, vocab_size: int, device, head_dim: int) -> Optional[dict]:
+    """The manifest's "rope" (hf_rope.record): the rotary embedding found in the model, checked on one forward of
+    12 tokens against the captured layers' queries and keys before RoPE."""
+    from . import hf_rope
+
+    def run():
+        n = 12
+        ids = (torch.arange(n, device=device) * 11 + 2).remainder(vocab_size).view(1, n)
+        recorder = _Recorder(wanted=captured)
+        _state.recorder = recorder
+        try:
+            kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
+            if encoder_decoder:
+                kwargs.update(decoder_input_ids=ids, decoder_attention_mask=torch.ones_like(ids))
+            model(**kwargs)
+        except _Stop:
+            pass
+        finally:
+            _state.recorder = None
+        return recorder.queries, recorder.keys
+
+    return hf_rope.record(model, [calls[i]["module"] for i in captured], run, head_dim)
+
+
 def _module_names(model) -> dict:
     return {id(m): name for name, m in model.named_modules()}
 
@@ -910,6 +934,7 @@ def export(model, out_path: str, layers: Layers = "all", dtype=None, device: str
                                   else None)
     manifest = _manifest(hf_model, name, calls, captured, next(hf_model.parameters()).dtype, device, tokenizer_dir,
                          transformers)
+    manifest["rope"] = _rope(hf_model, calls, captured, encoder_decoder, vocab_size, device, manifest["head_dim"])
     wrapper = _Captured(hf_model, captured, encoder_decoder, _takes_token_types(hf_model)).eval()
     step(STAGES[1])
     try:

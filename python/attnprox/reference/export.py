@@ -9,7 +9,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from .common import ReferenceModelError
+from .common import ReferenceModelError, rope_inverse_frequencies
 from .config import ArchConfig
 from .model import Layers, load_reference_model
 from .tokenizer_files import tokenizer_json_of
@@ -92,7 +92,19 @@ def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tok
         "tokenizer": tokenizer,
         # BERT's forward takes the token type ids (segments) of text pairs; the others, ids and mask.
         "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if cfg.family == "bert" else []),
+        "rope": rope_for(cfg),
     }
+
+
+def rope_for(cfg: ArchConfig) -> Optional[dict]:
+    """The manifest's "rope" (docs/model-file.md): the rotation the reference Llama and Qwen3 apply to every
+    layer's queries and keys (Rotary + apply_rotary in common.py: rotate_half pairs over the whole head, no attention
+    scaling), so that the engine can undo it; None for the families without rotary embeddings."""
+    if cfg.family not in ("llama", "qwen3"):
+        return None
+    inv_freq = [float(v) for v in torch.tensor(rope_inverse_frequencies(cfg.head_dim, cfg.rope),
+                                               dtype=torch.float32).tolist()]
+    return {"inv_freq": inv_freq, "rotary_dim": 2 * len(inv_freq), "layout": "rotate_half", "attention_scaling": 1.0}
 
 
 def check_tokenizer(text: str, path: str) -> None:
