@@ -45,13 +45,13 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 import torch
 
 from .errors import ExportError
-from .reference.export import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer,
-                               parse_dtype, tokenizer_facts)
+from .model_file import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer, dtype_names,
+                         parse_dtype, tokenizer_facts)
 from .reference.model import Layers, parse_layers
 from .reference.tokenizer_files import tokenizer_json_of
 
 _CAPTURE = "attnprox_capture"
-_DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+_DTYPE_NAMES = dtype_names()
 # Verification bound on |rebuilt − output_attentions| in float32 (1e-5: docs/measurements.md §2). In float16 and bfloat16 the bound
 # of each comparison is computed from its queries and keys (_float32_bound).
 TOLERANCE = {torch.float32: 1e-5}
