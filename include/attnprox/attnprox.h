@@ -157,6 +157,10 @@ typedef struct apx_load_params {
    * of them where the file can. */
   const int32_t* layers;
   size_t layer_count;
+  /* Added in 0.2: the queries and keys the proximity family (proximity, AP, AP_i, AP^(S), APE, averaged proximity)
+   * of this model's results measures: 0 (default) before the rotary position embedding (RoPE), as the original
+   * Attention Proximity code; 1 after it, as the attention used them. Runs may choose otherwise (their `rope`). */
+  int32_t rope;
 } apx_load_params;
 APX_API apx_load_params apx_load_default_params(void);
 
@@ -208,6 +212,9 @@ typedef struct apx_run_params {
   /* The captured layers the results keep, as apx_load_params.layers; layer_count 0 = the model's choice. */
   const int32_t* layers;
   size_t layer_count;
+  /* Added in 0.2: the proximity family of the results measures queries and keys before RoPE (0) or after it (1);
+   * -1 (default) = the model's choice (apx_load_params.rope). */
+  int32_t rope;
 } apx_run_params;
 APX_API apx_run_params apx_run_default_params(void);
 /* apx_model_run_ids and apx_model_run_batch with params (NULL = defaults). Since 0.2. */
@@ -226,6 +233,8 @@ typedef struct apx_text_params {
   /* The captured layers the result keeps, as apx_run_params (layer_count 0 = the model's choice). */
   const int32_t* layers;
   size_t layer_count;
+  /* Added in 0.2: as apx_run_params.rope (-1, the default: the model's choice). */
+  int32_t rope;
 } apx_text_params;
 APX_API apx_text_params apx_text_default_params(void);
 /* Tokenizes `text` (length bytes of UTF-8; length SIZE_MAX = NUL-terminated) with the model file's tokenizer and
@@ -249,11 +258,19 @@ APX_API apx_status apx_result_num_tokens(const apx_result* result, size_t* count
 APX_API apx_status apx_result_layers(const apx_result* result, int32_t* out, size_t capacity, size_t* needed);
 /* Token ids [N]. Caller-allocated. */
 APX_API apx_status apx_result_ids(const apx_result* result, int64_t* out, size_t capacity, size_t* needed);
-/* Queries [H, N, d] / keys [Hkv, N, d] of a layer as float32 (the model's values, widened). Caller-allocated. */
+/* Queries [H, N, d] / keys [Hkv, N, d] of a layer as float32 (the model's values, widened), as the attention used
+ * them (after RoPE). Caller-allocated. */
 APX_API apx_status apx_result_queries(const apx_result* result, int32_t layer, float* out, size_t capacity,
                                       size_t* needed);
 APX_API apx_status apx_result_keys(const apx_result* result, int32_t layer, float* out, size_t capacity,
                                    size_t* needed);
+/* The same before the rotary position embedding (RoPE), recovered by undoing the rotation the model file records
+ * (docs/model-file.md, "rope"); on models without RoPE the same values. APX_ERROR_UNSUPPORTED for a file that does
+ * not record it (written before attnprox 0.2: export it again). Caller-allocated. Since 0.2. */
+APX_API apx_status apx_result_queries_before_rope(const apx_result* result, int32_t layer, float* out,
+                                                  size_t capacity, size_t* needed);
+APX_API apx_status apx_result_keys_before_rope(const apx_result* result, int32_t layer, float* out, size_t capacity,
+                                               size_t* needed);
 /* Attention weights rebuilt from Q and K: [H, N, N] for head -1, [N, N] for one head (float32; temperature 1 =
  * the model's own). Caller-allocated. */
 APX_API apx_status apx_result_attention(const apx_result* result, int32_t layer, int32_t head, double temperature,
@@ -264,6 +281,8 @@ APX_API apx_status apx_result_average_attention(const apx_result* result, const 
                                                 float* out, size_t capacity, size_t* needed);
 
 /* ---- Attention Proximity ------------------------------------------------------------------------------------ */
+/* Every function here measures the queries and keys before RoPE, or after it where the run's params (or the model's
+ * load params) set rope to 1; before RoPE on a file that does not record its rotation is APX_ERROR_UNSUPPORTED. */
 
 /* The proximity matrix A [N, N] of a layer (float32). Caller-allocated. */
 APX_API apx_status apx_result_proximity(const apx_result* result, int32_t layer, float* out, size_t capacity,

@@ -73,6 +73,21 @@ struct AttentionOptions {
   double temperature = 1.0;  // logits are divided by T before the softmax
 };
 
+/// Which queries and keys the proximity family (proximity, AP, AP_i, AP^(S), APE, iAPE, averaged proximity) is
+/// computed from (docs/measurements.md §1).
+struct ProximityOptions {
+  /// false (the default, as the original Attention Proximity code): before the rotary position embedding (RoPE),
+  /// recovered by undoing the rotation the model file records; true: after it, exactly what the attention used.
+  /// The same on models without rotary embeddings. Before RoPE needs a file that records its rotation
+  /// (docs/model-file.md, "rope"): for an older file it is Error(kUnsupported), saying to export it again.
+  bool rope = false;
+};
+
+/// Undoes a rotary position embedding: `x` [heads, N, d] rotated at positions 0..N−1 as `rotary` says →
+/// the vectors before the rotation, in x's dtype (computed in float32 from the float32 angles t·inv_freq and
+/// their cos and sin rounded to x's dtype, as the model computed them).
+at::Tensor unrotate(const at::Tensor& x, const RotaryEmbedding& rotary);
+
 /// Everything docs/measurements.md §2 needs to turn one layer's queries and keys into attention weights.
 struct AttentionSpec {
   double scaling = 1.0;
@@ -210,12 +225,13 @@ class Result {
   // `layer` is the model's own layer number, or negative counting back from the last layer the result holds.
   // A layer it does not hold or a head out of range throws Error(kOutOfRange).
 
-  /// Queries [H, N, d] of a captured layer, exactly as the model's attention sees them (after RoPE, q-norm).
-  /// The tensor shares its storage with the Result (no copy): writing into it changes what this Result and its
+  /// Queries [H, N, d] of a captured layer, exactly as the model's attention sees them (after RoPE, q-norm);
+  /// `rope` false: before the rotary embedding (ProximityOptions::rope says when that is possible). The tensor
+  /// after RoPE shares its storage with the Result (no copy): writing into it changes what this Result and its
   /// copies compute afterwards. Take .clone() of it to change values.
-  at::Tensor queries(int layer = -1) const;
-  /// Keys [Hkv, N, d]; shares its storage with the Result, as queries().
-  at::Tensor keys(int layer = -1) const;
+  at::Tensor queries(int layer = -1, bool rope = true) const;
+  /// Keys [Hkv, N, d]; as queries().
+  at::Tensor keys(int layer = -1, bool rope = true) const;
   /// Attention weights [H, N, N] of every head of a layer (float32).
   at::Tensor attention(int layer = -1, const AttentionOptions& options = {}) const;
   /// Attention weights [N, N] of one head.
@@ -225,21 +241,23 @@ class Result {
                                const AttentionOptions& options = {}) const;
   /// The proximity matrix A [N, N] (docs/measurements.md §3): A_h = Q_h K_{g(h)}ᵀ / sqrt(d), A_raw = mean_h A_h,
   /// A = (A_raw + A_rawᵀ) / 2 (float32).
-  at::Tensor proximity(int layer = -1) const;
+  at::Tensor proximity(int layer = -1, const ProximityOptions& options = {}) const;
   /// AP_i = 1/(N−1) Σ_{j≠i} A_ij for every token [N] (float64), in O(N·H·d) without building A.
   /// Needs N ≥ 2 (Error(kInvalidArgument) otherwise).
-  at::Tensor ap_tokens(int layer = -1) const;
+  at::Tensor ap_tokens(int layer = -1, const ProximityOptions& options = {}) const;
   /// AP = mean_i AP_i.
-  double ap(int layer = -1) const;
+  double ap(int layer = -1, const ProximityOptions& options = {}) const;
   /// AP^(S)_j = (1/|S|) Σ_{i∈S} A_ij for every token j [N] (float64), O(N·H·d). Duplicates in `subset` count
   /// once; a position outside the text is Error(kOutOfRange).
-  at::Tensor subset_proximity(const std::vector<int64_t>& subset, int layer = -1) const;
+  at::Tensor subset_proximity(const std::vector<int64_t>& subset, int layer = -1,
+                              const ProximityOptions& options = {}) const;
   /// APE, streamed over tiles of rows of A (never N × N in memory). Needs N ≥ 2.
-  ApeResult ape(int layer = -1, metrics::ApePolicy policy = metrics::kDefaultApePolicy) const;
+  ApeResult ape(int layer = -1, metrics::ApePolicy policy = metrics::kDefaultApePolicy,
+                const ProximityOptions& options = {}) const;
   /// Mean of A_h = Q_h K_{g(h)}ᵀ / sqrt(d) over the chosen layers × heads (empty: all) [N, N] float32;
   /// `symmetric` returns (M + Mᵀ) / 2 (for one layer and all heads: the proximity matrix A).
   at::Tensor average_proximity(const std::vector<int>& layers = {}, const std::vector<int>& heads = {},
-                               bool symmetric = true) const;
+                               bool symmetric = true, const ProximityOptions& options = {}) const;
 
   // Attention statistics, streamed over tiles of queries.
 
@@ -259,6 +277,8 @@ class Result {
 
  private:
   friend class Model;
+  /// The queries and keys of a slot the proximity family reads (before or after RoPE, as `rope` says).
+  std::pair<at::Tensor, at::Tensor> proximity_inputs(size_t slot, bool rope) const;
   explicit Result(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
   std::shared_ptr<const Data> data_;
 };

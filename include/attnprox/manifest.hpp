@@ -10,6 +10,32 @@
 
 namespace attnprox {
 
+/// A rotary position embedding (RoPE), precisely enough to undo it (docs/model-file.md, "rope"): at position t
+/// (0..N−1) the pair (a_k, b_k) of each head's vector is turned by the angle t·inv_freq[k] and both are multiplied
+/// by attention_scaling: a' = s·(a cos − b sin), b' = s·(b cos + a sin). The pairs are the dimensions (k,
+/// k + rotary_dim/2) in the rotate_half layout (Llama, Qwen3), (2k, 2k + 1) in the interleaved one; dimensions
+/// from rotary_dim on are not rotated.
+struct RotaryEmbedding {
+  enum class Layout { kRotateHalf, kInterleaved };
+  std::vector<double> inv_freq;  // rotary_dim / 2 inverse frequencies, float32 values (the model computes with them)
+  int rotary_dim = 0;
+  Layout layout = Layout::kRotateHalf;
+  double attention_scaling = 1.0;  // the factor of cos and sin (YaRN, LongRoPE; 1 for most rope types)
+};
+
+/// What a model file says about the rotation of a layer's queries and keys.
+struct RopeRecord {
+  enum class State {
+    kNotRecorded,  // a file written before attnprox recorded it: queries and keys before the rotation cannot be had
+    kNone,         // no rotary embedding: queries and keys are the same before and after
+    kRotary,       // the rotation `rotary`
+    kUnavailable,  // a rotary embedding the file cannot describe; `reason` says why
+  };
+  State state = State::kNotRecorded;
+  RotaryEmbedding rotary;
+  std::string reason;
+};
+
 /// What the attention of one captured layer needs beyond its queries and keys (docs/measurements.md §2).
 struct LayerInfo {
   int index = 0;                          // the model's own layer number, 0-based
@@ -20,6 +46,7 @@ struct LayerInfo {
   bool cross_attention = false;           // encoder–decoder: queries from the decoder, keys from the encoder
   std::optional<bool> causal;             // this layer's own masking (encoder–decoder models); unset: the model's
   std::string name;                       // the layer's module in the source model, for display (may be empty)
+  std::optional<RopeRecord> rope;         // this layer's own rotary embedding where it has one; unset: the model's
 
   /// Whether queries see only keys at or before their position: the layer's own setting, else the model's; a
   /// cross-attention layer is never causal.
@@ -56,6 +83,10 @@ struct Manifest {
   /// {"input_ids", "attention_mask", "token_type_ids"}; empty for files that do not say (written before
   /// attnprox 0.2): those take input_ids and attention_mask, and cannot run text pairs.
   std::vector<std::string> inputs;
+  /// The rotary position embedding of the captured layers (a layer's own `rope` overrides it). kNotRecorded for a
+  /// file written before attnprox recorded it, unless its family has no rotary embedding (GPT-2, BERT, DistilBERT,
+  /// BART: kNone).
+  RopeRecord rope;
   std::string raw_json;  // the manifest as stored in the file
   /// Where this describes what one run kept (a part of the file's captured layers, `layers`): the file's captured
   /// layers; empty for the file's own manifest.
@@ -73,6 +104,8 @@ struct Manifest {
   /// Position in `layers` of a layer given as the model's own number, or negative counting back from the
   /// last captured layer (-1 is the last). Throws Error(kOutOfRange) for a layer that is not captured.
   size_t slot(int layer) const;
+  /// The rotary embedding of a captured layer: its own, else the model's.
+  const RopeRecord& rope_of(const LayerInfo& layer) const { return layer.rope ? *layer.rope : rope; }
   /// The key head a query head reads (grouped-query attention). Throws Error(kOutOfRange) for a bad head.
   int kv_group(int head) const;
 };

@@ -12,11 +12,15 @@ namespace attnprox::metrics {
 /// its normaliser is not positive; 0·log 0 = 0.
 enum class ApePolicy {
   kLiteral,  // p_ij = A_ij / Σ A_ik as written; also undefined when any A_ij < 0
-  kShift,    // p_ij ∝ A_ij − min_{k≠i} A_ik (the row moved so that its smallest entry is 0)
+  kShift,    // p_ij ∝ A_ij − min_{k≠i} A_ik + 1e-8 and iAPE_i = −Σ p_ij log(p_ij + 1e-10), as the original code
+             // computes it (docs/measurements.md §6); undefined only for a non-finite row
   kClamp,    // p_ij ∝ max(A_ij, 0)
   kSoftmax,  // p_ij = exp(A_ij) / Σ exp(A_ik)
 };
-/// The default, until the original Attention Proximity code's policy is known: shift.
+/// The two constants of the shift policy, the original Attention Proximity code's (scorer.py `_row_entropy`).
+constexpr double kShiftOffset = 1e-8;
+constexpr double kShiftLogOffset = 1e-10;
+/// The default, the original Attention Proximity code's policy: shift.
 constexpr ApePolicy kDefaultApePolicy = ApePolicy::kShift;
 /// "literal", "shift", "clamp", "softmax"; Error(kInvalidArgument) otherwise.
 ApePolicy parse_ape_policy(const std::string& name);

@@ -11,6 +11,7 @@
 //   AP_i = 1/(N−1) Σ_{j≠i} A_ij,   AP = (1/N) Σ_i AP_i
 //   AP_j^(S) = (1/|S|) Σ_{i∈S} A_ij, j = 1..N                             (S: a set of token positions)
 //   p_ij = A_ij / Σ_{k≠i} A_ik,   iAPE_i = −Σ_{j≠i} p_ij log p_ij,   APE = mean over defined rows of iAPE_i
+//     (the default policy, shift, is the original code's: p ∝ A − min + 1e-8, iAPE_i = −Σ p log(p + 1e-10))
 //   length-corrected: iAPE_i / log(N−1), the entropy of a uniform row (0 where N−1 = 1: a single outcome)
 // How p_ij is formed from a row whose entries may be negative is the ApePolicy.
 #pragma once

@@ -24,9 +24,12 @@ namespace attnprox::capi {
 // The objects behind the handles (handles.hpp: handles are numbers, never these objects' addresses).
 struct ModelObject {
   attnprox::Model model;
+  bool rope = false;  // apx_load_params.rope: the proximity family's queries and keys after RoPE by default
 };
 struct ResultObject {
   attnprox::Result result;
+  bool rope = false;  // the run's choice (apx_run_params / apx_text_params .rope, else the model's)
+  attnprox::ProximityOptions proximity() const { return {rope}; }
 };
 struct TokenizerObject {
   attnprox::Tokenizer tokenizer;
@@ -231,6 +234,15 @@ inline Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Ei
   need(a, "matrix");
   if (rows < 1 || cols < 1) throw CallError{APX_ERROR_INVALID_ARGUMENT, "matrix dimensions must be positive"};
   return {a, rows, cols};
+}
+
+/// A params struct's `rope` (-1: the model's choice, 0: before RoPE, 1: after) resolved against the model's.
+inline bool rope_choice(int32_t rope, const ModelObject& model, const char* name) {
+  if (rope < -1 || rope > 1) {
+    throw CallError{APX_ERROR_INVALID_ARGUMENT, std::string(name) + " must be -1 (the model's choice), 0 (queries and "
+                                                "keys before RoPE) or 1 (after RoPE), found " + std::to_string(rope)};
+  }
+  return rope == -1 ? model.rope : rope == 1;
 }
 
 /// The options of apx_run_params (NULL: the defaults).

@@ -13,6 +13,7 @@ apx_load_params apx_load_default_params(void) {
   p.threads = 0;
   p.layers = nullptr;
   p.layer_count = 0;
+  p.rope = 0;
   return p;
 }
 
@@ -36,7 +37,11 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
     }
     options.threads = p.threads;
     options.layers = int_list(p.layers, p.layer_count, "params->layers");
-    *model = make_handle<apx_model>(models(), ModelObject{attnprox::Model::load(path, options)});
+    if (p.rope != 0 && p.rope != 1) {
+      throw CallError{APX_ERROR_INVALID_ARGUMENT, "params->rope must be 0 (queries and keys before RoPE) or 1 "
+                                                  "(after RoPE), found " + std::to_string(p.rope)};
+    }
+    *model = make_handle<apx_model>(models(), ModelObject{attnprox::Model::load(path, options), p.rope == 1});
   });
 }
 

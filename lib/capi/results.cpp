@@ -34,6 +34,20 @@ apx_status apx_result_keys(const apx_result* result, int32_t layer, float* out, 
       [&] { deliver(live(results(), result, "result").result.keys(layer), at::kFloat, out, capacity, needed); });
 }
 
+apx_status apx_result_queries_before_rope(const apx_result* result, int32_t layer, float* out, size_t capacity,
+                                          size_t* needed) {
+  return call([&] {
+    deliver(live(results(), result, "result").result.queries(layer, /*rope=*/false), at::kFloat, out, capacity, needed);
+  });
+}
+
+apx_status apx_result_keys_before_rope(const apx_result* result, int32_t layer, float* out, size_t capacity,
+                                       size_t* needed) {
+  return call([&] {
+    deliver(live(results(), result, "result").result.keys(layer, /*rope=*/false), at::kFloat, out, capacity, needed);
+  });
+}
+
 apx_status apx_result_attention(const apx_result* result, int32_t layer, int32_t head, double temperature, float* out,
                                 size_t capacity, size_t* needed) {
   return call([&] {

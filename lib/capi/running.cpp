@@ -10,8 +10,16 @@ apx_run_params apx_run_default_params(void) {
   p.struct_size = sizeof(apx_run_params);
   p.layers = nullptr;
   p.layer_count = 0;
+  p.rope = -1;
   return p;
 }
+
+namespace {
+/// The rope choice of apx_run_params (NULL, or a size without the field: the model's).
+bool run_rope(const apx_run_params* params, const ModelObject& model) {
+  return rope_choice(params_in(params, apx_run_default_params(), "params").rope, model, "params->rope");
+}
+}  // namespace
 
 apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids, size_t count, apx_result** result) {
   return apx_model_run_ids_with(model, ids, count, nullptr, result);
@@ -20,12 +28,14 @@ apx_status apx_model_run_ids(const apx_model* model, const int64_t* ids, size_t 
 apx_status apx_model_run_ids_with(const apx_model* model, const int64_t* ids, size_t count,
                                   const apx_run_params* params, apx_result** result) {
   return call([&] {
-    const attnprox::Model& m = live(models(), model, "model").model;
+    const ModelObject& handle = live(models(), model, "model");
+    const attnprox::Model& m = handle.model;
     need(result, "result");
     *result = nullptr;
     std::vector<int64_t> sequence = elements(ids, count, "ids");
     const attnprox::RunOptions options = run_options(params);
-    *result = make_handle<apx_result>(results(), ResultObject{m.run(sequence, options)});
+    const bool rope = run_rope(params, handle);
+    *result = make_handle<apx_result>(results(), ResultObject{m.run(sequence, options), rope});
   });
 }
 
@@ -37,8 +47,10 @@ apx_status apx_model_run_batch(const apx_model* model, const int64_t* const* ids
 apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const* ids, const size_t* counts,
                                     size_t batch, const apx_run_params* params, apx_result** results_out) {
   return call([&] {
-    const attnprox::Model& m = live(models(), model, "model").model;
+    const ModelObject& handle = live(models(), model, "model");
+    const attnprox::Model& m = handle.model;
     const attnprox::RunOptions options = run_options(params);
+    const bool rope = run_rope(params, handle);
     need(results_out, "results");
     check_count(batch, "batch");
     if (batch) {
@@ -53,7 +65,7 @@ apx_status apx_model_run_batch_with(const apx_model* model, const int64_t* const
     size_t made = 0;
     try {
       for (; made < batch; ++made) {
-        results_out[made] = make_handle<apx_result>(results(), ResultObject{std::move(run[made])});
+        results_out[made] = make_handle<apx_result>(results(), ResultObject{std::move(run[made]), rope});
       }
     } catch (...) {
       for (size_t b = 0; b < made; ++b) {
@@ -73,6 +85,7 @@ apx_text_params apx_text_default_params(void) {
   p.truncation = 0;
   p.layers = nullptr;
   p.layer_count = 0;
+  p.rope = -1;
   return p;
 }
 
@@ -92,31 +105,40 @@ attnprox::TextOptions text_options(const apx_text_params* params) {
   options.layers = int_list(p.layers, p.layer_count, "params->layers");
   return options;
 }
+
+/// The rope choice of apx_text_params (NULL, or a size without the field: the model's).
+bool text_rope(const apx_text_params* params, const ModelObject& model) {
+  return rope_choice(params_in(params, apx_text_default_params(), "params").rope, model, "params->rope");
+}
 }  // namespace
 
 apx_status apx_model_run_text(const apx_model* model, const char* text, size_t length, const apx_text_params* params,
                               apx_result** result) {
   return call([&] {
-    const attnprox::Model& m = live(models(), model, "model").model;
+    const ModelObject& handle = live(models(), model, "model");
+    const attnprox::Model& m = handle.model;
     need(text, "text");
     need(result, "result");
     *result = nullptr;
     const attnprox::TextOptions options = text_options(params);
-    *result = make_handle<apx_result>(results(), ResultObject{m.run_text(text_of(text, length), options)});
+    const bool rope = text_rope(params, handle);
+    *result = make_handle<apx_result>(results(), ResultObject{m.run_text(text_of(text, length), options), rope});
   });
 }
 
 apx_status apx_model_run_text_pair(const apx_model* model, const char* text, size_t length, const char* pair,
                                    size_t pair_length, const apx_text_params* params, apx_result** result) {
   return call([&] {
-    const attnprox::Model& m = live(models(), model, "model").model;
+    const ModelObject& handle = live(models(), model, "model");
+    const attnprox::Model& m = handle.model;
     need(text, "text");
     need(pair, "pair");
     need(result, "result");
     *result = nullptr;
     const attnprox::TextOptions options = text_options(params);
+    const bool rope = text_rope(params, handle);
     *result = make_handle<apx_result>(
-        results(), ResultObject{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options)});
+        results(), ResultObject{m.run_text_pair(text_of(text, length), text_of(pair, pair_length), options), rope});
   });
 }
 

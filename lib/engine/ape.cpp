@@ -13,7 +13,8 @@
 //
 // Every policy turns row i into weights w_ij ≥ 0 over j ≠ i, and then
 //   iAPE_i = −Σ_j p_ij log p_ij,  p = w / Σw   =   log(Σ_j w_ij) − (Σ_j w_ij log w_ij) / Σ_j w_ij
-// (the scale c/2 cancels except under softmax), a handful of passes over the float32 tile, in place.
+// (the scale c/2 cancels except under softmax), a handful of passes over the float32 tile, in place; the shift
+// policy follows the original code's formula instead, −Σ_j p_ij log(p_ij + 1e-10) with w = A − min + 1e-8.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/InferenceMode.h>
@@ -101,11 +102,17 @@ std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, doub
       diagonal.fill_(0.0f);
       defined = at::amin(a, 1).ge(0.0f);
       break;
-    case metrics::ApePolicy::kShift:  // w = A − min_{k≠i} A_ik
+    case metrics::ApePolicy::kShift: {  // the original code's: w = A − min_{k≠i} A_ik + 1e-8, −Σ p log(p + 1e-10)
+      a.mul_(half_c);  // A itself: the offsets are in its units
       diagonal.fill_(inf);
-      a.sub_(at::amin(a, 1, /*keepdim=*/true));
+      a.sub_(at::amin(a, 1, /*keepdim=*/true)).add_(metrics::kShiftOffset);
       diagonal.fill_(0.0f);
-      break;
+      const at::Tensor total = a.sum(1, /*keepdim=*/false, at::kDouble);
+      a.div_(total.to(at::kFloat).unsqueeze(1));  // p, 0 on the diagonal
+      const at::Tensor logs = (a + static_cast<float>(metrics::kShiftLogOffset)).log_();
+      const at::Tensor entropy = a.mul_(logs).sum(1, /*keepdim=*/false, at::kDouble).neg_();
+      return {entropy, total.gt(0.0).logical_and(at::isfinite(total)).logical_and(at::isfinite(entropy))};
+    }
     case metrics::ApePolicy::kClamp:  // w = max(A, 0)
       a.clamp_min_(0.0f);
       diagonal.fill_(0.0f);
@@ -126,7 +133,7 @@ std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, doub
 
 }  // namespace
 
-ApeResult Result::ape(int layer, metrics::ApePolicy policy) const {
+ApeResult Result::ape(int layer, metrics::ApePolicy policy, const ProximityOptions& options) const {
   const Manifest& m = *data_->manifest;
   const size_t slot = m.slot(layer);
   const int64_t n = num_tokens();
@@ -136,11 +143,12 @@ ApeResult Result::ape(int layer, metrics::ApePolicy policy) const {
                 "text has " +
                     std::to_string(n));
   }
+  const auto inputs = proximity_inputs(slot, options.rope);
+  const at::Tensor &queries = inputs.first, &keys = inputs.second;
   c10::InferenceMode guard;
   return guarded("ape", [&] {
-    const at::Tensor& keys = data_->keys[slot];
     const double half_c = 0.5 / (m.num_heads * std::sqrt(static_cast<double>(keys.size(2))));
-    const auto [u, v] = operands(data_->queries[slot], keys);
+    const auto [u, v] = operands(queries, keys);
     const at::Tensor v_float =
         u.scalar_type() == at::kFloat || reduced_products(keys.device()) ? at::Tensor() : v.to(at::kFloat);
     const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(n, kTileElements / n));

@@ -72,7 +72,62 @@ std::optional<int64_t> optional_id(const json& object, const std::string& key, i
   return integer(object, key, 0, vocab_size - 1, "tokenizer.");
 }
 
-LayerInfo parse_layer(const json& entry, int expected_index, int num_heads) {
+/// A "rope" entry (docs/model-file.md): null (no rotary embedding), {"unavailable": reason}, or the rotation.
+RopeRecord parse_rope(const json& value, int head_dim, const std::string& where) {
+  RopeRecord record;
+  if (value.is_null()) {
+    record.state = RopeRecord::State::kNone;
+    return record;
+  }
+  if (!value.is_object()) invalid(where + "'rope' must be null or an object, found " + shown(value));
+  if (auto reason = value.find("unavailable"); reason != value.end()) {
+    if (!reason->is_string()) invalid(where + "'rope.unavailable' must be a string (the reason), found " + shown(*reason));
+    record.state = RopeRecord::State::kUnavailable;
+    record.reason = reason->get<std::string>();
+    return record;
+  }
+  record.state = RopeRecord::State::kRotary;
+  RotaryEmbedding& rotary = record.rotary;
+  const json& inv_freq = field(value, "inv_freq", where + "rope.");
+  if (!inv_freq.is_array() || inv_freq.empty()) {
+    invalid(where + "'rope.inv_freq' must be a non-empty list of numbers, found " + shown(inv_freq));
+  }
+  for (const json& f : inv_freq) {
+    if (!f.is_number() || !std::isfinite(f.get<double>()) || f.get<double>() < 0) {
+      invalid(where + "'rope.inv_freq' holds " + shown(f) + ", expected finite numbers >= 0");
+    }
+    rotary.inv_freq.push_back(f.get<double>());
+  }
+  rotary.rotary_dim = static_cast<int>(integer(value, "rotary_dim", 2, head_dim, where + "rope."));
+  if (rotary.rotary_dim != 2 * static_cast<int>(rotary.inv_freq.size())) {
+    invalid(where + "'rope.rotary_dim' is " + std::to_string(rotary.rotary_dim) + ", 'rope.inv_freq' holds " +
+            std::to_string(rotary.inv_freq.size()) + " frequencies (one per rotated pair: rotary_dim / 2)");
+  }
+  const json& layout_value = field(value, "layout", where + "rope.");
+  if (!layout_value.is_string()) invalid(where + "'rope.layout' must be a string, found " + shown(layout_value));
+  const std::string layout = layout_value.get<std::string>();
+  if (layout == "rotate_half") {
+    rotary.layout = RotaryEmbedding::Layout::kRotateHalf;
+  } else if (layout == "interleaved") {
+    rotary.layout = RotaryEmbedding::Layout::kInterleaved;
+  } else {
+    invalid(where + "'rope.layout' is \"" + layout + "\", expected \"rotate_half\" or \"interleaved\"");
+  }
+  if (value.contains("attention_scaling")) {
+    auto scaling = positive_number(value, "attention_scaling", where + "rope.");
+    if (!scaling) invalid(where + "'rope.attention_scaling' must be a positive number");
+    rotary.attention_scaling = *scaling;
+  }
+  return record;
+}
+
+/// Families whose models have no rotary embedding: a file of theirs written before the manifest recorded "rope"
+/// gives the same queries and keys before and after (there is no rotation).
+bool family_without_rotary(const std::string& family) {
+  return family == "gpt2" || family == "bert" || family == "distilbert" || family == "bart";
+}
+
+LayerInfo parse_layer(const json& entry, int expected_index, int num_heads, int head_dim) {
   const std::string where = "layers[" + std::to_string(expected_index) + "].";
   if (!entry.is_object()) invalid(where.substr(0, where.size() - 1) + " must be an object");
   LayerInfo layer;
@@ -109,6 +164,7 @@ LayerInfo parse_layer(const json& entry, int expected_index, int num_heads) {
     layer.causal = boolean(entry, "causal", std::nullopt, where);
   }
   layer.name = text(entry, "name", false);
+  if (auto rope = entry.find("rope"); rope != entry.end()) layer.rope = parse_rope(*rope, head_dim, where);
   return layer;
 }
 
@@ -172,7 +228,12 @@ Manifest Manifest::parse(const std::string& json_text) {
   if (!layers.is_array() || layers.size() != indices.size()) {
     invalid("'layers' must hold one entry per captured layer (" + std::to_string(indices.size()) + ")");
   }
-  for (size_t k = 0; k < indices.size(); ++k) m.layers.push_back(parse_layer(layers[k], indices[k], m.num_heads));
+  for (size_t k = 0; k < indices.size(); ++k) m.layers.push_back(parse_layer(layers[k], indices[k], m.num_heads, m.head_dim));
+  if (auto rope = root.find("rope"); rope != root.end()) {
+    m.rope = parse_rope(*rope, m.head_dim, "");
+  } else if (family_without_rotary(m.family)) {
+    m.rope.state = RopeRecord::State::kNone;
+  }
 
   if (auto tok = root.find("tokenizer"); tok != root.end() && !tok->is_null()) {
     if (!tok->is_object()) invalid("'tokenizer' must be an object");

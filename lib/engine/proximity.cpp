@@ -44,23 +44,24 @@ std::pair<at::Tensor, at::Tensor> token_sums(const at::Tensor& queries, const at
 }
 }  // namespace
 
-at::Tensor Result::proximity(int layer) const {
+at::Tensor Result::proximity(int layer, const ProximityOptions& options) const {
   const Manifest& m = *data_->manifest;
   const size_t slot = m.slot(layer);
+  const auto inputs = proximity_inputs(slot, options.rope);
+  const at::Tensor &queries = inputs.first, &keys = inputs.second;
   c10::InferenceMode guard;
   return guarded("proximity", [&] {
-    const at::Tensor& keys = data_->keys[slot];
     const int64_t kv_heads = keys.size(0), n = keys.size(1), d = keys.size(2);
     const double c = 1.0 / (m.num_heads * std::sqrt(static_cast<double>(d)));
     // Σ_g Qg Kgᵀ as one product: [N, Hkv·d] × [Hkv·d, N].
-    at::Tensor qg = grouped_queries(data_->queries[slot], kv_heads, at::kFloat).permute({1, 0, 2}).reshape({n, -1});
+    at::Tensor qg = grouped_queries(queries, kv_heads, at::kFloat).permute({1, 0, 2}).reshape({n, -1});
     at::Tensor kg = keys.to(at::kFloat).permute({1, 0, 2}).reshape({n, -1});
     at::Tensor raw = at::matmul(qg, kg.t()).mul_(c);
     return raw.add(raw.t()).mul_(0.5);
   });
 }
 
-at::Tensor Result::ap_tokens(int layer) const {
+at::Tensor Result::ap_tokens(int layer, const ProximityOptions& options) const {
   const Manifest& m = *data_->manifest;
   const size_t slot = m.slot(layer);
   const int64_t n = num_tokens();
@@ -69,10 +70,10 @@ at::Tensor Result::ap_tokens(int layer) const {
                 "Attention Proximity needs at least 2 tokens (it averages over the other tokens); this text has " +
                     std::to_string(n));
   }
+  const auto inputs = proximity_inputs(slot, options.rope);
+  const at::Tensor &queries = inputs.first, &keys = inputs.second;  // [H, N, d], [Hkv, N, d]
   c10::InferenceMode guard;
   return guarded("ap_tokens", [&] {
-    const at::Tensor& queries = data_->queries[slot];
-    const at::Tensor& keys = data_->keys[slot];  // [Hkv, N, d]
     const int64_t kv_heads = keys.size(0), d = keys.size(2);
     const double c = 1.0 / (m.num_heads * std::sqrt(static_cast<double>(d)));
     const auto [query_sum, key_sum] = token_sums(queries, keys);  // [Hkv, 1, d] each
@@ -91,13 +92,14 @@ at::Tensor Result::ap_tokens(int layer) const {
   });
 }
 
-double Result::ap(int layer) const {
-  at::Tensor tokens = ap_tokens(layer);
+double Result::ap(int layer, const ProximityOptions& options) const {
+  at::Tensor tokens = ap_tokens(layer, options);
   c10::InferenceMode guard;
   return tokens.mean().item<double>();
 }
 
-at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int layer) const {
+at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int layer,
+                                    const ProximityOptions& options) const {
   const Manifest& m = *data_->manifest;
   const size_t slot = m.slot(layer);
   const int64_t n = num_tokens();
@@ -110,11 +112,11 @@ at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int laye
     }
     if (std::find(positions.begin(), positions.end(), i) == positions.end()) positions.push_back(i);  // a set
   }
+  const auto inputs = proximity_inputs(slot, options.rope);
+  const at::Tensor &queries = inputs.first, &keys = inputs.second;  // [H, N, d], [Hkv, N, d]
   c10::InferenceMode guard;
   return guarded("subset_proximity", [&] {
     // Σ_{i∈S} A_ij = (c/2) Σ_g (ΣS Qg · Kg_j + Qg_j · ΣS Kg)
-    const at::Tensor& queries = data_->queries[slot];
-    const at::Tensor& keys = data_->keys[slot];  // [Hkv, N, d]
     const int64_t kv_heads = keys.size(0), d = keys.size(2);
     const double c = 1.0 / (m.num_heads * std::sqrt(static_cast<double>(d)));
     const at::Tensor index = at::tensor(positions, at::kLong).to(keys.device());
@@ -135,7 +137,7 @@ at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int laye
 }
 
 at::Tensor Result::average_proximity(const std::vector<int>& layers, const std::vector<int>& heads,
-                                     bool symmetric) const {
+                                     bool symmetric, const ProximityOptions& options) const {
   const Manifest& m = *data_->manifest;
   const std::vector<size_t> slots = layer_slots(m, layers);
   std::vector<int64_t> chosen = checked_heads(m, heads);
@@ -147,12 +149,13 @@ at::Tensor Result::average_proximity(const std::vector<int>& layers, const std::
     // mean over (l, h) of Q_h K_{g(h)}ᵀ / sqrt(d) = (1 / (L·|heads|·sqrt d)) Σ_l Σ_g (Σ_{chosen h in g} Q_h) K_gᵀ
     at::Tensor sum;
     for (size_t slot : slots) {
-      const at::Tensor& keys = data_->keys[slot];
+      const auto inputs = proximity_inputs(slot, options.rope);
+      const at::Tensor &queries = inputs.first, &keys = inputs.second;
       const int64_t kv_heads = keys.size(0), n = keys.size(1);
       const at::Tensor chosen_heads = at::tensor(chosen, at::kLong).to(keys.device());
       const at::Tensor groups = at::floor_divide(chosen_heads, m.num_heads / kv_heads);
       at::Tensor qg = at::zeros({kv_heads, n, keys.size(2)}, keys.options().dtype(at::kFloat));
-      qg.index_add_(0, groups, data_->queries[slot].index_select(0, chosen_heads).to(at::kFloat));
+      qg.index_add_(0, groups, queries.index_select(0, chosen_heads).to(at::kFloat));
       at::Tensor layer_sum = at::matmul(qg, keys.to(at::kFloat).transpose(1, 2)).sum(0);
       sum = sum.defined() ? sum.add_(layer_sum) : layer_sum;
     }

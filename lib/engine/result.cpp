@@ -52,14 +52,6 @@ const std::vector<std::pair<size_t, size_t>>& Result::char_offsets() const {
   return data_->encoding.char_offsets;
 }
 
-at::Tensor Result::queries(int layer) const {
-  return data_->queries[data_->manifest->slot(layer)];
-}
-
-at::Tensor Result::keys(int layer) const {
-  return data_->keys[data_->manifest->slot(layer)];
-}
-
 at::Tensor Result::attention(int layer, const AttentionOptions& options) const {
   const Manifest& m = *data_->manifest;
   const size_t slot = m.slot(layer);

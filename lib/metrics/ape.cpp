@@ -52,11 +52,23 @@ RowEntropy row_entropy(const double* row, int64_t n, int64_t skip, ApePolicy pol
       }
       return entropy_of([](double x) { return x; });
     case ApePolicy::kShift: {
+      // The original Attention Proximity code's formula: w = A − min + 1e-8, p = w / Σw, −Σ p log(p + 1e-10).
       double lowest = std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j < n; ++j) {
         if (j != skip) lowest = std::min(lowest, row[j]);
       }
-      return entropy_of([lowest](double x) { return x - lowest; });
+      double total = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        if (j != skip) total += row[j] - lowest + kShiftOffset;
+      }
+      if (!(total > 0) || !std::isfinite(total)) return {false, 0};
+      double h = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        if (j == skip) continue;
+        const double p = (row[j] - lowest + kShiftOffset) / total;
+        h -= p * std::log(p + kShiftLogOffset);
+      }
+      return {true, h};
     }
     case ApePolicy::kClamp: return entropy_of([](double x) { return std::max(x, 0.0); });
     case ApePolicy::kSoftmax: {

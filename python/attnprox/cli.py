@@ -265,13 +265,13 @@ def _score_row(item: Input, result, args, layer: int) -> dict:
 
     row = {"input": item.label}
     if isinstance(result, attnprox.Windowed):
-        ape = result.ape(layer, args.policy)
-        row.update({"n": result.n, "windows": len(result.windows), "ap": result.ap(layer),
+        ape = result.ape(layer, args.policy, rope=args.rope)
+        row.update({"n": result.n, "windows": len(result.windows), "ap": result.ap(layer, rope=args.rope),
                     "ape": None if ape != ape else float(ape), "ape_normalized": ape.normalized,
                     "ape_undefined_rows": ape.undefined_rows})
         tokens = result.tokens or [str(i) for i in result.ids]
     else:
-        row.update(result.summary(layer, args.policy))
+        row.update(result.summary(layer, args.policy, rope=args.rope))
         tokens = result.token_texts or [str(i) for i in result.ids]
     row["policy"] = args.policy or attnprox.metrics.DEFAULT_APE_POLICY
     if args.tokens:
@@ -279,8 +279,9 @@ def _score_row(item: Input, result, args, layer: int) -> dict:
         if row["n"] < 2:  # AP and APE are undefined for one token
             row["ap_tokens"] = row["ape_tokens"] = [None] * row["n"]
         else:
-            row["ap_tokens"] = [float(x) for x in result.ap_tokens(layer)]
-            row["ape_tokens"] = [None if x != x else float(x) for x in result.ape_tokens(layer, args.policy)]
+            row["ap_tokens"] = [float(x) for x in result.ap_tokens(layer, rope=args.rope)]
+            row["ape_tokens"] = [None if x != x else float(x)
+                                 for x in result.ape_tokens(layer, args.policy, rope=args.rope)]
     return row
 
 
@@ -487,7 +488,7 @@ def _cmd_study(args) -> int:
     corpus = from_sources(args.corpus, pattern=args.pattern, match=None if args.match == "none" else args.match,
                           groups=groups)
     result = study(corpus, model=args.model, out=args.out, store=args.store, layers=args.layers,
-                   policy=args.policy, per_token=args.tokens, window=args.window, stride=args.stride,
+                   policy=args.policy, rope=args.rope, per_token=args.tokens, window=args.window, stride=args.stride,
                    device=args.device, dtype=args.dtype, workers=args.workers, threads=args.threads,
                    workers_per_gpu=args.workers_per_gpu,
                    scheduler=args.scheduler, token_budget=args.token_budget or DEFAULT_TOKEN_BUDGET,
@@ -544,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--policy", choices=["literal", "shift", "clamp", "softmax"], default=None,
                        help="how APE treats negative proximity entries (default shift)")
     score.add_argument("--tokens", action="store_true", help="also per-token AP_i and iAPE_i")
+    score.add_argument("--rope", action="store_true",
+                       help="measure the queries and keys after the rotary embedding, as the attention used them "
+                       "(default: before it, as the original Attention Proximity code)")
     score.add_argument("-q", "--quiet", action="store_true", help="no progress bar (there is one on a terminal)")
     score.add_argument("--json", action="store_true", help="JSON output")
     long = score.add_argument_group("texts longer than the model's positions (docs/long-texts.md)")
@@ -633,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--policy", choices=["literal", "shift", "clamp", "softmax"], default=None,
                     help="how APE treats negative proximity entries (default shift)")
     st.add_argument("--tokens", action="store_true", help="also store per-token AP_i and iAPE_i (in texts.json)")
+    st.add_argument("--rope", action="store_true",
+                    help="measure the queries and keys after the rotary embedding (default: before it)")
     st.add_argument("--window", type=_count(2), default=None,
                     help="window (tokens) for texts longer than the model's positions (default: run_windows')")
     st.add_argument("--stride", type=_count(1), default=None, help="stride between windows (default: run_windows')")

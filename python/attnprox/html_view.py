@@ -29,7 +29,10 @@ The payload (validated; a malformed one raises ValueError naming what is wrong) 
      "layers": [layer, ...],              one per layer the view can show, each of one of two forms:
         queries and keys (every head):    {"layer": int, "queries": [H, N, d], "keys": [Hkv, N, d],
                                            "scaling": float, "causal": bool, "sliding_window": int | None,
-                                           "softcap": float | None, "sinks": [float] * H | None}
+                                           "softcap": float | None, "sinks": [float] * H | None,
+                                           "rope": {...} | None}  (optional: queries and keys are given before
+                                           the rotary embedding "rope" of docs/model-file.md, which the page
+                                           applies for the attention; the proximity maps use them as given)
         ready-made matrices:              {"layer": int, "proximity": [N, N] symmetric, "attention": [N, N]
                                            (mean of the heads; row i, query i, sums to 1), "causal", "sliding_window"}
         and in both, optionally "ap_tokens": [N] (AP_i) and "ape_tokens": [N] (iAPE_i, NaN where undefined), the
@@ -538,6 +541,19 @@ def _validated_qk_layer(layer: Mapping[str, Any], where: str, n: int) -> dict:
             raise ValueError(f"{where}['sinks'] must hold one logit per query head ({heads}), found {sinks.shape[0]}")
         sinks = sinks.tolist()
     out["sinks"] = sinks
+    rope = layer.get("rope")
+    if rope is not None:
+        if not isinstance(rope, Mapping) or not all(key in rope for key in ("inv_freq", "rotary_dim", "layout")):
+            raise ValueError(f"{where}['rope'] must be a rotary embedding record (inv_freq, rotary_dim, layout) or "
+                             f"None, got {rope!r}")
+        inv_freq = [float(f) for f in rope["inv_freq"]]
+        dim = _int(rope["rotary_dim"], f"{where}['rope']['rotary_dim']")
+        if dim != 2 * len(inv_freq) or dim > queries.shape[2] or rope["layout"] not in ("rotate_half", "interleaved"):
+            raise ValueError(f"{where}['rope'] does not fit heads of {queries.shape[2]}: rotary_dim {dim}, "
+                             f"{len(inv_freq)} frequencies, layout {rope['layout']!r}")
+        scaling = _finite(rope.get("attention_scaling", 1.0), f"{where}['rope']['attention_scaling']")
+        rope = {"inv_freq": inv_freq, "rotary_dim": dim, "layout": rope["layout"], "attention_scaling": scaling}
+    out["rope"] = rope
     out.update(_layer_values(layer, where, n))
     return out
 

@@ -514,13 +514,14 @@ class Result:
         run kept); OutOfRangeError for a layer the result does not hold."""
         return resolve_layer(layer, self.layers, self.model.num_layers, self.model.captured_layers)
 
-    def queries(self, layer: int = -1, torch: bool = False) -> np.ndarray:
-        """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm)."""
-        return self.torch.queries(layer) if torch else self._core.queries(_L(layer))
+    def queries(self, layer: int = -1, torch: bool = False, rope: bool = True) -> np.ndarray:
+        """Queries `[H, N, d]` exactly as the attention sees them (after rotary embeddings and q-norm); `rope=False`:
+        before the rotary embedding (what the proximity family measures by default; docs/measurements.md §1)."""
+        return self.torch.queries(_L(layer), rope=rope) if torch else self._core.queries(_L(layer), rope=rope)
 
-    def keys(self, layer: int = -1, torch: bool = False) -> np.ndarray:
-        """Keys `[Hkv, N, d]`; query head h reads key head h // (H // Hkv)."""
-        return self.torch.keys(layer) if torch else self._core.keys(_L(layer))
+    def keys(self, layer: int = -1, torch: bool = False, rope: bool = True) -> np.ndarray:
+        """Keys `[Hkv, N, d]`; query head h reads key head h // (H // Hkv). `rope=False`: before RoPE."""
+        return self.torch.keys(_L(layer), rope=rope) if torch else self._core.keys(_L(layer), rope=rope)
 
     def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0,
                   torch: bool = False) -> np.ndarray:
@@ -535,42 +536,49 @@ class Result:
             return self.torch.average_attention(layers, heads, temperature)
         return self._core.average_attention(_layer_list(layers), _head_list(heads), _T(temperature))
 
-    def proximity(self, layer: int = -1, torch: bool = False) -> np.ndarray:
+    # The proximity family (proximity, ap_tokens, ap, subset_proximity, ape, ape_tokens, average_proximity) measures
+    # the queries and keys before the rotary embedding by default, as the original Attention Proximity code does;
+    # `rope=True` measures those the attention used (docs/measurements.md §1). Models without RoPE: the same.
+
+    def proximity(self, layer: int = -1, torch: bool = False, rope: bool = False) -> np.ndarray:
         """The proximity matrix A `[N, N]`: A = (A_raw + A_rawᵀ)/2, A_raw = mean_h Q_h K_hᵀ / sqrt(d)."""
-        return self.torch.proximity(layer) if torch else self._core.proximity(_L(layer))
+        return self.torch.proximity(layer, rope=rope) if torch else self._core.proximity(_L(layer), rope=rope)
 
-    def ap_tokens(self, layer: int = -1, torch: bool = False) -> np.ndarray:
+    def ap_tokens(self, layer: int = -1, torch: bool = False, rope: bool = False) -> np.ndarray:
         """Per-token Attention Proximity AP_i = Σ_{j≠i} A_ij / (N−1), `[N]` float64 (needs N ≥ 2)."""
-        return self.torch.ap_tokens(layer) if torch else self._core.ap_tokens(_L(layer))
+        return self.torch.ap_tokens(layer, rope=rope) if torch else self._core.ap_tokens(_L(layer), rope=rope)
 
-    def ap(self, layer: int = -1) -> float:
+    def ap(self, layer: int = -1, rope: bool = False) -> float:
         """The text's Attention Proximity AP = mean_i AP_i."""
-        return self._core.ap(_L(layer))
+        return self._core.ap(_L(layer), rope=rope)
 
-    def subset_proximity(self, indices: Sequence[int], layer: int = -1, torch: bool = False) -> np.ndarray:
+    def subset_proximity(self, indices: Sequence[int], layer: int = -1, torch: bool = False,
+                         rope: bool = False) -> np.ndarray:
         """AP^(S)_j = mean_{i∈S} A_ij for every token j, `[N]` float64; S = `indices` (token positions, duplicates
         count once)."""
         if torch:
-            return self.torch.subset_proximity(indices, layer)
-        return self._core.subset_proximity(_positions(indices), _L(layer))
+            return self.torch.subset_proximity(indices, layer, rope=rope)
+        return self._core.subset_proximity(_positions(indices), _L(layer), rope=rope)
 
-    def ape(self, layer: int = -1, policy: Optional[str] = None) -> APE:
+    def ape(self, layer: int = -1, policy: Optional[str] = None, rope: bool = False) -> APE:
         """Attention Proximity Entropy: a float (mean iAPE over the defined rows) with `.normalized` (length-
         corrected by log(N−1)), `.undefined_rows`, `.tokens`, `.defined`, `.policy`. Policies for rows with negative
-        entries: "shift" (default), "literal", "clamp", "softmax" (attnprox.metrics)."""
-        return APE.from_report(self._core.ape(_L(layer), policy_name(policy)))
+        entries: "shift" (default, the original code's formula), "literal", "clamp", "softmax" (attnprox.metrics)."""
+        return APE.from_report(self._core.ape(_L(layer), policy_name(policy), rope=rope))
 
-    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, torch: bool = False) -> np.ndarray:
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, torch: bool = False,
+                   rope: bool = False) -> np.ndarray:
         """iAPE_i per token `[N]` float64, NaN exactly where the policy leaves the row undefined (their count:
         `ape(...).undefined_rows`)."""
-        return self.torch.ape_tokens(layer, policy) if torch else self.ape(layer, policy).tokens
+        return self.torch.ape_tokens(layer, policy, rope=rope) if torch else self.ape(layer, policy, rope=rope).tokens
 
-    def average_proximity(self, layers=None, heads=None, symmetric: bool = True, torch: bool = False) -> np.ndarray:
+    def average_proximity(self, layers=None, heads=None, symmetric: bool = True, torch: bool = False,
+                          rope: bool = False) -> np.ndarray:
         """Mean of A_h = Q_h K_{g(h)}ᵀ / sqrt(d) over layers × heads (None: all) `[N, N]`; symmetrised by default
         (one layer, all heads: `proximity(layer)`)."""
         if torch:
-            return self.torch.average_proximity(layers, heads, symmetric)
-        return self._core.average_proximity(_layer_list(layers), _head_list(heads), symmetric)
+            return self.torch.average_proximity(layers, heads, symmetric, rope=rope)
+        return self._core.average_proximity(_layer_list(layers), _head_list(heads), symmetric, rope=rope)
 
     def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0,
                           torch: bool = False) -> np.ndarray:
@@ -617,12 +625,12 @@ class Result:
 
         return View(self, layer=layer, temperature=temperature, policy=policy, **options)
 
-    def summary(self, layer: int = -1, policy: Optional[str] = None) -> dict:
+    def summary(self, layer: int = -1, policy: Optional[str] = None, rope: bool = False) -> dict:
         """The scalar measurements of the text at a layer, for tables: n, ap, ape, ape_normalized,
         ape_undefined_rows, mean_entropy, mean_normalized_entropy, max_weight, most_attended."""
-        ape = self.ape(layer, policy) if len(self) >= 2 else None
+        ape = self.ape(layer, policy, rope=rope) if len(self) >= 2 else None
         stats = self.attention_stats(layer)
-        return {"n": len(self), "ap": self.ap(layer) if len(self) >= 2 else None,
+        return {"n": len(self), "ap": self.ap(layer, rope=rope) if len(self) >= 2 else None,
                 "ape": None if ape is None or math.isnan(ape) else float(ape),
                 "ape_normalized": None if ape is None else ape.normalized,
                 "ape_undefined_rows": None if ape is None else ape.undefined_rows,
@@ -666,11 +674,11 @@ class TorchView:
         self._result = result
         self._from = torch.utils.dlpack.from_dlpack
 
-    def queries(self, layer: int = -1):
-        return self._from(self._result._core.queries(_L(layer), torch=True))
+    def queries(self, layer: int = -1, rope: bool = True):
+        return self._from(self._result._core.queries(_L(layer), torch=True, rope=rope))
 
-    def keys(self, layer: int = -1):
-        return self._from(self._result._core.keys(_L(layer), torch=True))
+    def keys(self, layer: int = -1, rope: bool = True):
+        return self._from(self._result._core.keys(_L(layer), torch=True, rope=rope))
 
     def attention(self, layer: int = -1, head: Optional[int] = None, temperature: float = 1.0):
         return self._from(self._result._core.attention(_L(layer), _H(head), _T(temperature), torch=True))
@@ -679,23 +687,24 @@ class TorchView:
         return self._from(self._result._core.average_attention(_layer_list(layers), _head_list(heads), _T(temperature),
                                                                torch=True))
 
-    def proximity(self, layer: int = -1):
-        return self._from(self._result._core.proximity(_L(layer), torch=True))
+    def proximity(self, layer: int = -1, rope: bool = False):
+        return self._from(self._result._core.proximity(_L(layer), torch=True, rope=rope))
 
-    def ap_tokens(self, layer: int = -1):
-        return self._from(self._result._core.ap_tokens(_L(layer), torch=True))
+    def ap_tokens(self, layer: int = -1, rope: bool = False):
+        return self._from(self._result._core.ap_tokens(_L(layer), torch=True, rope=rope))
 
-    def subset_proximity(self, indices: Sequence[int], layer: int = -1):
-        return self._from(self._result._core.subset_proximity(_positions(indices), _L(layer), torch=True))
+    def subset_proximity(self, indices: Sequence[int], layer: int = -1, rope: bool = False):
+        return self._from(self._result._core.subset_proximity(_positions(indices), _L(layer), torch=True,
+                                                              rope=rope))
 
-    def average_proximity(self, layers=None, heads=None, symmetric: bool = True):
+    def average_proximity(self, layers=None, heads=None, symmetric: bool = True, rope: bool = False):
         return self._from(self._result._core.average_proximity(_layer_list(layers), _head_list(heads), symmetric,
-                                                               torch=True))
+                                                               torch=True, rope=rope))
 
     def attention_entropy(self, layer: int = -1, normalized: bool = False, temperature: float = 1.0):
         return self._from(self._result._core.attention_entropy(_L(layer), normalized, _T(temperature), torch=True))
 
-    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None):
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, rope: bool = False):
         import torch
 
-        return torch.from_numpy(self._result.ape(layer, policy).tokens)
+        return torch.from_numpy(self._result.ape(layer, policy, rope=rope).tokens)

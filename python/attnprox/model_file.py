@@ -1,9 +1,17 @@
-"""Changing a model file after export: `set_tokenizer` gives a file the tokenizer it was made without.
+"""The attnprox model file's format (docs/model-file.md), in one place for both exporters and the tools that
+read or change files:
 
-A model file is a TorchScript archive (a zip file, docs/model-file.md); its tokenizer is the entry
-`<archive>/extra/attnprox/tokenizer.json`. The file is rewritten entry by entry: every other entry keeps its bytes
-and its order, each entry's data starts on a 64-byte boundary as torch writes them, and the new file is written
-beside the old one and renamed over it, so that the model file is never half written.
+- the names: `FORMAT`, `FORMAT_VERSION`, the manifest's and the tokenizer's entries (`MANIFEST_NAME` /
+  `TOKENIZER_NAME` as `torch.jit.save`'s `_extra_files` keys, `MANIFEST_ENTRY` / `TOKENIZER_ENTRY` as archive
+  paths), the dtype names (`DTYPE_NAMES`, `parse_dtype`);
+- the manifest's facts that both exporters compute the same way: `tokenizer_facts`, `check_tokenizer`, and the
+  rotary embedding record (`rotary_record`, `unavailable_rope`; attnprox.rope);
+- changing a file after export: `set_tokenizer` gives a file the tokenizer it was made without.
+
+A model file is a TorchScript archive (a zip file); its tokenizer is the entry
+`<archive>/extra/attnprox/tokenizer.json`. `set_tokenizer` rewrites the file entry by entry: every other entry keeps
+its bytes and its order, each entry's data starts on a 64-byte boundary as torch writes them, and the new file is
+written beside the old one and renamed over it, so that the model file is never half written.
 """
 import os
 import struct
@@ -12,8 +20,14 @@ import zipfile
 from .errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
 from .files import replacing
 
-TOKENIZER_ENTRY = "extra/attnprox/tokenizer.json"
-MANIFEST_ENTRY = "extra/attnprox/manifest.json"
+FORMAT = "attnprox-model"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "attnprox/manifest.json"  # torch.jit.save's _extra_files key: the entry extra/<name>
+TOKENIZER_NAME = "attnprox/tokenizer.json"
+TOKENIZER_ENTRY = "extra/" + TOKENIZER_NAME
+MANIFEST_ENTRY = "extra/" + MANIFEST_NAME
+DTYPE_ALIASES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16",
+                 "fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 _ALIGNMENT = 64  # torch's zip writer starts every entry's data at a multiple of 64 bytes
 _LOCAL_HEADER = 30  # bytes of a zip local file header before the name
 
@@ -88,3 +102,88 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
                     put(entry, archive.read(entry))
                     if entry is manifests[0] and not had_one:  # a new entry, beside the manifest
                         put(zipfile.ZipInfo(name, date_time=entry.date_time), data)
+
+
+# ---- the manifest's facts, as both exporters write them ----
+
+def dtype_names() -> dict:
+    """torch dtype → the manifest's name of it ("float32", "float16", "bfloat16")."""
+    import torch
+
+    return {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+def parse_dtype(dtype):
+    """None, a torch dtype or a name ("float32"/"fp32", "float16"/"fp16", "bfloat16"/"bf16") → a torch dtype or
+    None; ValueError for anything else."""
+    import torch
+
+    if dtype is None or isinstance(dtype, torch.dtype):
+        if dtype is not None and dtype not in dtype_names():
+            raise ValueError(f"dtype {dtype} is not supported (float32, float16, bfloat16)")
+        return dtype
+    if not isinstance(dtype, str) or dtype.lower() not in DTYPE_ALIASES:
+        raise ValueError(f"dtype {dtype!r} is not supported (float32, float16, bfloat16)")
+    return getattr(torch, DTYPE_ALIASES[dtype.lower()])
+
+
+def _read_json(path: str):
+    import json
+
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def tokenizer_facts(model_dir, bos_id, eos_id, pad_id, vocab_size: int) -> dict:
+    """The manifest's tokenizer facts: the BOS/EOS/PAD ids of the model's config (an id outside the vocabulary
+    becomes None), whether BOS is added, and the special tokens, from `tokenizer_config.json` and `tokenizer.json`
+    (or the one built from BERT's vocab.txt) where model_dir has them."""
+    import json
+
+    from .reference.tokenizer_files import tokenizer_json_of
+
+    tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
+    tokenizer = tokenizer_json_of(model_dir) if model_dir and os.path.isdir(model_dir) else None
+    tok = json.loads(tokenizer[0]) if tokenizer else {}
+    special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
+
+    def known(token_id):
+        return token_id if token_id is not None and token_id < vocab_size else None
+
+    return {
+        "bos_id": known(bos_id),
+        "eos_id": known(eos_id),
+        "pad_id": known(pad_id),
+        "add_bos": bool(tok_cfg.get("add_bos_token", False)),
+        "special_tokens": special,
+    }
+
+
+def check_tokenizer(text: str, path: str) -> None:
+    """The tokenizer.json must load in attnprox's tokenizer (when the engine is there to check it)."""
+    try:
+        from . import _core
+    except ImportError:  # the Python part without its compiled engine
+        return
+    from .reference.common import ReferenceModelError
+
+    try:
+        _core.Tokenizer.from_json(text)
+    except Exception as e:  # attnprox errors name the problem
+        raise ReferenceModelError(f"{path} cannot be used by attnprox's tokenizer: {e}") from None
+
+
+def rotary_record(inv_freq, rotary_dim=None, layout: str = "rotate_half", attention_scaling: float = 1.0) -> dict:
+    """The manifest's "rope" object (attnprox.rope.rotary_record)."""
+    from .rope import rotary_record as record
+
+    return record(inv_freq, rotary_dim, layout, attention_scaling)
+
+
+def unavailable_rope(reason: str) -> dict:
+    """The manifest's "rope" for a rotary embedding the file cannot describe."""
+    from .rope import unavailable
+
+    return unavailable(reason)

@@ -25,6 +25,14 @@ EXPORT_VERSION = 1
 _VALUE_BYTES = 48  # JSON of AP_i and iAPE_i, per token and layer (two floats)
 
 
+def _rotation(manifest: dict, layer: int) -> Optional[dict]:
+    """The rotary embedding of a captured layer as its manifest records it (the layer's own, else the model's), or
+    None where the queries and keys are the same before and after RoPE."""
+    entry = next((e for e in manifest["layers"] if e["index"] == layer), {})
+    record = entry["rope"] if "rope" in entry else manifest.get("rope")
+    return record if isinstance(record, dict) and "inv_freq" in record else None
+
+
 class _Panel:
     """One text in a page: its Result, what to show of it first, and which layers the page holds."""
 
@@ -112,8 +120,13 @@ class _Panel:
         layers = []
         for number in (self.embedded if with_arrays else []):
             layer = self.layer_entry(number)
-            layer["queries"] = r.queries(number)
-            layer["keys"] = r.keys(number)
+            # Before RoPE, as the proximity family measures them; the page turns them back for the attention with
+            # the layer's rotation (docs/model-file.md, "rope").
+            layer["queries"] = r.queries(number, rope=False)
+            layer["keys"] = r.keys(number, rope=False)
+            rope = _rotation(model.manifest, number)
+            if rope is not None:
+                layer["rope"] = rope
             if self.n >= 2:
                 layer["ap_tokens"] = r.ap_tokens(number)
                 layer["ape_tokens"] = r.ape_tokens(number, self.policy)

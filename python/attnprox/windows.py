@@ -78,23 +78,23 @@ class Windowed:
             count[start:end] += defined
         return total, count
 
-    def ap_tokens(self, layer: int = -1) -> np.ndarray:
+    def ap_tokens(self, layer: int = -1, rope: bool = False) -> np.ndarray:
         """AP_i of every token of the text [n]: the mean of its AP_i over the windows that contain it."""
-        total, count = self._gather(((span, r.ap_tokens(layer)) for span, r in self.windows))
+        total, count = self._gather(((span, r.ap_tokens(layer, rope=rope)) for span, r in self.windows))
         return total / count
 
-    def ap(self, layer: int = -1) -> float:
+    def ap(self, layer: int = -1, rope: bool = False) -> float:
         """The text's AP: the windows' AP weighted by their lengths N_w, Σ_w N_w·AP^(w) / Σ_w N_w."""
-        weighted = sum(len(r) * r.ap(layer) for _, r in self.windows)
+        weighted = sum(len(r) * r.ap(layer, rope=rope) for _, r in self.windows)
         return float(weighted / sum(len(r) for _, r in self.windows))
 
-    def ape(self, layer: int = -1, policy: Optional[str] = None) -> APE:
+    def ape(self, layer: int = -1, policy: Optional[str] = None, rope: bool = False) -> APE:
         """The text's APE: the mean of iAPE_i over every defined position of every window; `.normalized` the mean
         of iAPE_i / log(N_w − 1); `.tokens` ape_tokens(); `.undefined_rows` the text tokens with no defined value."""
         name = policy_name(policy)
         per_window, value_sum, normalized_sum, defined_rows = [], 0.0, 0.0, 0
         for span, r in self.windows:
-            report = r.ape(layer, name)
+            report = r.ape(layer, name, rope=rope)
             per_window.append((span, report.tokens))
             rows = int(report.defined.sum())
             if rows:  # the window's APE and normalized APE are means over its defined rows
@@ -108,9 +108,9 @@ class Windowed:
                    normalized=normalized_sum / defined_rows if defined_rows else None,
                    undefined_rows=int((count == 0).sum()), tokens=tokens, defined=count > 0, policy=name)
 
-    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None) -> np.ndarray:
+    def ape_tokens(self, layer: int = -1, policy: Optional[str] = None, rope: bool = False) -> np.ndarray:
         """iAPE_i of every token of the text [n]: the mean over the windows where it is defined (NaN where none)."""
-        return self.ape(layer, policy).tokens
+        return self.ape(layer, policy, rope=rope).tokens
 
     def __repr__(self) -> str:
         return f"<attnprox.Windowed {self.n} tokens in {len(self.windows)} windows>"

@@ -228,11 +228,17 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("offsets", &attnprox::Result::offsets)
       .def_property_readonly("char_offsets", &attnprox::Result::char_offsets)
       .def(
-          "queries", [](const attnprox::Result& self, int layer, bool torch) { return out(self.queries(layer), torch); },
-          py::arg("layer"), py::arg("torch") = false)
+          "queries",
+          [](const attnprox::Result& self, int layer, bool torch, bool rope) {
+            return out(released([&] { return self.queries(layer, rope); }), torch);
+          },
+          py::arg("layer"), py::arg("torch") = false, py::arg("rope") = true)
       .def(
-          "keys", [](const attnprox::Result& self, int layer, bool torch) { return out(self.keys(layer), torch); },
-          py::arg("layer"), py::arg("torch") = false)
+          "keys",
+          [](const attnprox::Result& self, int layer, bool torch, bool rope) {
+            return out(released([&] { return self.keys(layer, rope); }), torch);
+          },
+          py::arg("layer"), py::arg("torch") = false, py::arg("rope") = true)
       .def(
           "attention",
           [](const attnprox::Result& self, int layer, std::optional<int> head, double temperature, bool torch) {
@@ -251,37 +257,44 @@ PYBIND11_MODULE(_core, m) {
           py::arg("layers"), py::arg("heads"), py::arg("temperature") = 1.0, py::arg("torch") = false)
       .def(
           "proximity",
-          [](const attnprox::Result& self, int layer, bool torch) {
-            return out(released([&] { return self.proximity(layer); }), torch);
+          [](const attnprox::Result& self, int layer, bool torch, bool rope) {
+            return out(released([&] { return self.proximity(layer, {rope}); }), torch);
           },
-          py::arg("layer"), py::arg("torch") = false)
+          py::arg("layer"), py::arg("torch") = false, py::arg("rope") = false)
       .def(
           "ap_tokens",
-          [](const attnprox::Result& self, int layer, bool torch) {
-            return out(released([&] { return self.ap_tokens(layer); }), torch);
+          [](const attnprox::Result& self, int layer, bool torch, bool rope) {
+            return out(released([&] { return self.ap_tokens(layer, {rope}); }), torch);
           },
-          py::arg("layer"), py::arg("torch") = false)
-      .def("ap", [](const attnprox::Result& self, int layer) { return released([&] { return self.ap(layer); }); })
+          py::arg("layer"), py::arg("torch") = false, py::arg("rope") = false)
+      .def(
+          "ap",
+          [](const attnprox::Result& self, int layer, bool rope) {
+            return released([&] { return self.ap(layer, {rope}); });
+          },
+          py::arg("layer"), py::arg("rope") = false)
       .def(
           "subset_proximity",
-          [](const attnprox::Result& self, const std::vector<int64_t>& subset, int layer, bool torch) {
-            return out(released([&] { return self.subset_proximity(subset, layer); }), torch);
+          [](const attnprox::Result& self, const std::vector<int64_t>& subset, int layer, bool torch, bool rope) {
+            return out(released([&] { return self.subset_proximity(subset, layer, {rope}); }), torch);
           },
-          py::arg("subset"), py::arg("layer"), py::arg("torch") = false)
+          py::arg("subset"), py::arg("layer"), py::arg("torch") = false, py::arg("rope") = false)
       .def("ape",
-           [](const attnprox::Result& self, int layer, const std::string& policy) {
+           [](const attnprox::Result& self, int layer, const std::string& policy, bool rope) {
              const attnprox::ApeResult r =
-                 released([&] { return self.ape(layer, attnprox::metrics::parse_ape_policy(policy)); });
+                 released([&] { return self.ape(layer, attnprox::metrics::parse_ape_policy(policy), {rope}); });
              return ape_dict(r.value, r.normalized, r.undefined_rows, to_numpy(r.tokens), to_numpy(r.defined),
                              attnprox::metrics::to_string(r.policy));
-           })
+           },
+           py::arg("layer"), py::arg("policy"), py::arg("rope") = false)
       .def(
           "average_proximity",
           [](const attnprox::Result& self, const std::vector<int>& layers, const std::vector<int>& heads,
-             bool symmetric, bool torch) {
-            return out(released([&] { return self.average_proximity(layers, heads, symmetric); }), torch);
+             bool symmetric, bool torch, bool rope) {
+            return out(released([&] { return self.average_proximity(layers, heads, symmetric, {rope}); }), torch);
           },
-          py::arg("layers"), py::arg("heads"), py::arg("symmetric"), py::arg("torch") = false)
+          py::arg("layers"), py::arg("heads"), py::arg("symmetric"), py::arg("torch") = false,
+          py::arg("rope") = false)
       .def(
           "attention_entropy",
           [](const attnprox::Result& self, int layer, bool normalized, double temperature, bool torch) {

@@ -791,11 +791,91 @@ static void metrics_without_a_model(void) {
                "argmax_keys is NULL");
 }
 
+/* The proximity family before RoPE (the default) and after it (params' rope), and the queries before RoPE. */
+static void rope(void) {
+  const int64_t ids[] = {5, 6, 7, 8, 9, 10};
+  const size_t n = 6;
+  apx_model* model = NULL;
+  apx_model* after_model = NULL;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), NULL, &model));
+  apx_load_params load = apx_load_default_params();
+  CHECK(load.rope == 0);
+  load.rope = 1;
+  CHECK_OK(apx_model_load(model_path("llama.apx"), &load, &after_model));
+  load.rope = 2;
+  apx_model* bad = NULL;
+  CHECK_STATUS(apx_model_load(model_path("llama.apx"), &load, &bad), APX_ERROR_INVALID_ARGUMENT, "params->rope");
+  if (!model || !after_model) return;
+  apx_run_params run = apx_run_default_params();
+  CHECK(run.rope == -1);
+  apx_result* before = NULL;
+  apx_result* after = NULL;
+  apx_result* after_by_load = NULL;
+  apx_result* before_by_run = NULL;
+  CHECK_OK(apx_model_run_ids(model, ids, n, &before));
+  run.rope = 1;
+  CHECK_OK(apx_model_run_ids_with(model, ids, n, &run, &after));
+  CHECK_OK(apx_model_run_ids(after_model, ids, n, &after_by_load));
+  run.rope = 0;
+  CHECK_OK(apx_model_run_ids_with(after_model, ids, n, &run, &before_by_run));
+  run.rope = 5;
+  apx_result* none = NULL;
+  CHECK_STATUS(apx_model_run_ids_with(model, ids, n, &run, &none), APX_ERROR_INVALID_ARGUMENT, "params->rope");
+  double ap_before = 0, ap_after = 0, ap_after_by_load = 0, ap_before_by_run = 0;
+  CHECK_OK(apx_result_ap(before, -1, &ap_before));
+  CHECK_OK(apx_result_ap(after, -1, &ap_after));
+  CHECK_OK(apx_result_ap(after_by_load, -1, &ap_after_by_load));
+  CHECK_OK(apx_result_ap(before_by_run, -1, &ap_before_by_run));
+  CHECK(fabs(ap_before - ap_after) > 1e-6);
+  CHECK(ap_after == ap_after_by_load && ap_before == ap_before_by_run);
+  /* AP after RoPE from the queries and keys the attention used; before RoPE from those before it. */
+  size_t needed = 0;
+  CHECK_OK(apx_result_queries(before, -1, NULL, 0, &needed));
+  float* q = malloc(needed * sizeof(float));
+  float* q0 = malloc(needed * sizeof(float));
+  CHECK_OK(apx_result_queries(before, -1, q, needed, NULL));
+  CHECK_OK(apx_result_queries_before_rope(before, -1, q0, needed, NULL));
+  size_t key_count = 0;
+  CHECK_OK(apx_result_keys_before_rope(before, -1, NULL, 0, &key_count));
+  float* k0 = malloc(key_count * sizeof(float));
+  CHECK_OK(apx_result_keys_before_rope(before, -1, k0, key_count, NULL));
+  apx_model_info info;
+  memset(&info, 0, sizeof info);
+  info.struct_size = sizeof info;
+  CHECK_OK(apx_model_get_info(model, &info));
+  const int d = info.head_dim, heads = info.num_heads, kv = info.num_kv_heads;
+  /* position 0 is not turned, position 3 is */
+  double first = 0, later = 0;
+  for (int x = 0; x < d; ++x) {
+    first = fmax(first, fabs(q[x] - q0[x]));
+    later = fmax(later, fabs(q[3 * d + x] - q0[3 * d + x]));
+  }
+  CHECK(first < 1e-6 && later > 1e-4);
+  double want = 0;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      if (i != j) want += proximity_entry(q0, k0, heads, kv, n, d, i, j);
+    }
+  }
+  want /= (double)(n * (n - 1));
+  CHECK(fabs(ap_before - want) < 1e-5);
+  free(q);
+  free(q0);
+  free(k0);
+  apx_result_free(before);
+  apx_result_free(after);
+  apx_result_free(after_by_load);
+  apx_result_free(before_by_run);
+  apx_model_free(model);
+  apx_model_free(after_model);
+}
+
 int main(void) {
   library();
   logging();
   loading();
   layers();
+  rope();
   apx_model* bert_text = NULL;
   apx_model* gpt2 = NULL;
   CHECK_OK(apx_model_load(model_path("bert-text.apx"), NULL, &bert_text));

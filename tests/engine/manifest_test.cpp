@@ -137,5 +137,70 @@ TEST(Manifest, RejectsWhatBreaksTheContract) {
   expect_error(ErrorCode::kInvalidModel, "not valid JSON", [] { Manifest::parse("{\"num_layers\": 1e99999}"); });
 }
 
+TEST(Manifest, ReadsTheRotaryEmbeddingRecord) {
+  json j = valid();
+  EXPECT_EQ(Manifest::parse(j.dump()).rope.state, RopeRecord::State::kNotRecorded);  // a file before "rope"
+  j["family"] = "gpt2";
+  EXPECT_EQ(Manifest::parse(j.dump()).rope.state, RopeRecord::State::kNone);  // families without RoPE need nothing
+  j["family"] = "llama";
+  j["rope"] = nullptr;
+  EXPECT_EQ(Manifest::parse(j.dump()).rope.state, RopeRecord::State::kNone);
+  j["rope"] = {{"unavailable", "rope type 'dynamic'"}};
+  Manifest unavailable = Manifest::parse(j.dump());
+  EXPECT_EQ(unavailable.rope.state, RopeRecord::State::kUnavailable);
+  EXPECT_EQ(unavailable.rope.reason, "rope type 'dynamic'");
+  j["rope"] = json::parse(R"({"inv_freq": [1.0, 0.1, 0.01], "rotary_dim": 6, "layout": "interleaved",
+                              "attention_scaling": 1.5})");
+  j["layers"][2]["rope"] = json::parse(R"({"inv_freq": [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125],
+                                           "rotary_dim": 16, "layout": "rotate_half"})");
+  Manifest m = Manifest::parse(j.dump());
+  ASSERT_EQ(m.rope.state, RopeRecord::State::kRotary);
+  EXPECT_EQ(m.rope.rotary.inv_freq, (std::vector<double>{1.0, 0.1, 0.01}));
+  EXPECT_EQ(m.rope.rotary.rotary_dim, 6);
+  EXPECT_EQ(m.rope.rotary.layout, RotaryEmbedding::Layout::kInterleaved);
+  EXPECT_DOUBLE_EQ(m.rope.rotary.attention_scaling, 1.5);
+  EXPECT_EQ(&m.rope_of(m.layers[0]), &m.rope);  // the model's record, unless a layer has its own
+  EXPECT_EQ(m.rope_of(m.layers[2]).rotary.rotary_dim, 16);
+  EXPECT_EQ(m.rope_of(m.layers[2]).rotary.layout, RotaryEmbedding::Layout::kRotateHalf);
+  EXPECT_DOUBLE_EQ(m.rope_of(m.layers[2]).rotary.attention_scaling, 1.0);
+}
+
+TEST(Manifest, RejectsABadRotaryEmbeddingRecord) {
+  const std::vector<BadCase> cases = {
+      {"not an object", [](json& j) { j["rope"] = 3; }, "'rope' must be null or an object"},
+      {"reason not text", [](json& j) { j["rope"] = {{"unavailable", 1}}; }, "'rope.unavailable' must be a string"},
+      {"no frequencies", [](json& j) { j["rope"] = {{"rotary_dim", 2}, {"layout", "rotate_half"}}; },
+       "'inv_freq' is missing"},
+      {"empty frequencies",
+       [](json& j) { j["rope"] = {{"inv_freq", json::array()}, {"rotary_dim", 2}, {"layout", "rotate_half"}}; },
+       "non-empty list of numbers"},
+      {"negative frequency",
+       [](json& j) { j["rope"] = {{"inv_freq", {1.0, -0.5}}, {"rotary_dim", 4}, {"layout", "rotate_half"}}; },
+       "expected finite numbers >= 0"},
+      {"dimension beyond the head",
+       [](json& j) { j["rope"] = {{"inv_freq", {1.0}}, {"rotary_dim", 18}, {"layout", "rotate_half"}}; },
+       "'rotary_dim' must be an integer in 2..16"},
+      {"dimension and frequencies disagree",
+       [](json& j) { j["rope"] = {{"inv_freq", {1.0, 0.5}}, {"rotary_dim", 6}, {"layout", "rotate_half"}}; },
+       "one per rotated pair"},
+      {"unknown layout",
+       [](json& j) { j["rope"] = {{"inv_freq", {1.0}}, {"rotary_dim", 2}, {"layout", "spiral"}}; },
+       "expected \"rotate_half\" or \"interleaved\""},
+      {"zero scaling",
+       [](json& j) {
+         j["rope"] = {{"inv_freq", {1.0}}, {"rotary_dim", 2}, {"layout", "rotate_half"}, {"attention_scaling", 0}};
+       },
+       "attention_scaling"},
+      {"a layer's record", [](json& j) { j["layers"][1]["rope"] = "yes"; }, "layers[4].'rope' must be null"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    json j = valid();
+    c.change(j);
+    const std::string text = j.dump();
+    expect_error(ErrorCode::kInvalidModel, c.fragment, [&] { Manifest::parse(text); });
+  }
+}
+
 }  // namespace
 }  // namespace attnprox

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # attnprox on a CUDA machine, in one command: builds against the machine's PyTorch (libtorch from its wheel, CUDA),
 # runs the C++ tests and pytest, checks CUDA in float32/float16/bfloat16 against the Hugging Face fixtures and the
-# measurements on the GPU (check_cuda.py), verifies the transformers exporter on every family (check_exporter.py)
-# and, with --bench, runs the GPU benchmark (benchmarks/gpu_qwen3_8b.py).
+# measurements on the GPU (check_cuda.py), verifies the transformers exporter on every family (check_exporter.py),
+# compares the defaults with the original Attention Proximity scorer (check_original_scorer.py) and, with --bench,
+# runs the GPU benchmark (benchmarks/gpu_qwen3_8b.py).
 #
-#   tests/gpu/run.sh [--bench] [--only build|tests|cuda|export|bench] OUT_DIR
+#   tests/gpu/run.sh [--bench] [--only build|tests|cuda|export|original|bench] OUT_DIR
 #
 # Needs: python3 with torch (CUDA) and transformers, CMake, Ninja, a C++17 compiler; the C++ libraries of
 # tests/gpu/deps.sh, either installed or as Debian source tarballs in ATTNPROX_DEPS_SRC (built into
@@ -72,6 +73,9 @@ if want cuda; then
 fi
 if want export; then
   step check_exporter "$python" "$root/tests/gpu/check_exporter.py" "$out"
+fi
+if want original; then
+  step check_original_scorer "$python" "$root/tests/gpu/check_original_scorer.py" "$out"
 fi
 if [ "$bench" = 1 ] || [ "$only" = bench ]; then
   step gpu_bench "$python" "$root/benchmarks/gpu_qwen3_8b.py" "$out/gpu_bench.json"

@@ -78,8 +78,8 @@ def test_a_long_texts_page_is_small_and_states_its_error(long_result):
     (panel,) = data["panels"]
     assert panel["omitted_layers"] == [l for l in captured if l not in view.layers]
     for layer in panel["layers"]:
-        for name, original in (("queries", long_result.queries(layer["layer"])),
-                               ("keys", long_result.keys(layer["layer"]))):
+        for name, original in (("queries", long_result.queries(layer["layer"], rope=False)),
+                               ("keys", long_result.keys(layer["layer"], rope=False))):
             stored = layer[name]
             assert stored["dtype"] == "float16"
             decoded = html_view.decode_array(stored).astype(np.float64)
@@ -97,7 +97,7 @@ def proximity_row_bound(result, layer_data, i):
     elementwise bound |x~ - x| <= 2^-11 |x| + scale 2^-25 of each stored value: with eq, ek those bounds,
     |q~.k~ - q.k| <= sum(eq |k| + |q| ek + eq ek)."""
     layer = layer_data["layer"]
-    q, k = result.queries(layer).astype(np.float64), result.keys(layer).astype(np.float64)
+    q, k = result.queries(layer, rope=False).astype(np.float64), result.keys(layer, rope=False).astype(np.float64)
     heads, _, d = q.shape
     k = np.repeat(k, heads // k.shape[0], axis=0)
     eq = FLOAT16 * np.abs(q) + layer_data["queries"]["scale"] * 2.0 ** -25

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "../expect_error.hpp"
@@ -39,9 +40,21 @@ TEST(Metrics, HandComputedThreeTokens) {
   EXPECT_EQ(strict.undefined_rows, 2);
   EXPECT_TRUE(std::isnan(strict.tokens[0]));
   EXPECT_NEAR(*strict.value, h({2.0 / 3, 1.0 / 3}), 1e-12);
+  // shift, the original code's formula: w = A − min + 1e-8, p = w / Σw, −Σ p log(p + 1e-10). Row 1 of `a` is
+  // (1, 3) → w = (1e-8, 2 + 1e-8).
+  const Ape shifted = ape(a, ApePolicy::kShift);
+  const double w0 = 1e-8, w1 = 2 + 1e-8, p0 = w0 / (w0 + w1), p1 = w1 / (w0 + w1);
+  EXPECT_NEAR(shifted.tokens[1], -(p0 * std::log(p0 + 1e-10) + p1 * std::log(p1 + 1e-10)), 1e-15);
+  EXPECT_GT(shifted.tokens[1], 1e-8);  // not the plain formula's 0
+  EXPECT_EQ(shifted.undefined_rows, 0);
+  // All entries equal: the plain formula has nothing left; the original's offset makes the row uniform.
   const Ape all_equal = ape(Eigen::MatrixXd::Ones(3, 3), ApePolicy::kShift);
-  EXPECT_EQ(all_equal.undefined_rows, 3);
-  EXPECT_FALSE(all_equal.value.has_value());
+  EXPECT_EQ(all_equal.undefined_rows, 0);
+  EXPECT_NEAR(*all_equal.value, -std::log(0.5 + 1e-10), 1e-15);
+  // A non-finite row stays undefined.
+  Eigen::MatrixXd c = Eigen::MatrixXd::Ones(3, 3);
+  c(0, 1) = c(1, 0) = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(ape(c, ApePolicy::kShift).undefined_rows, 2);
 }
 
 TEST(Metrics, QueriesKeysAgreeWithTheMatrix) {

@@ -59,8 +59,13 @@ def ape_rows(a, policy):
             if (x < 0).any():
                 continue
             w = x
-        elif policy == "shift":
-            w = x - x.min()
+        elif policy == "shift":  # the original code's: offsets 1e-8 and 1e-10 (docs/measurements.md §6)
+            w = x - x.min() + 1e-8
+            total = w.sum()
+            if np.isfinite(total) and total > 0:
+                p = w / total
+                out[i] = -(p * np.log(p + 1e-10)).sum()
+            continue
         elif policy == "clamp":
             w = np.maximum(x, 0.0)
         elif policy == "softmax":

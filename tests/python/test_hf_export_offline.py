@@ -125,16 +125,41 @@ class ToyAttention(nn.Module):
         self.o_proj = nn.Linear(config.heads * config.head_dim, config.hidden)
         self.sinks = nn.Parameter(torch.randn(config.heads)) if layer in config.sink_layers else None
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, cos_sin=None):
         b, n = x.shape[0], x.shape[1]
         q = self.q_proj(x).view(b, n, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        if cos_sin is not None:  # transformers' apply_rotary_pos_emb: x·cos + rotate_half(x)·sin
+            cos, sin = cos_sin
+            half = self.head_dim // 2
+
+            def turn(t):
+                return t * cos + torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin
+
+            q, k = turn(q), turn(k)
         v = self.v_proj(x).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
         impl = self.config._attn_implementation
         attend = eager_attention_forward if impl == "eager" else ATTENTION[impl]
         out, weights = attend(self, q, k, v, mask, scaling=self.scaling, dropout=0.0,
                               sliding_window=self.sliding_window)
         return self.o_proj(out.reshape(b, n, -1)), weights
+
+
+class ToyRotary(nn.Module):
+    """transformers' rotary module: `inv_freq` (float32), `attention_scaling`, cos and sin of positions 0..N−1."""
+
+    def __init__(self, dim, theta):
+        super().__init__()
+        self.register_buffer("inv_freq", 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim),
+                             persistent=False)
+        self.attention_scaling = 1.0
+        self.rope_type = "default"
+
+    def forward(self, x):
+        positions = torch.arange(x.shape[1], device=x.device).float()
+        freqs = positions[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return (emb.cos() * self.attention_scaling).to(x.dtype), (emb.sin() * self.attention_scaling).to(x.dtype)
 
 
 class ToyModel(nn.Module):
@@ -149,6 +174,8 @@ class ToyModel(nn.Module):
         self.mlps = nn.ModuleList([nn.Sequential(nn.Linear(config.hidden, 2 * config.hidden), nn.GELU(),
                                                  nn.Linear(2 * config.hidden, config.hidden))
                                    for _ in range(config.layers)])
+        if getattr(config, "rope_theta", None):
+            self.rotary_emb = ToyRotary(config.head_dim, config.rope_theta)
 
     def set_attn_implementation(self, name):
         self.config._attn_implementation = name
@@ -177,9 +204,10 @@ class ToyModel(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         kinds = list(zip(self.config.windows, self.config.chunks))
         masks = {kind: self._mask(x, attention_mask, *kind) for kind in set(kinds)}
+        cos_sin = self.rotary_emb(x) if getattr(self.config, "rope_theta", None) else None
         attentions = []
         for layer, mlp, kind in zip(self.layers, self.mlps, kinds):
-            out, weights = layer(x, masks[kind])
+            out, weights = layer(x, masks[kind], cos_sin)
             x = x + out
             x = x + mlp(x)
             attentions.append(weights)
@@ -203,11 +231,12 @@ def fake_transformers(monkeypatch):
     return module
 
 
-def toy(causal=True, windows=(0, 0, 5, 0), sink_layers=(3,), seed=0, std=0.1, dtype=torch.float32, chunks=None):
+def toy(causal=True, windows=(0, 0, 5, 0), sink_layers=(3,), seed=0, std=0.1, dtype=torch.float32, chunks=None,
+        rope_theta=None):
     torch.manual_seed(seed)
     config = ToyConfig(vocab_size=97, hidden=32, heads=4, kv_heads=2, head_dim=8, layers=len(windows),
                        causal=causal, windows=list(windows), sink_layers=set(sink_layers),
-                       chunks=list(chunks or [0] * len(windows)),
+                       chunks=list(chunks or [0] * len(windows)), rope_theta=rope_theta,
                        model_type="toy",
                        max_position_embeddings=4096, is_encoder_decoder=False, bos_token_id=None,
                        eos_token_id=None, pad_token_id=None, _attn_implementation="eager", _name_or_path="toy")
@@ -425,3 +454,38 @@ def test_traced_file_with_token_types_and_forward_layers(fake_transformers, tmp_
     with torch.no_grad():
         single_keys = module(ids[:1], mask[:1])[1]
     np.testing.assert_allclose(result.keys(3), single_keys[3][0].numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_rotary_model_records_its_rotation_and_measures_before_rope(fake_transformers, tmp_path):
+    """A toy with transformers' rotary module and rotate_half: the file records the rotation (hf_rope, checked on
+    q_proj / k_proj), and the engine's defaults equal the proximity of the q_proj / k_proj outputs — what the
+    original Attention Proximity code hooks on a model without q/k norms — while rope=True gives the proximity of
+    what the attention used."""
+    model = toy(windows=(0, 0, 0), sink_layers=(), std=0.15, rope_theta=10000.0)
+    path = str(tmp_path / "rotary.apx")
+    manifest = hf_export.export(model, path)
+    rope = manifest["rope"]
+    assert rope["layout"] == "rotate_half" and rope["rotary_dim"] == 8
+    assert rope["inv_freq"] == model.rotary_emb.inv_freq.tolist()
+    ids = [5, 9, 2, 33, 17, 8, 41, 3, 3, 60, 12]
+    seen = {}
+    last = model.layers[-1]
+    hooks = [last.q_proj.register_forward_hook(lambda m, i, o: seen.__setitem__("q", o)),
+             last.k_proj.register_forward_hook(lambda m, i, o: seen.__setitem__("k", o))]
+    with torch.no_grad():
+        model(torch.tensor([ids]))
+    for h in hooks:
+        h.remove()
+    n = len(ids)
+    q = seen["q"].view(1, n, 4, 8).transpose(1, 2)[0].double().numpy()
+    k = seen["k"].view(1, n, 2, 8).transpose(1, 2)[0].double().numpy()
+    kk = np.repeat(k, 2, axis=0)
+    a = (q @ kk.transpose(0, 2, 1) / math.sqrt(8)).mean(0)
+    a = (a + a.T) / 2
+    ap_tokens = (a.sum(1) - np.diag(a)) / (n - 1)
+    result = attnprox.load(path).run(ids=ids)
+    np.testing.assert_allclose(result.ap_tokens(), ap_tokens, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.queries(rope=False), q, rtol=1e-5, atol=1e-5)
+    after = result.queries()
+    assert np.abs(after[:, 1:] - q[:, 1:]).max() > 1e-3  # the attention's queries were turned
+    assert abs(result.ap(rope=True) - result.ap()) > 1e-4

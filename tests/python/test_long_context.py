@@ -290,7 +290,8 @@ def test_ap_over_several_chunks_of_tokens_matches_the_eigen_reference(wide_model
     ids = torch.randint(0, 64, (20000,), generator=torch.Generator().manual_seed(4)).tolist()
     for dtype in ("float32", "bfloat16"):
         r = attnprox.load(wide_model, dtype=dtype).run(ids=ids)
-        q, k = r.queries(0).astype(np.float64), r.keys(0).astype(np.float64)
+        # The queries and keys the proximity family measures by default: before RoPE.
+        q, k = r.queries(0, rope=False).astype(np.float64), r.keys(0, rope=False).astype(np.float64)
         np.testing.assert_allclose(r.ap_tokens(0), metrics.ap_tokens(q, k), rtol=1e-9, atol=1e-12)
         subset = [0, 5, 19999, 12345]
         np.testing.assert_allclose(r.subset_proximity(subset, 0), metrics.subset_proximity(subset, q, k),
@@ -317,7 +318,7 @@ def test_ape_over_several_tiles_matches_the_eigen_reference(narrow_model, dtype)
 
     ids = torch.randint(0, 64, (9000,), generator=torch.Generator().manual_seed(5)).tolist()
     r = attnprox.load(narrow_model, dtype=dtype).run(ids=ids)
-    q, k = r.queries().astype(np.float64), r.keys().astype(np.float64)
+    q, k = r.queries(rope=False).astype(np.float64), r.keys(rope=False).astype(np.float64)  # the default: before RoPE
     for policy in ("shift", "literal", "clamp", "softmax"):
         ours, reference = r.ape(policy=policy), metrics.ape(q, k, policy=policy)
         assert ours.undefined_rows == reference.undefined_rows, policy

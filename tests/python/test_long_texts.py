@@ -35,7 +35,7 @@ def reference_measurements(model, pieces, before, after_ids, before_ids):
     ape_values, ape_normalized = [], []
     for window_ids, (s, e) in pieces:
         r = model.run(ids=before_ids + window_ids + after_ids)
-        q, k = r.queries(-1), r.keys(-1)
+        q, k = r.queries(-1, rope=False), r.keys(-1, rope=False)  # what the proximity family measures by default
         ap_i = ref.ap_tokens(q, k)
         rows = ref.ape_rows(ref.proximity(q, k), "shift")
         n_w = len(r)

@@ -26,9 +26,14 @@ def test_attention_average_proximity_and_ap(name, exported):
         hot = ref.attention(q, k, spec["scaling"], model.causal, spec["sliding_window"], temperature=2.0)
         np.testing.assert_allclose(result.attention(layer, temperature=2.0), hot, atol=1e-6)
         every.append(want)
-        np.testing.assert_allclose(result.proximity(layer), ref.proximity(q, k), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(result.ap_tokens(layer), ref.ap_tokens(q, k), rtol=1e-9, atol=1e-9)
-        assert result.ap(layer) == pytest.approx(ref.ap_tokens(q, k).mean(), rel=1e-9, abs=1e-12)
+        # The proximity family: before RoPE by default, after it with rope=True (the same on models without RoPE).
+        q0, k0 = result.queries(layer, rope=False), result.keys(layer, rope=False)
+        np.testing.assert_allclose(result.proximity(layer), ref.proximity(q0, k0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result.ap_tokens(layer), ref.ap_tokens(q0, k0), rtol=1e-9, atol=1e-9)
+        assert result.ap(layer) == pytest.approx(ref.ap_tokens(q0, k0).mean(), rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(result.proximity(layer, rope=True), ref.proximity(q, k), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result.ap_tokens(layer, rope=True), ref.ap_tokens(q, k), rtol=1e-9, atol=1e-9)
+        assert (model.manifest["rope"] is None) == np.array_equal(q0, q)
     every = np.stack(every)  # [L, H, N, N]
     np.testing.assert_allclose(result.average_attention(), every.mean((0, 1)), atol=1e-6)
     np.testing.assert_allclose(result.average_attention(layers=-1, heads=[0, 2]), every[-1][[0, 2]].mean(0),

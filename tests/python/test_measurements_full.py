@@ -64,8 +64,17 @@ def test_hand_computed_three_tokens():
     literal = metrics.ape(proximity=a, policy="literal")
     np.testing.assert_allclose(literal.tokens, [h(1 / 3, 2 / 3), h(1 / 4, 3 / 4), h(2 / 5, 3 / 5)])
     assert literal.normalized == pytest.approx(float(literal) / math.log(2))
-    # shift moves each row's smallest entry to 0: every row becomes (0, x) → entropy 0
-    np.testing.assert_allclose(metrics.ape(proximity=a, policy="shift").tokens, [0, 0, 0])
+    # shift moves each row's smallest entry to 1e-8 (the original code's formula): every row becomes (1e-8, x + 1e-8),
+    # an entropy of nearly 0 (0 under the plain formula)
+
+    def shifted(*x):
+        w = np.array(x) - min(x) + 1e-8
+        p = w / w.sum()
+        return float(-(p * np.log(p + 1e-10)).sum())
+
+    shift = metrics.ape(proximity=a, policy="shift").tokens
+    np.testing.assert_allclose(shift, [shifted(1, 2), shifted(1, 3), shifted(2, 3)], rtol=1e-9)
+    assert 0 < shift.max() < 1e-6
     e = math.e
     np.testing.assert_allclose(metrics.ape(proximity=a, policy="softmax").tokens,
                                [h(1 / (1 + e), e / (1 + e)), h(1 / (1 + e ** 2), e ** 2 / (1 + e ** 2)),
@@ -77,10 +86,11 @@ def test_hand_computed_three_tokens():
     assert float(literal) == pytest.approx(h(2 / 3, 1 / 3))
     clamp = metrics.ape(proximity=b, policy="clamp")
     np.testing.assert_allclose(clamp.tokens, [0, 0, h(2 / 3, 1 / 3)])
-    # all-equal rows: shift has nothing left (undefined), softmax is uniform
+    # all-equal rows: shift's offset leaves a uniform row (the plain formula would have nothing left), as softmax
     c = np.ones((3, 3))
-    assert metrics.ape(proximity=c, policy="shift").undefined_rows == 3
-    assert math.isnan(metrics.ape(proximity=c, policy="shift"))
+    assert metrics.ape(proximity=c, policy="shift").undefined_rows == 0
+    np.testing.assert_allclose(metrics.ape(proximity=c, policy="shift").tokens, [-math.log(0.5 + 1e-10)] * 3,
+                               rtol=1e-12)
     np.testing.assert_allclose(metrics.ape(proximity=c, policy="softmax").tokens, [math.log(2)] * 3)
 
 
@@ -98,7 +108,8 @@ def test_one_and_two_tokens():
     # one entry per row: a certain distribution (entropy 0, normalised 0) where defined
     soft = metrics.ape(q, k, policy="softmax")
     assert float(soft) == 0 and soft.normalized == 0 and soft.undefined_rows == 0
-    assert metrics.ape(q, k, policy="shift").undefined_rows == 2  # shifted to 0: nothing left
+    shift = metrics.ape(q, k, policy="shift")  # one entry shifted to 1e-8: p = 1, −log(1 + 1e-10)
+    assert shift.undefined_rows == 0 and float(shift) == pytest.approx(-math.log1p(1e-10), abs=1e-15)
 
 
 def test_subset_errors():
@@ -137,8 +148,14 @@ def run(request, exported):
 def test_engine_matches_eigen_and_numpy(run):
     model, r = run
     for layer in model.captured_layers:
-        q, k = r.queries(layer).astype(np.float64), r.keys(layer).astype(np.float64)
+        # Before RoPE, as the proximity family measures by default; rope=True below on the attention's own.
+        q, k = r.queries(layer, rope=False).astype(np.float64), r.keys(layer, rope=False).astype(np.float64)
         np.testing.assert_allclose(r.ap_tokens(layer), metrics.ap_tokens(q, k), rtol=1e-9, atol=1e-12)
+        q_after, k_after = r.queries(layer).astype(np.float64), r.keys(layer).astype(np.float64)
+        np.testing.assert_allclose(r.ap_tokens(layer, rope=True), metrics.ap_tokens(q_after, k_after), rtol=1e-9,
+                                   atol=1e-12)
+        np.testing.assert_allclose(r.ape(layer, rope=True).tokens, metrics.ape(q_after, k_after).tokens, rtol=2e-5,
+                                   atol=2e-6)
         for subset in ([0], [3, 3, 9], list(range(len(IDS)))):
             np.testing.assert_allclose(r.subset_proximity(subset, layer), metrics.subset_proximity(subset, q, k),
                                        rtol=1e-9, atol=1e-12)
@@ -157,7 +174,7 @@ def test_engine_averaging_and_statistics_match_numpy(run):
     layers = model.captured_layers
     scaled = {}  # A_h per (layer, head)
     for layer in layers:
-        q, k = r.queries(layer).astype(np.float64), r.keys(layer).astype(np.float64)
+        q, k = r.queries(layer, rope=False).astype(np.float64), r.keys(layer, rope=False).astype(np.float64)
         kk = np.repeat(k, model.num_heads // model.num_kv_heads, axis=0)
         scaled[layer] = q @ kk.transpose(0, 2, 1) / math.sqrt(model.head_dim)
     every = np.stack([scaled[l] for l in layers])  # [L, H, N, N]
@@ -269,7 +286,7 @@ def test_low_precision_model_measurements_accumulate_in_double(exported):
     """A bfloat16 model: the engine reads the same bfloat16 values the reference gets (widened exactly)."""
     model = attnprox.load(exported("llama"), dtype="bfloat16")
     r = model.run(ids=IDS)
-    q, k = r.queries().astype(np.float64), r.keys().astype(np.float64)
+    q, k = r.queries(rope=False).astype(np.float64), r.keys(rope=False).astype(np.float64)
     np.testing.assert_allclose(r.ap_tokens(), metrics.ap_tokens(q, k), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(r.subset_proximity([1, 4]), metrics.subset_proximity([1, 4], q, k), rtol=1e-9,
                                atol=1e-12)

@@ -128,3 +128,25 @@ def test_set_tokenizer_on_the_command_line(tmp_path, text_models):
     missing = subprocess.run([sys.executable, "-m", "attnprox", "set-tokenizer", str(path), str(tmp_path / "x.json")],
                              capture_output=True, text=True, env=env)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_the_format_lives_in_model_file_and_both_exporters_use_it():
+    """docs/model-file.md's names in one module: the reference exporter and attnprox export take them from there."""
+    import torch
+
+    from attnprox import hf_export, model_file
+    from attnprox.reference import export as reference_export
+
+    for name in ("FORMAT", "FORMAT_VERSION", "MANIFEST_NAME", "TOKENIZER_NAME", "parse_dtype", "tokenizer_facts",
+                 "check_tokenizer"):
+        assert getattr(reference_export, name) is getattr(model_file, name)
+        assert getattr(hf_export, name) is getattr(model_file, name)
+    assert model_file.MANIFEST_ENTRY == "extra/" + model_file.MANIFEST_NAME
+    assert model_file.parse_dtype("bf16") is torch.bfloat16 and model_file.parse_dtype(None) is None
+    assert model_file.dtype_names()[torch.float16] == "float16"
+    with pytest.raises(ValueError, match="not supported"):
+        model_file.parse_dtype("int8")
+    with pytest.raises(ValueError, match="not supported"):
+        model_file.parse_dtype(torch.int64)
+    assert model_file.rotary_record([1.0, 0.25])["rotary_dim"] == 4
+    assert model_file.unavailable_rope("why") == {"unavailable": "why"}

@@ -5,11 +5,13 @@
    From queries Q_h [N, d] and keys K_g [N, d] (query head h reads key head g(h) = floor(h / (H / Hkv))):
      proximity  A = (A_raw + A_raw^T) / 2,  A_raw = mean over the chosen (layer, head) of Q_h K_g(h)^T / sqrt(d)
      attention  P = mean over the chosen (layer, head) of softmax_j(softcap(scaling * q_i . k_j) / T + M_ij),
+                q and k after the layer's rotary embedding where it has one (the proximity: before it),
                 M the layer's causal / sliding-window mask (-inf), and where the layer has sinks one more logit
                 sink_h / T per row, dropped after the softmax
    Ready-made layers (matrices, mean of their heads) average their matrices over the chosen layers.
    From a proximity matrix A: AP_i = sum_{j != i} A_ij / (N - 1); iAPE_i the entropy of row i without A_ii under
-   the policy (literal, shift, clamp, softmax; as attnprox.metrics); AP^(S)_j = (1/|S|) sum_{i in S} A_ij. */
+   the policy (literal, shift, clamp, softmax; as attnprox.metrics; shift with the original code's 1e-8 and
+   1e-10); AP^(S)_j = (1/|S|) sum_{i in S} A_ij. */
 
 /* A panel's layers, decoded. */
 function layersOf(panel) {
@@ -33,9 +35,48 @@ function layersOf(panel) {
     if (out.queries) {
       [out.heads, , out.headDim] = layer.queries.shape;
       out.kvHeads = layer.keys.shape[0];
+      // The attention uses them after the rotary embedding, where the layer has one (queries and keys are given
+      // before it, as the proximity family measures them).
+      const n = layer.queries.shape[1];
+      out.attentionQueries = layer.rope ? rotated(out.queries, n, out.headDim, layer.rope) : out.queries;
+      out.attentionKeys = layer.rope ? rotated(out.keys, n, out.headDim, layer.rope) : out.keys;
     }
     return out;
   });
+}
+
+/* x [heads, N, d] turned at positions 0..N-1 by the rotary embedding `rope` (docs/model-file.md, "rope"): each pair
+   (a, b) of a head's vector by the angle t * inv_freq[k] (in float32, as the model computes it), scaled by
+   attention_scaling, a' = a c - b s, b' = b c + a s; pairs (k, k + R/2) in the rotate_half layout, (2k, 2k + 1) in
+   the interleaved one; dimensions from R on are not turned. */
+function rotated(x, n, d, rope) {
+  const out = Float32Array.from(x);
+  const half = rope.rotary_dim / 2;
+  const scaling = rope.attention_scaling || 1;
+  const interleaved = rope.layout === "interleaved";
+  const cos = new Float64Array(n * half);
+  const sin = new Float64Array(n * half);
+  for (let t = 0; t < n; t++) {
+    for (let k = 0; k < half; k++) {
+      const angle = Math.fround(Math.fround(t) * Math.fround(rope.inv_freq[k]));
+      cos[t * half + k] = Math.fround(Math.fround(Math.cos(angle)) * scaling);
+      sin[t * half + k] = Math.fround(Math.fround(Math.sin(angle)) * scaling);
+    }
+  }
+  const rows = x.length / d;
+  for (let row = 0; row < rows; row++) {
+    const t = row % n;
+    const base = row * d;
+    for (let k = 0; k < half; k++) {
+      const ia = base + (interleaved ? 2 * k : k);
+      const ib = base + (interleaved ? 2 * k + 1 : k + half);
+      const c = cos[t * half + k];
+      const s = sin[t * half + k];
+      out[ia] = x[ia] * c - x[ib] * s;
+      out[ib] = x[ib] * c + x[ia] * s;
+    }
+  }
+  return out;
 }
 
 /* Whether query i sees key j in a layer: causal, j <= i (and i - j < W with a window W); bidirectional,
@@ -128,7 +169,7 @@ function attentionRow(n, choice, temperature, i, out, scratch) {
         }
         const k = (g * n + j) * d;
         let s = 0;
-        for (let x = 0; x < d; x++) s += layer.queries[q + x] * layer.keys[k + x];
+        for (let x = 0; x < d; x++) s += layer.attentionQueries[q + x] * layer.attentionKeys[k + x];
         s *= layer.scaling;
         if (layer.softcap) s = layer.softcap * Math.tanh(s / layer.softcap);
         s /= temperature;
@@ -199,9 +240,19 @@ function rowEntropy(row, skip, policy) {
     for (let j = 0; j < n; j++) if (j !== skip && row[j] < 0) return NaN;
     weight = (x) => x;
   } else if (policy === "shift") {
+    // The original Attention Proximity code's formula: w = A - min + 1e-8, -sum p log(p + 1e-10).
     let lowest = Infinity;
     for (let j = 0; j < n; j++) if (j !== skip && row[j] < lowest) lowest = row[j];
-    weight = (x) => x - lowest;
+    let sum = 0;
+    for (let j = 0; j < n; j++) if (j !== skip) sum += row[j] - lowest + 1e-8;
+    if (!(sum > 0) || !Number.isFinite(sum)) return NaN;
+    let shifted = 0;
+    for (let j = 0; j < n; j++) {
+      if (j === skip) continue;
+      const p = (row[j] - lowest + 1e-8) / sum;
+      shifted -= p * Math.log(p + 1e-10);
+    }
+    return shifted;
   } else if (policy === "clamp") {
     weight = (x) => Math.max(x, 0);
   } else {

@@ -5,65 +5,21 @@ The model-file contract is documented in `docs/model-file.md`.
 """
 import json
 import os
-from typing import Callable, Optional, Union
+from typing import Callable, Optional
 
 import torch
 
-from .common import ReferenceModelError
+from .common import ReferenceModelError, rope_inverse_frequencies
 from .config import ArchConfig
 from .model import Layers, load_reference_model
 from .tokenizer_files import tokenizer_json_of
 from ..files import folder_files, save_module
+from ..model_file import (FORMAT, FORMAT_VERSION, MANIFEST_NAME, TOKENIZER_NAME, check_tokenizer,  # noqa: F401
+                          dtype_names, parse_dtype, rotary_record, tokenizer_facts)
 
-FORMAT = "attnprox-model"
-FORMAT_VERSION = 1
-MANIFEST_NAME = "attnprox/manifest.json"
-TOKENIZER_NAME = "attnprox/tokenizer.json"
 # What export_reference does, in order; `progress(stage)` is called as each begins.
 STAGES = ("reading the weights", "scripting", "checking the script", "writing the file")
-
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-           "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-
-
-def parse_dtype(dtype: Union[None, str, torch.dtype]) -> Optional[torch.dtype]:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        if dtype is not None and dtype not in _DTYPE_NAMES:
-            raise ValueError(f"dtype {dtype} is not supported (float32, float16, bfloat16)")
-        return dtype
-    if dtype.lower() not in _DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not supported (float32, float16, bfloat16)")
-    return _DTYPES[dtype.lower()]
-
-
-def _read_json(path: str) -> Optional[dict]:
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def tokenizer_facts(model_dir: Optional[str], bos_id: Optional[int], eos_id: Optional[int], pad_id: Optional[int],
-                    vocab_size: int) -> dict:
-    """The manifest's tokenizer facts: the BOS/EOS/PAD ids of the model's config (an id outside the vocabulary
-    becomes None), whether BOS is added, and the special tokens, from `tokenizer_config.json` and `tokenizer.json`
-    (or the one built from BERT's vocab.txt) where model_dir has them."""
-    tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
-    tokenizer = tokenizer_json_of(model_dir) if model_dir and os.path.isdir(model_dir) else None
-    tok = json.loads(tokenizer[0]) if tokenizer else {}
-    special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
-
-    def known(token_id):
-        return token_id if token_id is not None and token_id < vocab_size else None
-
-    return {
-        "bos_id": known(bos_id),
-        "eos_id": known(eos_id),
-        "pad_id": known(pad_id),
-        "add_bos": bool(tok_cfg.get("add_bos_token", False)),
-        "special_tokens": special,
-    }
+_DTYPE_NAMES = dtype_names()
 
 
 def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tokenizer: dict) -> dict:
@@ -93,19 +49,19 @@ def manifest_for(cfg: ArchConfig, captured, dtype: torch.dtype, source: str, tok
         "tokenizer": tokenizer,
         # BERT's forward takes the token type ids (segments) of text pairs; the others, ids and mask.
         "inputs": ["input_ids", "attention_mask"] + (["token_type_ids"] if cfg.family == "bert" else []),
+        "rope": rope_for(cfg),
     }
 
 
-def check_tokenizer(text: str, path: str) -> None:
-    """The tokenizer.json must load in attnprox's tokenizer (when the engine is there to check it)."""
-    try:
-        from .. import _core
-    except ImportError:  # the reference package used on its own
-        return
-    try:
-        _core.Tokenizer.from_json(text)
-    except Exception as e:  # attnprox errors name the problem
-        raise ReferenceModelError(f"{path} cannot be used by attnprox's tokenizer: {e}") from None
+def rope_for(cfg: ArchConfig) -> Optional[dict]:
+    """The manifest's "rope" (docs/model-file.md): the rotation the reference Llama and Qwen3 apply to every
+    layer's queries and keys (Rotary + apply_rotary in common.py: rotate_half pairs over the whole head, no attention
+    scaling), so that the engine can undo it; None for the families without rotary embeddings."""
+    if cfg.family not in ("llama", "qwen3"):
+        return None
+    inv_freq = [float(v) for v in torch.tensor(rope_inverse_frequencies(cfg.head_dim, cfg.rope),
+                                               dtype=torch.float32).tolist()]
+    return rotary_record(inv_freq, 2 * len(inv_freq), "rotate_half", 1.0)
 
 
 def _check_scripted(eager, scripted, cfg: ArchConfig) -> None:

@@ -81,7 +81,7 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
           scheduler: Optional[str] = None, workers_per_gpu: int = 1,
           token_budget: int = DEFAULT_TOKEN_BUDGET, new_run: bool = False,
           progress: bool = True, figure_measures: Sequence[str] = FIGURE_MEASURES, figure_style: str = "point",
-          title: Optional[str] = None) -> Study:
+          title: Optional[str] = None, rope: bool = False) -> Study:
     """Scores every text of a corpus with one model, stores the rows (resumable), compares the groups and writes
     the table, the report and the figure into `out`.
 
@@ -100,6 +100,8 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
         of an existing Dask cluster instead of a local one.
     token_budget: padded tokens per batch (default attnprox.batching's). new_run: start a new run beside the
         store's runs of other configurations instead of refusing.
+    rope: measure the queries and keys after the rotary embedding (default: before it, as the original Attention
+        Proximity code; docs/measurements.md §1).
     """
     import attnprox
 
@@ -122,9 +124,9 @@ def study(corpus: Union[Corpus, str, Sequence[str]], model=None, out: Optional[s
     plan = Plan(device=device, workers=workers, threads=threads, scheduler=scheduler,
                 workers_per_gpu=workers_per_gpu)
     scoring = Scoring(model_file.path, "cuda" if plan.gpus else device, dtype, plan.threads, tuple(chosen_layers),
-                      policy_name(policy), bool(per_token), window, stride, token_budget)
+                      policy_name(policy), bool(per_token), window, stride, token_budget, bool(rope))
     config = {"model_sha256": model_file.sha256, "attnprox_version": attnprox.__version__,
-              "policy": scoring.policy, "layers": chosen_layers,
+              "policy": scoring.policy, "layers": chosen_layers, "rope": scoring.rope,
               "windowing": {"strategy": "run_windows", "window": window, "stride": stride},
               "per_token": scoring.per_token, "dtype": dtype or model_file.manifest.get("dtype"),
               "device": "cuda" if device.startswith("cuda") else device}
@@ -248,6 +250,7 @@ def _write_outputs(out: str, db: Store, result: Study, model_file: ModelFile, co
         "attnprox": config["attnprox_version"],
         "layers": ", ".join(map(str, config["layers"])),
         "APE policy": config["policy"],
+        "queries and keys": "after RoPE (rope=True)" if config.get("rope") else "before RoPE (the default)",
         "long texts": f"Model.run_windows (window {windowing['window'] or 'default'}, "
                       f"stride {windowing['stride'] or 'default'})",
         "store": f"{os.path.basename(result.store)}, run {result.run_id}",

@@ -37,6 +37,7 @@ class Scoring:
     window: Optional[int]        # run_windows' window and stride (None: its defaults)
     stride: Optional[int]
     token_budget: int            # padded tokens of a windowed text's micro-batches of windows
+    rope: bool = False           # the proximity family after RoPE (default: before, as the original code)
 
 
 @dataclass(frozen=True)
@@ -119,15 +120,16 @@ def _rows(scoring: Scoring, ident: str, result, windows: int, length: Optional[i
 
 
 def _measure(scoring: Scoring, ident: str, result, layer: int, windows: int, length: int) -> dict:
-    ape = result.ape(layer, scoring.policy)
+    ape = result.ape(layer, scoring.policy, rope=scoring.rope)
     entropy, normalized_entropy = _mean_entropies(result, layer)
-    row = {"text_id": ident, "layer": layer, "n": length, "windows": windows, "ap": float(result.ap(layer)),
+    row = {"text_id": ident, "layer": layer, "n": length, "windows": windows,
+           "ap": float(result.ap(layer, rope=scoring.rope)),
            "ape": None if math.isnan(ape) else float(ape), "ape_normalized": ape.normalized,
            "ape_undefined_rows": ape.undefined_rows, "mean_entropy": entropy,
            "mean_normalized_entropy": normalized_entropy, "error": None}
     if scoring.per_token:
         row["tokens"] = _token_labels(result)
-        row["ap_tokens"] = [float(x) for x in result.ap_tokens(layer)]
+        row["ap_tokens"] = [float(x) for x in result.ap_tokens(layer, rope=scoring.rope)]
         row["ape_tokens"] = [None if x != x else float(x) for x in ape.tokens]
     return row
 
