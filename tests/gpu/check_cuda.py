@@ -55,24 +55,27 @@ def measurement_diffs(model, ids):
         worst[name] = max(worst.get(name, 0.0), float(np.abs(got - want).max()) if got.size else 0.0)
 
     for layer in model.captured_layers:
-        q = r.queries(layer).astype(np.float64)
-        k = r.keys(layer).astype(np.float64)
-        h, n, d = q.shape
-        groups = np.arange(h) // (h // k.shape[0])
-        a_raw = np.einsum("hnd,hmd->hnm", q, k[groups]).mean(0) / np.sqrt(d)
-        a = (a_raw + a_raw.T) / 2
-        ap_tokens = (a.sum(1) - np.diag(a)) / (n - 1)
-        note("proximity", r.proximity(layer), a)
-        note("ap_tokens", r.ap_tokens(layer), ap_tokens)
-        note("ap", r.ap(layer), ap_tokens.mean())
-        note("subset_proximity", r.subset_proximity([0, 2], layer), a[[0, 2]].mean(0))
-        for policy in ("literal", "shift", "clamp", "softmax"):
-            got = np.asarray(r.ape_tokens(layer, policy=policy))
-            want = np.asarray(metrics.ape(proximity=a, policy=policy).tokens)
-            if not np.array_equal(np.isnan(got), np.isnan(want)):
-                worst[f"ape_{policy}_undefined_rows_differ"] = 1.0
-            both = ~(np.isnan(got) | np.isnan(want))
-            note(f"ape_tokens_{policy}", got[both], want[both])
+        # The proximity family: by default on the queries and keys before RoPE, with rope=True on those after.
+        for rope in (False, True):
+            suffix = "_after_rope" if rope else ""
+            q = r.queries(layer, rope=rope).astype(np.float64)
+            k = r.keys(layer, rope=rope).astype(np.float64)
+            h, n, d = q.shape
+            groups = np.arange(h) // (h // k.shape[0])
+            a_raw = np.einsum("hnd,hmd->hnm", q, k[groups]).mean(0) / np.sqrt(d)
+            a = (a_raw + a_raw.T) / 2
+            ap_tokens = (a.sum(1) - np.diag(a)) / (n - 1)
+            note("proximity" + suffix, r.proximity(layer, rope=rope), a)
+            note("ap_tokens" + suffix, r.ap_tokens(layer, rope=rope), ap_tokens)
+            note("ap" + suffix, r.ap(layer, rope=rope), ap_tokens.mean())
+            note("subset_proximity" + suffix, r.subset_proximity([0, 2], layer, rope=rope), a[[0, 2]].mean(0))
+            for policy in ("literal", "shift", "clamp", "softmax"):
+                got = np.asarray(r.ape_tokens(layer, policy=policy, rope=rope))
+                want = np.asarray(metrics.ape(proximity=a, policy=policy).tokens)
+                if not np.array_equal(np.isnan(got), np.isnan(want)):
+                    worst[f"ape_{policy}_undefined_rows_differ{suffix}"] = 1.0
+                both = ~(np.isnan(got) | np.isnan(want))
+                note(f"ape_tokens_{policy}{suffix}", got[both], want[both])
         p = r.attention(layer).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             want = -(np.where(p > 0, p * np.log(p), 0.0)).sum(-1)
@@ -97,7 +100,8 @@ def long_measurements(tmp):
     worst = {}
     for dtype in ("float32", "bfloat16"):
         r = attnprox.load(path, device="cuda", dtype=dtype).run(ids=ids)
-        q, k = r.queries().astype(np.float64), r.keys().astype(np.float64)
+        # the default: queries and keys before RoPE
+        q, k = r.queries(rope=False).astype(np.float64), r.keys(rope=False).astype(np.float64)
         got, want = np.asarray(r.ape().tokens), np.asarray(metrics.ape(q, k).tokens)
         both = ~(np.isnan(got) | np.isnan(want))
         worst[f"ape_tokens_10000_{dtype}"] = float(np.abs(got[both] - want[both]).max())
