@@ -175,7 +175,18 @@ std::vector<int> int_list(const int32_t* values, size_t count, const char* name)
   return std::vector<int>(values, values + count);
 }
 
-attnprox::metrics::ApePolicy policy_of(apx_ape_policy policy) {
+/// The integer a caller stored in an enum-typed field or argument, read without loading it as the enum: a C caller
+/// may pass any int there, and a value outside the enum's range is not a valid value of the C++ enum type.
+template <typename E>
+int enum_int(const E& value) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+  int out = 0;
+  std::memcpy(&out, &value, sizeof out);
+  return out;
+}
+
+attnprox::metrics::ApePolicy policy_of(const apx_ape_policy& given) {
+  const int policy = enum_int(given);
   switch (policy) {
     case APX_APE_DEFAULT: return attnprox::metrics::kDefaultApePolicy;
     case APX_APE_LITERAL: return attnprox::metrics::ApePolicy::kLiteral;
@@ -183,7 +194,7 @@ attnprox::metrics::ApePolicy policy_of(apx_ape_policy policy) {
     case APX_APE_CLAMP: return attnprox::metrics::ApePolicy::kClamp;
     case APX_APE_SOFTMAX: return attnprox::metrics::ApePolicy::kSoftmax;
   }
-  throw CallError{APX_ERROR_INVALID_ARGUMENT, "unknown APE policy " + std::to_string(static_cast<int>(policy))};
+  throw CallError{APX_ERROR_INVALID_ARGUMENT, "unknown APE policy " + std::to_string(policy)};
 }
 
 apx_ape_policy policy_code(attnprox::metrics::ApePolicy policy) {
@@ -267,7 +278,7 @@ void with_queries_keys(const apx_queries_keys* qk, F&& f) {
     v.head_dim = qk->head_dim;
     f(v);
   };
-  switch (qk->dtype) {
+  switch (enum_int(qk->dtype)) {
     case APX_DTYPE_FLOAT32: view(float{}); break;
     case APX_DTYPE_FLOAT64: view(double{}); break;
     case APX_DTYPE_FLOAT16: view(Eigen::half{}); break;
@@ -361,7 +372,7 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
     if (params) {
       check_struct(params->struct_size, kLoadParamsV1, "params");
       if (params->device) options.device = params->device;
-      switch (params->dtype) {
+      switch (enum_int(params->dtype)) {
         case APX_DTYPE_DEFAULT: break;
         case APX_DTYPE_FLOAT32: options.dtype = attnprox::DType::kFloat32; break;
         case APX_DTYPE_FLOAT16: options.dtype = attnprox::DType::kFloat16; break;
