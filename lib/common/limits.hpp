@@ -20,11 +20,11 @@ constexpr uint64_t kMaxManifestBytes = uint64_t{16} << 20;
 /// A tokenizer.json, in a model file or on its own, and the vocabulary and merges files (real ones reach ~35 MiB).
 constexpr uint64_t kMaxTokenizerBytes = uint64_t{128} << 20;
 /// Entries of a tokenizer's vocabulary, merges and added tokens.
-constexpr size_t kMaxVocabulary = size_t{1} << 22;
-constexpr size_t kMaxMerges = size_t{1} << 22;
-constexpr size_t kMaxAddedTokens = size_t{1} << 20;
+constexpr size_t kMaxVocabulary = size_t{1} << 20;
+constexpr size_t kMaxMerges = size_t{1} << 20;
+constexpr size_t kMaxAddedTokens = size_t{1} << 17;
 /// Bytes of one added token's content (its matching costs up to this much per text position).
-constexpr size_t kMaxAddedTokenBytes = 1024;
+constexpr size_t kMaxAddedTokenBytes = 256;
 /// Stages of a tokenizer's pipeline, all Sequences and their nesting counted (real files have fewer than 20).
 constexpr size_t kMaxStages = 256;
 /// Bytes of a regular expression in a tokenizer file.

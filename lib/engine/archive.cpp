@@ -19,6 +19,7 @@ constexpr uint32_t kLocalHeader = 0x04034b50, kCentralHeader = 0x02014b50, kEnd 
                    kEnd64 = 0x06064b50, kEnd64Locator = 0x07064b50;
 constexpr size_t kMaxEntries = size_t{1} << 20;  // TorchScript files have one entry per tensor and code file
 constexpr size_t kBlock = size_t{1} << 20;
+constexpr uint64_t kMaxInflatedBytes = uint64_t{1} << 30;  // a compressed entry (torch stores tensors uncompressed)
 
 uint16_t u16(const unsigned char* p) {
   return static_cast<uint16_t>(p[0] | (p[1] << 8));
@@ -155,6 +156,10 @@ ZipFile::ZipFile(const std::string& path) : path_(path) {
     if (entry.method != 0 && entry.method != 8) {
       fail("entry '" + entry.name + "' uses compression method " + std::to_string(entry.method) +
            " (stored and deflate are read)");
+    }
+    if (entry.method == 8 && entry.size > kMaxInflatedBytes) {
+      fail("entry '" + entry.name + "' inflates to " + std::to_string(entry.size) + " bytes, more than the " +
+           std::to_string(kMaxInflatedBytes) + " attnprox reads (libtorch would hold it in memory whole)");
     }
     if (entry.method == 0 && entry.compressed != entry.size) {
       fail("entry '" + entry.name + "' is stored but its sizes differ");

@@ -292,9 +292,14 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   // flipped bit in a weight would change the numbers silently), and the manifest and tokenizer are read with a
   // bound on their size (libtorch would inflate them whole), then passed on in parsed form only.
   const archive::ZipFile zip(path);
-  zip.verify_all();
   const archive::Entry* manifest_entry = zip.find_record(std::string("extra/") + kManifestName);
   const archive::Entry* tokenizer_entry = zip.find_record(std::string("extra/") + kTokenizerName);
+  // First the two attnprox entries (their declared sizes checked before a byte is inflated), then all the others.
+  const std::string manifest_text =
+      manifest_entry ? zip.read(*manifest_entry, limits::kMaxManifestBytes, "its manifest") : std::string();
+  const std::string tokenizer_text =
+      tokenizer_entry ? zip.read(*tokenizer_entry, limits::kMaxTokenizerBytes, "its tokenizer.json") : std::string();
+  zip.verify_all();
   try {
     impl->module = torch::jit::load(path, impl->device);
   } catch (const c10::Error& e) {
@@ -304,8 +309,6 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
     invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
                             first_lines(e.what()) + version_note(exporting_torch(zip)));
   }
-  const std::string manifest_text =
-      manifest_entry ? zip.read(*manifest_entry, limits::kMaxManifestBytes, "its manifest") : std::string();
   if (manifest_text.empty()) {
     invalid_model(path, std::string("a TorchScript archive without an attnprox manifest (extra/") + kManifestName +
                             "); model files are written by `attnprox export`");
@@ -315,8 +318,6 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   } catch (const Error& e) {
     invalid_model(path, e.what());
   }
-  const std::string tokenizer_text =
-      tokenizer_entry ? zip.read(*tokenizer_entry, limits::kMaxTokenizerBytes, "its tokenizer.json") : std::string();
   if (!tokenizer_text.empty()) {
     try {
       impl->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_json(tokenizer_text));

@@ -10,6 +10,7 @@ import struct
 import tempfile
 import zipfile
 
+from . import _limits
 from .errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
 
 TOKENIZER_ENTRY = "extra/attnprox/tokenizer.json"
@@ -43,17 +44,16 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
     """Puts the Hugging Face tokenizer.json at `tokenizer_json` into the model file at `path`, replacing the one it
     has, if any. The tokenizer must load in attnprox's tokenizer and fit the model's vocabulary; the manifest's
     tokenizer facts (BOS, padding) are kept as exported. The other entries of the file are kept byte for byte."""
-    import json
-
     from .tokenizer import Tokenizer
 
     path, tokenizer_json = os.fspath(path), os.fspath(tokenizer_json)
-    if not os.path.isfile(path):
-        raise ModelNotFoundError(f"model file '{path}' does not exist")
-    if not os.path.isfile(tokenizer_json):
-        raise ModelNotFoundError(f"tokenizer file '{tokenizer_json}' does not exist")
+    _limits.check_regular_file(path, "model file")
+    _limits.check_regular_file(tokenizer_json, "tokenizer file")
+    if os.path.getsize(tokenizer_json) > _limits.MAX_TOKENIZER_BYTES:
+        raise InvalidArgumentError(f"tokenizer file '{tokenizer_json}' is more than the "
+                                   f"{_limits.MAX_TOKENIZER_BYTES} bytes attnprox reads")
     with open(tokenizer_json, "rb") as f:
-        data = f.read()
+        data = f.read(_limits.MAX_TOKENIZER_BYTES + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -67,9 +67,14 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
         manifests = [e for e in entries if e.filename.endswith("/" + MANIFEST_ENTRY)]
         if len(manifests) != 1:
             raise InvalidModelError(f"model file '{path}': a TorchScript archive without an attnprox manifest")
-        manifest = json.loads(archive.read(manifests[0]))
+        manifest = _limits.loads(
+            _limits.read_entry(archive, manifests[0], _limits.MAX_MANIFEST_BYTES, f"model file '{path}': its manifest",
+                               InvalidModelError),
+            f"model file '{path}': manifest", InvalidModelError)
+        if not isinstance(manifest, dict):
+            raise InvalidModelError(f"model file '{path}': manifest: the top level must be a JSON object")
         vocabulary = int(manifest.get("vocab_size", 0))
-        largest = _largest_id(json.loads(text))
+        largest = _largest_id(_limits.loads(text, tokenizer_json, InvalidArgumentError))
         if largest >= vocabulary:
             raise InvalidArgumentError(f"{tokenizer_json} has token ids up to {largest}, the model has {vocabulary} "
                                        f"(0..{vocabulary - 1}): it is not this model's tokenizer")
