@@ -11,6 +11,8 @@
 #include <cstdlib>
 
 #include "attnprox/version.hpp"
+#include <ATen/ATen.h>
+
 #include "internal.hpp"
 
 namespace attnprox {
@@ -140,6 +142,15 @@ std::string torch_message(const c10::Error& error) {
   if (cut != std::string::npos) text.resize(cut);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   return text;
+}
+
+at::Tensor finite(at::Tensor t, const std::string& what) {
+  if (!at::isfinite(t).all().item<bool>()) {
+    throw Error(ErrorCode::kRuntime, what + ": the result is not finite (NaN or Inf): the queries and keys are too "
+                                            "large for " + std::string(c10::toString(t.scalar_type())) +
+                                            " arithmetic");
+  }
+  return t;
 }
 
 }  // namespace attnprox

@@ -412,3 +412,75 @@ def test_default_regexes_do_not_hit_the_limits_on_long_texts():
     tok = attnprox.Tokenizer.from_file(os.path.join(ROOT, "tests", "fuzz", "default_tokenizer.json"))
     text = "The quick brown fox, 1234 jumps!   " * 30000 + " " * 100000 + "x" * 100000
     assert len(tok.encode(text)) > 100000
+
+
+# ---- 8: every result finite, or an error ------------------------------------------------------------------------
+
+def _reference_attention(queries, keys, scaling, temperature, causal=True):
+    """Independent NumPy reference: softmax((x - max x) / T) in float64 (extended precision keeps T tiny)."""
+    q = queries.astype(np.float64)
+    k = keys.astype(np.float64)
+    group = q.shape[0] // k.shape[0]
+    logits = np.einsum("hid,hjd->hij", q, np.repeat(k, group, axis=0)) * scaling
+    n = logits.shape[1]
+    if causal:
+        logits = np.where(np.tril(np.ones((n, n), dtype=bool)), logits, -np.inf)
+    shifted = logits - logits.max(-1, keepdims=True)
+    with np.errstate(over="ignore", divide="ignore"):
+        e = np.exp(np.longdouble(shifted) / np.longdouble(temperature))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float64)
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-30, 1e-3, 0.5, 2.0, 1e30, 1e300])
+def test_attention_is_finite_at_any_positive_temperature(exported, temperature):
+    model = attnprox.load(exported("gpt2"))
+    result = model.run(ids=[5, 3, 9, 3, 1, 7])
+    layer = model.layers[-1]
+    weights = result.attention(layer, temperature=temperature)
+    assert np.isfinite(weights).all()
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+    scaling = model.manifest["layers"][-1]["scaling"]
+    expected = _reference_attention(result.queries(layer), result.keys(layer), scaling, temperature)
+    np.testing.assert_allclose(weights, expected, atol=2e-5)
+    stats = result.attention_stats(layer, head=0, temperature=temperature)
+    assert 0 < stats.max_weight <= 1 and stats.max_query >= 0
+    assert np.isfinite(stats.mean_entropy)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan"), float("inf")])
+def test_temperature_outside_the_positive_finite_numbers_is_an_error(exported, temperature):
+    result = attnprox.load(exported("gpt2")).run(ids=[5, 3, 9])
+    with pytest.raises(InvalidArgumentError, match="temperature must be a positive finite number"):
+        result.attention(temperature=temperature)
+
+
+def test_measurements_on_arrays_refuse_non_finite_inputs_and_overflow():
+    from attnprox import metrics
+    rng = np.random.default_rng(0)
+    q, k = rng.normal(size=(2, 4, 8)), rng.normal(size=(1, 4, 8))
+    assert np.isfinite(metrics.ap(q, k))
+    for bad in (np.nan, np.inf):
+        q_bad = q.copy()
+        q_bad[1, 2, 3] = bad
+        with pytest.raises(InvalidArgumentError, match="the queries hold a NaN or Inf"):
+            metrics.ap(q_bad, k)
+        a = metrics.proximity(q, k)
+        a[0, 1] = bad
+        for call in (lambda: metrics.ap(proximity=a), lambda: metrics.ape(proximity=a),
+                     lambda: metrics.subset_proximity([0], proximity=a)):
+            with pytest.raises(InvalidArgumentError, match="the proximity matrix hold"):
+                call()
+        w = np.full((3, 3), 1 / 3)
+        w[2, 0] = bad
+        for call in (lambda: metrics.attention_stats(w), lambda: metrics.top_arcs(w, 2),
+                     lambda: metrics.rank_links([w], 0, 2)):
+            with pytest.raises(InvalidArgumentError, match="the attention weights hold a NaN or Inf"):
+                call()
+    huge = q * 1e160  # finite, but products overflow double
+    for call in (lambda: metrics.proximity(huge, k * 1e160), lambda: metrics.ap(huge, k * 1e160),
+                 lambda: metrics.ape(huge, k * 1e160), lambda: metrics.subset_proximity([0], huge, k * 1e160)):
+        with pytest.raises(InvalidArgumentError, match="overflows double"):
+            call()
+    # float16 and bfloat16 inputs at their largest values stay finite (they are widened before any product).
+    big16 = np.full((2, 4, 8), 65504, dtype=np.float16)
+    assert np.isfinite(metrics.ap(big16, big16[:1]))
