@@ -92,7 +92,12 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
                     if entry.filename == name:
                         put(entry, data)
                         continue
-                    put(entry, archive.read(entry))
+                    try:
+                        content = archive.read(entry)  # zipfile checks its CRC-32
+                    except zipfile.BadZipFile as e:
+                        raise InvalidModelError(f"model file '{path}': entry '{entry.filename}' is corrupt: {e}") \
+                            from None
+                    put(entry, content)
                     if entry is manifests[0] and not had_one:  # a new entry, beside the manifest
                         put(zipfile.ZipInfo(name, date_time=entry.date_time), data)
             os.chmod(temporary, os.stat(path).st_mode & 0o777)

@@ -484,3 +484,30 @@ def test_measurements_on_arrays_refuse_non_finite_inputs_and_overflow():
     # float16 and bfloat16 inputs at their largest values stay finite (they are widened before any product).
     big16 = np.full((2, 4, 8), 65504, dtype=np.float16)
     assert np.isfinite(metrics.ap(big16, big16[:1]))
+
+
+def test_export_of_a_folder_with_a_deep_tokenizer_json_is_a_clean_error(tmp_path):
+    import shutil
+    from conftest import FIXTURES
+    folder = tmp_path / "gpt2"
+    shutil.copytree(os.path.join(FIXTURES, "gpt2"), folder)
+    (folder / "tokenizer.json").write_text('{"model": ' + "[" * DEEP + "]" * DEEP + "}")
+    with pytest.raises(attnprox.Error, match="nested more than 100|more than 100 levels deep"):
+        attnprox.export_reference(str(folder), str(tmp_path / "out.apx"))
+
+
+def test_corrupt_entry_is_refused_by_python_readers_too(exported, tmp_path):
+    src = exported("gpt2")
+    data = bytearray(open(src, "rb").read())
+    with zipfile.ZipFile(src) as z:
+        info = max(z.infolist(), key=lambda i: i.compress_size)  # the largest tensor, stored
+    name_size, extra_size = struct.unpack_from("<HH", data, info.header_offset + 26)
+    data[info.header_offset + 30 + name_size + extra_size + info.compress_size // 3] ^= 0x10
+    path = tmp_path / "corrupt.apx"
+    path.write_bytes(data)
+    with pytest.raises(InvalidModelError, match="is corrupt: its CRC-32 does not match"):
+        attnprox.load(str(path))
+    tokenizer = tmp_path / "tokenizer.json"
+    tokenizer.write_text(json.dumps({"model": {"type": "WordLevel", "vocab": {"<unk>": 0}, "unk_token": "<unk>"}}))
+    with pytest.raises(InvalidModelError, match="is corrupt"):
+        set_tokenizer(str(path), str(tokenizer))

@@ -9,6 +9,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
+from .. import _limits
 from .common import ReferenceModelError
 from .config import ArchConfig
 from .model import Layers, load_reference_model
@@ -40,7 +41,7 @@ def _read_json(path: str) -> Optional[dict]:
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        return _limits.loads(f.read(_limits.MAX_TOKENIZER_BYTES + 1), path, ReferenceModelError)
 
 
 def tokenizer_facts(model_dir: Optional[str], bos_id: Optional[int], eos_id: Optional[int], pad_id: Optional[int],
@@ -50,7 +51,7 @@ def tokenizer_facts(model_dir: Optional[str], bos_id: Optional[int], eos_id: Opt
     (or the one built from BERT's vocab.txt) where model_dir has them."""
     tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
     tokenizer = tokenizer_json_of(model_dir) if model_dir and os.path.isdir(model_dir) else None
-    tok = json.loads(tokenizer[0]) if tokenizer else {}
+    tok = _limits.loads(tokenizer[0], "tokenizer.json", ReferenceModelError) if tokenizer else {}
     special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
 
     def known(token_id):
