@@ -6,9 +6,10 @@
 #   tools/sanitize.sh [asan|tsan|all] [BUILD_ROOT]      (default: all, in ./build-asan and ./build-tsan)
 # ctest runs everything except the tests that build attnprox again (cmake_consumer, install_and_examples) and the
 # tokenizer fuzzing smoke test (a sanitized build of its own, tests/fuzz/run.sh). The test models are written by
-# Python through the sanitized Python module; for that (and only for ctest) the sanitizer's runtime is preloaded
-# into the uninstrumented Python, with leak detection off (Python and libtorch keep memory to their exit). The C
-# tests and the C example then run again on their own, with leak detection on.
+# Python through the sanitized Python module (and the build exports the default model file through it); for that
+# the sanitizer's runtime is preloaded into the build and ctest, so into the uninstrumented Python, with leak
+# detection off (Python and libtorch keep memory to their exit). The C tests and the C example then run again on
+# their own, with leak detection on.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 which="${1:-all}"
@@ -26,10 +27,11 @@ run_one() {
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DCMAKE_MODULE_LINKER_FLAGS="$flags" \
     >/dev/null
-  echo "==> [$name] building"
-  cmake --build "$build" -j"$jobs"
   local lib
   lib="$("$cxx" -print-file-name="$runtime")"
+  echo "==> [$name] building"
+  # The build runs Python with the sanitized module (it exports the default model file): the runtime is preloaded.
+  LD_PRELOAD="$lib" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" cmake --build "$build" -j"$jobs"
   echo "==> [$name] ctest"
   LD_PRELOAD="$lib" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
     ctest --test-dir "$build" -j"$jobs" --output-on-failure -E 'cmake_consumer|install_and_examples|fuzz_smoke'
