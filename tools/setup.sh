@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   libtorch-dev python3-torch libopenblas0-pthread \
   python3 python3-dev python3-numpy python3-pytest pybind11-dev \
   python3-matplotlib python3-scipy python3-tqdm python3-distributed \
-  nlohmann-json3-dev libspdlog-dev libeigen3-dev libonig-dev libutf8proc-dev \
+  nlohmann-json3-dev libspdlog-dev libeigen3-dev libonig-dev libutf8proc-dev zlib1g-dev \
   libgtest-dev libgmock-dev
 # Pictures need matplotlib; corpus studies scipy (statistics), tqdm (progress) and Dask distributed (workers).
 # libtorch 1.13 (CPU) comes from Debian; without OpenBLAS (libopenblas0-pthread) it uses a ~40x slower BLAS.

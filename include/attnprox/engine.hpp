@@ -149,8 +149,9 @@ class Model {
   const std::string& path() const;
   std::string device() const;
   DType dtype() const;
-  /// The Hugging Face tokenizer.json stored in the file, or an empty string.
-  const std::string& tokenizer_json() const;
+  /// The Hugging Face tokenizer.json stored in the file, or an empty string. The model keeps the parsed tokenizer
+  /// only: the text is read again from the file (checked as at load; Error(kInvalidModel) if the file changed).
+  std::string tokenizer_json() const;
   /// The tokenizer of the file, or nullptr when it has none.
   const Tokenizer* tokenizer() const;
 

@@ -128,7 +128,18 @@ inline std::vector<int> int_list(const int32_t* values, size_t count, const char
   return std::vector<int>(list.begin(), list.end());
 }
 
-inline attnprox::metrics::ApePolicy policy_of(apx_ape_policy policy) {
+/// The integer a caller stored in an enum-typed field or argument, read without loading it as the enum: a C caller
+/// may pass any int there, and a value outside the enum's range is not a valid value of the C++ enum type.
+template <typename E>
+int enum_int(const E& value) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+  int out = 0;
+  std::memcpy(&out, &value, sizeof out);
+  return out;
+}
+
+inline attnprox::metrics::ApePolicy policy_of(const apx_ape_policy& given) {
+  const int policy = enum_int(given);
   switch (policy) {
     case APX_APE_DEFAULT: return attnprox::metrics::kDefaultApePolicy;
     case APX_APE_LITERAL: return attnprox::metrics::ApePolicy::kLiteral;
@@ -136,7 +147,7 @@ inline attnprox::metrics::ApePolicy policy_of(apx_ape_policy policy) {
     case APX_APE_CLAMP: return attnprox::metrics::ApePolicy::kClamp;
     case APX_APE_SOFTMAX: return attnprox::metrics::ApePolicy::kSoftmax;
   }
-  throw CallError{APX_ERROR_INVALID_ARGUMENT, "unknown APE policy " + std::to_string(static_cast<int>(policy))};
+  throw CallError{APX_ERROR_INVALID_ARGUMENT, "unknown APE policy " + std::to_string(policy)};
 }
 
 inline apx_ape_policy policy_code(attnprox::metrics::ApePolicy policy) {
@@ -220,7 +231,7 @@ void with_queries_keys(const apx_queries_keys* qk, F&& f) {
     v.head_dim = qk->head_dim;
     f(v);
   };
-  switch (qk->dtype) {
+  switch (enum_int(qk->dtype)) {
     case APX_DTYPE_FLOAT32: view(float{}); break;
     case APX_DTYPE_FLOAT64: view(double{}); break;
     case APX_DTYPE_FLOAT16: view(Eigen::half{}); break;

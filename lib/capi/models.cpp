@@ -25,7 +25,7 @@ apx_status apx_model_load(const char* path, const apx_load_params* params, apx_m
     const apx_load_params p = params_in(params, apx_load_default_params(), "params");
     attnprox::LoadOptions options;
     if (p.device) options.device = p.device;
-    switch (p.dtype) {
+    switch (enum_int(p.dtype)) {
       case APX_DTYPE_DEFAULT: break;
       case APX_DTYPE_FLOAT32: options.dtype = attnprox::DType::kFloat32; break;
       case APX_DTYPE_FLOAT16: options.dtype = attnprox::DType::kFloat16; break;

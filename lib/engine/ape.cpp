@@ -166,6 +166,7 @@ ApeResult Result::ape(int layer, metrics::ApePolicy policy, const ProximityOptio
     out.undefined_rows = n - defined_rows;
     tokens.masked_fill_(defined.logical_not(), std::numeric_limits<double>::quiet_NaN());
     if (defined_rows > 0) {
+      finite(tokens.masked_select(defined), "ape");  // undefined rows are NaN by definition, the others are finite
       const double mean = tokens.masked_select(defined).mean().item<double>();
       out.value = mean;
       // Length correction by log(N−1), the entropy of a uniform row; N = 2 leaves one outcome: 0.

@@ -78,17 +78,27 @@ at::Tensor attention_rows(const at::Tensor& queries, const at::Tensor& keys, con
     at::Tensor k = keys.to(at::kFloat).transpose(1, 2).unsqueeze(1);
     at::Tensor logits = at::matmul(q, k).reshape({heads, n, nk}).mul_(spec.scaling);
     if (spec.softcap) logits = logits.div_(*spec.softcap).tanh_().mul_(*spec.softcap);  // c·tanh(x/c)
-    if (spec.temperature != 1.0) logits.div_(spec.temperature);
     at::Tensor visible = visibility(first_row, n, nk, spec, logits.device());
     if (visible.defined()) logits.masked_fill_(visible.logical_not(), -std::numeric_limits<double>::infinity());
-    if (spec.sinks.empty()) return at::softmax(logits, -1);
-    // Sinks: one more logit per head, in every row, that takes probability mass and is then dropped.
-    at::Tensor sinks = at::tensor(spec.sinks, at::TensorOptions().dtype(at::kDouble))
-                           .to(logits.device(), at::kFloat)
-                           .div_(spec.temperature)
-                           .view({heads, 1, 1})
-                           .expand({heads, n, 1});
-    return at::softmax(at::cat({logits, sinks}, -1), -1).narrow(-1, 0, nk).contiguous();
+    if (!spec.sinks.empty()) {
+      // Sinks: one more logit per head, in every row, that takes probability mass and is then dropped.
+      at::Tensor sinks = at::tensor(spec.sinks, at::TensorOptions().dtype(at::kDouble))
+                             .to(logits.device(), at::kFloat)
+                             .view({heads, 1, 1})
+                             .expand({heads, n, 1});
+      logits = at::cat({logits, sinks}, -1);
+    }
+    if (spec.temperature != 1.0) {
+      // softmax(x / T) = softmax((x − max x) / T), in double: the shifted logits are <= 0, so dividing by any
+      // positive T gives values in [−inf, 0] (never NaN, never +inf), where float32 x / T overflows for small T.
+      logits = logits.to(at::kDouble);
+      const at::Tensor top = std::get<0>(logits.max(-1, true));
+      logits = at::softmax(logits.sub_(top).div_(spec.temperature), -1).to(at::kFloat);
+    } else {
+      logits = at::softmax(logits, -1);
+    }
+    if (!spec.sinks.empty()) logits = logits.narrow(-1, 0, nk).contiguous();
+    return finite(logits, "attention weights");
   });
 }
 

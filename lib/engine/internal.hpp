@@ -122,6 +122,10 @@ Logger& logger();
 /// The first line of a libtorch error, without its C++ backtrace.
 std::string torch_message(const c10::Error& error);
 
+/// `t` itself when all its values are finite; otherwise Error(kRuntime) "<what>: ... not finite": no measurement
+/// returns NaN or Inf with success (queries and keys too large for the arithmetic's float type overflow).
+at::Tensor finite(at::Tensor t, const std::string& what);
+
 /// Runs `body`, turning libtorch errors into Error(kRuntime) prefixed with `what`.
 template <typename Body>
 auto guarded(const std::string& what, Body&& body) -> decltype(body()) {

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "../common/limits.hpp"
 #include "attnprox/error.hpp"
 
 namespace attnprox {
@@ -19,8 +20,7 @@ using nlohmann::json;
 }
 
 std::string shown(const json& value) {
-  std::string text = value.dump();
-  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+  return limits::shown_json(value);  // bounded, whatever the value's size and nesting
 }
 
 const json& field(const json& object, const std::string& key, const std::string& where = "") {
@@ -171,17 +171,25 @@ LayerInfo parse_layer(const json& entry, int expected_index, int num_heads, int 
 }  // namespace
 
 Manifest Manifest::parse(const std::string& json_text) {
+  if (json_text.size() > limits::kMaxManifestBytes) {
+    invalid("it is " + std::to_string(json_text.size()) + " bytes, more than the " +
+            std::to_string(limits::kMaxManifestBytes) + " a manifest may have");
+  }
+  if (const size_t at = limits::json_too_deep(json_text); at != std::string::npos) {
+    invalid("JSON nested more than " + std::to_string(limits::kMaxJsonDepth) + " levels deep (at byte " +
+            std::to_string(at) + ")");
+  }
   json root;
   try {
     root = json::parse(json_text);
   } catch (const json::exception& e) {  // syntax errors, and numbers that do not fit
-    invalid(std::string("not valid JSON (") + e.what() + ")");
+    invalid("not valid JSON (" + limits::clipped(e.what(), 200) + ")");  // it may quote a long token
   }
   if (!root.is_object()) invalid("the top level must be a JSON object");
 
   Manifest m;
   if (text(root, "format") != "attnprox-model") {
-    invalid("'format' is \"" + text(root, "format") + "\", expected \"attnprox-model\"");
+    invalid("'format' is \"" + limits::clipped(text(root, "format")) + "\", expected \"attnprox-model\"");
   }
   m.format_version = static_cast<int>(integer(root, "format_version", 1, 1 << 20));
   if (m.format_version > kFormatVersion) {
@@ -209,7 +217,7 @@ Manifest Manifest::parse(const std::string& json_text) {
   m.vocab_size = integer(root, "vocab_size", 1, int64_t{1} << 40);
   m.dtype = text(root, "dtype");
   if (m.dtype != "float32" && m.dtype != "float16" && m.dtype != "bfloat16") {
-    invalid("'dtype' is \"" + m.dtype + "\", expected float32, float16 or bfloat16");
+    invalid("'dtype' is \"" + limits::clipped(m.dtype) + "\", expected float32, float16 or bfloat16");
   }
 
   const json captured = field(root, "captured_layers");  // a copy: GCC 13 misreads a reference here as dangling
@@ -244,7 +252,7 @@ Manifest Manifest::parse(const std::string& json_text) {
     if (auto special = tok->find("special_tokens"); special != tok->end() && !special->is_null()) {
       if (!special->is_object()) invalid("'tokenizer.special_tokens' must be an object of token → id");
       for (const auto& [name, id] : special->items()) {
-        if (!id.is_number_integer()) invalid("tokenizer.special_tokens[\"" + name + "\"] must be an integer");
+        if (!id.is_number_integer()) invalid("tokenizer.special_tokens[\"" + limits::clipped(name) + "\"] must be an integer");
         m.tokenizer.special_tokens[name] = id.get<int64_t>();
       }
     }

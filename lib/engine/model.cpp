@@ -13,6 +13,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../common/limits.hpp"
+#include "archive.hpp"
 #include "internal.hpp"
 
 namespace attnprox {
@@ -25,7 +27,6 @@ constexpr const char* kTokenizerName = "attnprox/tokenizer.json";
 struct Model::Impl {
   std::string path;
   std::shared_ptr<const Manifest> manifest;
-  std::string tokenizer_json;
   std::shared_ptr<const Tokenizer> tokenizer;  // null when the file has none
   torch::jit::Module module;  // a handle; copies share the module, whose forward may run on several threads
   c10::Device device{c10::kCPU};
@@ -44,14 +45,13 @@ namespace {
 
 /// The torch version that wrote a model file, read from its manifest without loading the TorchScript module (so
 /// that a file this libtorch cannot load still says where it came from); empty when it cannot be read.
-std::string exporting_torch(const std::string& path) {
+std::string exporting_torch(const archive::ZipFile& zip) {
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    const std::string record = std::string("extra/") + kManifestName;
-    if (!reader.hasRecord(record)) return {};
-    auto [data, size] = reader.getRecord(record);
-    auto manifest =
-        nlohmann::json::parse(static_cast<const char*>(data.get()), static_cast<const char*>(data.get()) + size);
+    const archive::Entry* entry = zip.find_record(std::string("extra/") + kManifestName);
+    if (!entry) return {};
+    const std::string text = zip.read(*entry, limits::kMaxManifestBytes, "its manifest");
+    if (limits::json_too_deep(text) != std::string::npos) return {};
+    auto manifest = nlohmann::json::parse(text);
     const auto exporter = manifest.find("exporter");
     if (exporter == manifest.end() || !exporter->is_object()) return {};
     const auto torch = exporter->find("torch");
@@ -87,15 +87,7 @@ std::string version_note(const std::string& exported_with) {
 }
 
 void check_is_archive(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(ErrorCode::kNotFound, "model file '" + path + "' does not exist");
-  if (fs::is_directory(path, ec)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "'" + path +
-                    "' is a directory, expected a model file (a Hugging Face directory becomes one with "
-                    "`attnprox export`)");
-  }
+  archive::check_regular_file(path, "model file");  // before opening: opening a FIFO blocks
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
   in.read(magic, sizeof magic);
@@ -299,29 +291,39 @@ Model Model::load(const std::string& path, const LoadOptions& options) {
   }
   if (options.threads > 0) at::set_num_threads(options.threads);
 
-  torch::jit::ExtraFilesMap extra{{kManifestName, ""}, {kTokenizerName, ""}};
+  // The archive is read here before libtorch reads it: every entry's CRC-32 is checked (libtorch does not, and a
+  // flipped bit in a weight would change the numbers silently), and the manifest and tokenizer are read with a
+  // bound on their size (libtorch would inflate them whole), then passed on in parsed form only.
+  const archive::ZipFile zip(path);
+  const archive::Entry* manifest_entry = zip.find_record(std::string("extra/") + kManifestName);
+  const archive::Entry* tokenizer_entry = zip.find_record(std::string("extra/") + kTokenizerName);
+  // First the two attnprox entries (their declared sizes checked before a byte is inflated), then all the others.
+  const std::string manifest_text =
+      manifest_entry ? zip.read(*manifest_entry, limits::kMaxManifestBytes, "its manifest") : std::string();
+  const std::string tokenizer_text =
+      tokenizer_entry ? zip.read(*tokenizer_entry, limits::kMaxTokenizerBytes, "its tokenizer.json") : std::string();
+  zip.verify_all();
   try {
-    impl->module = torch::jit::load(path, impl->device, extra);
+    impl->module = torch::jit::load(path, impl->device);
   } catch (const c10::Error& e) {
     invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
-                            torch_message(e) + version_note(exporting_torch(path)));
+                            torch_message(e) + version_note(exporting_torch(zip)));
   } catch (const std::exception& e) {  // TorchScript compile errors (unknown operators) are not c10::Errors
     invalid_model(path, "could not be loaded as a TorchScript module by libtorch " + torch_version() + ": " +
-                            first_lines(e.what()) + version_note(exporting_torch(path)));
+                            first_lines(e.what()) + version_note(exporting_torch(zip)));
   }
-  if (extra[kManifestName].empty()) {
+  if (manifest_text.empty()) {
     invalid_model(path, std::string("a TorchScript archive without an attnprox manifest (extra/") + kManifestName +
                             "); model files are written by `attnprox export`");
   }
   try {
-    impl->manifest = std::make_shared<const Manifest>(Manifest::parse(extra[kManifestName]));
+    impl->manifest = std::make_shared<const Manifest>(Manifest::parse(manifest_text));
   } catch (const Error& e) {
     invalid_model(path, e.what());
   }
-  impl->tokenizer_json = std::move(extra[kTokenizerName]);
-  if (!impl->tokenizer_json.empty()) {
+  if (!tokenizer_text.empty()) {
     try {
-      impl->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_json(impl->tokenizer_json));
+      impl->tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_json(tokenizer_text));
     } catch (const Error& e) {
       invalid_model(path, std::string("its tokenizer.json cannot be used: ") + e.what());
     }
@@ -414,8 +416,14 @@ std::string Model::device() const {
 DType Model::dtype() const {
   return dtype_of(impl_->dtype);
 }
-const std::string& Model::tokenizer_json() const {
-  return impl_->tokenizer_json;
+std::string Model::tokenizer_json() const {
+  // Read again from the file (checked as at load): the model keeps the parsed tokenizer, not its text.
+  if (!impl_->tokenizer) return {};
+  archive::check_regular_file(impl_->path, "model file");
+  const archive::ZipFile zip(impl_->path);
+  const archive::Entry* entry = zip.find_record(std::string("extra/") + kTokenizerName);
+  if (!entry) invalid_model(impl_->path, "its tokenizer.json is gone (the file changed since it was loaded)");
+  return zip.read(*entry, limits::kMaxTokenizerBytes, "its tokenizer.json");
 }
 const Tokenizer* Model::tokenizer() const {
   return impl_->tokenizer.get();

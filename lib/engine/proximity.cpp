@@ -57,7 +57,7 @@ at::Tensor Result::proximity(int layer, const ProximityOptions& options) const {
     at::Tensor qg = grouped_queries(queries, kv_heads, at::kFloat).permute({1, 0, 2}).reshape({n, -1});
     at::Tensor kg = keys.to(at::kFloat).permute({1, 0, 2}).reshape({n, -1});
     at::Tensor raw = at::matmul(qg, kg.t()).mul_(c);
-    return raw.add(raw.t()).mul_(0.5);
+    return finite(raw.add(raw.t()).mul_(0.5), "proximity");
   });
 }
 
@@ -88,7 +88,7 @@ at::Tensor Result::ap_tokens(int layer, const ProximityOptions& options) const {
       const at::Tensor diag = (qg * k).sum(at::IntArrayRef{0, 2});
       out.narrow(0, first, count).copy_((row + col).mul_(0.5).sub_(diag).mul_(c / static_cast<double>(n - 1)));
     }
-    return out;
+    return finite(out, "ap_tokens");
   });
 }
 
@@ -132,7 +132,7 @@ at::Tensor Result::subset_proximity(const std::vector<int64_t>& subset, int laye
       total.narrow(0, first, count)
           .copy_((k * query_sum).sum(at::IntArrayRef{0, 2}) + (qg * key_sum).sum(at::IntArrayRef{0, 2}));
     }
-    return total.mul_(0.5 * c / static_cast<double>(positions.size()));
+    return finite(total.mul_(0.5 * c / static_cast<double>(positions.size())), "subset_proximity");
   });
 }
 
@@ -161,7 +161,7 @@ at::Tensor Result::average_proximity(const std::vector<int>& layers, const std::
     }
     const double d = static_cast<double>(m.head_dim);
     sum.div_(static_cast<double>(slots.size() * chosen.size()) * std::sqrt(d));
-    return symmetric ? sum.add(sum.t()).mul_(0.5) : sum;
+    return finite(symmetric ? sum.add(sum.t()).mul_(0.5) : sum, "average_proximity");
   });
 }
 

@@ -88,7 +88,7 @@ at::Tensor Result::average_attention(const std::vector<int>& layers, const std::
     }
     const int64_t count =
         static_cast<int64_t>(slots.size()) * (head_list.empty() ? m.num_heads : static_cast<int64_t>(head_list.size()));
-    return sum.div_(static_cast<double>(count));
+    return finite(sum.div_(static_cast<double>(count)), "average attention");
   });
 }
 

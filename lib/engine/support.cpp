@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include "attnprox/version.hpp"
+#include <ATen/ATen.h>
+
 #include "internal.hpp"
 
 namespace attnprox {
@@ -217,6 +219,15 @@ std::string cause_first(const std::string& message) {
   if (cause.empty()) return message;
   logger().debug("TorchScript traceback of \"{}\":\n{}", cause, message);
   return cause + " (raised inside the model's TorchScript forward; ATTNPROX_LOG_LEVEL=debug logs its traceback)";
+}
+
+at::Tensor finite(at::Tensor t, const std::string& what) {
+  if (!at::isfinite(t).all().item<bool>()) {
+    throw Error(ErrorCode::kRuntime, what + ": the result is not finite (NaN or Inf): the queries and keys are too "
+                                            "large for " + std::string(c10::toString(t.scalar_type())) +
+                                            " arithmetic");
+  }
+  return t;
 }
 
 }  // namespace attnprox

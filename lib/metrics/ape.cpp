@@ -134,6 +134,7 @@ Ape ape(const QueriesKeys<Scalar>& qk, ApePolicy policy) {
   for (int64_t start_row = 0; start_row < n; start_row += tile) {
     const int64_t count = std::min(tile, n - start_row);
     rows.noalias() = (0.5 * layer.c) * (u.middleRows(start_row, count) * v.transpose());
+    detail::require_finite(rows, "the proximity matrix", true);
     for (int64_t r = 0; r < count; ++r) {
       take_row(out, start_row + r, detail::row_entropy(rows.row(r).data(), n, start_row + r, policy));
     }
@@ -146,6 +147,7 @@ Ape ape(const Eigen::Ref<const Eigen::MatrixXd>& a, ApePolicy policy) {
   if (a.rows() != a.cols()) throw Error(ErrorCode::kInvalidArgument, "the proximity matrix must be square");
   const int64_t n = a.rows();
   detail::need_tokens(n, 2, "Attention Proximity Entropy");
+  detail::require_finite(a, "the proximity matrix");
   Ape out = start(n);
   Eigen::VectorXd row(n);
   for (int64_t i = 0; i < n; ++i) {

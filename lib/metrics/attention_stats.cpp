@@ -7,6 +7,7 @@
 
 #include "attnprox/error.hpp"
 #include "attnprox/metrics.hpp"
+#include "layer_sums.hpp"
 
 namespace attnprox::metrics {
 
@@ -31,6 +32,7 @@ AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights,
   const int64_t n = weights.rows(), nk = weights.cols();
   if (n == 0 || nk == 0)
     throw Error(ErrorCode::kInvalidArgument, "attention statistics need at least one query and key");
+  detail::require_finite(weights, "the attention weights");
   AttentionStats s;
   s.entropy.resize(n);
   s.normalized_entropy.resize(n);
@@ -83,6 +85,7 @@ std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int6
                                             std::to_string(weights.rows()) + " tokens");
   }
   if (k < 1) throw Error(ErrorCode::kInvalidArgument, "k must be at least 1");
+  detail::require_finite(weights, "the attention weights");
   std::vector<Arc> arcs;
   for (int64_t j = 0; j < weights.cols(); ++j) {
     if (visibility.sees(query, j)) arcs.push_back({j, weights(query, j)});
@@ -96,6 +99,7 @@ std::vector<Link> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t 
   std::vector<Link> links;
   for (size_t k = 0; k < heads.size(); ++k) {
     const Eigen::MatrixXd& p = heads[k];
+    detail::require_finite(p, "the attention weights");
     const int64_t n = std::min(p.rows(), p.cols());
     if (a < 0 || b < 0 || a >= n || b >= n) {
       throw Error(ErrorCode::kOutOfRange, "tokens " + std::to_string(a) + " and " + std::to_string(b) +

@@ -25,6 +25,15 @@ GroupedLayer group(const QueriesKeys<Scalar>& qk);
 /// Checks that a layer has at least `min_tokens` tokens (the measurement's name in the message).
 void need_tokens(int64_t tokens, int64_t min_tokens, const char* what);
 
+/// Error(kInvalidArgument) unless every value is finite: `what` is an input ("the attention weights") or, with
+/// `result`, a result that overflowed double (inputs too large); no measurement returns NaN or Inf with success.
+template <typename Derived>
+void require_finite(const Eigen::DenseBase<Derived>& values, const char* what, bool result = false) {
+  if (values.allFinite()) return;
+  throw Error(ErrorCode::kInvalidArgument,
+              std::string(what) + (result ? " overflows double: the inputs are too large" : " hold a NaN or Inf"));
+}
+
 /// iAPE of one row of A, the diagonal entry `skip` left out; defined = false when the policy cannot form a
 /// distribution. Entropy in nats.
 struct RowEntropy {

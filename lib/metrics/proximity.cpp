@@ -50,6 +50,8 @@ GroupedLayer group(const QueriesKeys<Scalar>& qk) {
       for (int64_t e = 0; e < d; ++e) out.keys(i, g * d + e) = widen(k[e]);
     }
   }
+  require_finite(out.queries, "the queries");
+  require_finite(out.keys, "the keys");
   return out;
 }
 
@@ -70,7 +72,9 @@ Eigen::MatrixXd proximity(const QueriesKeys<Scalar>& qk) {
   const GroupedLayer layer = detail::group(qk);
   // A_raw = c · Qg Kgᵀ; A = (A_raw + A_rawᵀ) / 2
   const Eigen::MatrixXd raw = layer.c * (layer.queries * layer.keys.transpose());
-  return 0.5 * (raw + raw.transpose());
+  Eigen::MatrixXd out = 0.5 * (raw + raw.transpose());
+  detail::require_finite(out, "the proximity matrix", true);
+  return out;
 }
 
 template <typename Scalar>
@@ -84,7 +88,9 @@ Eigen::VectorXd ap_tokens(const QueriesKeys<Scalar>& qk) {
   const Eigen::VectorXd row = layer.c * (layer.queries * key_sum.transpose());
   const Eigen::VectorXd col = layer.c * (layer.keys * query_sum.transpose());
   const Eigen::VectorXd diag = layer.c * layer.queries.cwiseProduct(layer.keys).rowwise().sum();
-  return (0.5 * (row + col) - diag) / static_cast<double>(n - 1);
+  Eigen::VectorXd out = (0.5 * (row + col) - diag) / static_cast<double>(n - 1);
+  detail::require_finite(out, "AP_i", true);
+  return out;
 }
 
 template <typename Scalar>
@@ -120,13 +126,18 @@ Eigen::VectorXd subset_proximity(const QueriesKeys<Scalar>& qk, const std::vecto
   }
   const Eigen::VectorXd total =
       0.5 * layer.c * (layer.keys * query_sum.transpose() + layer.queries * key_sum.transpose());
-  return total / static_cast<double>(s.size());
+  Eigen::VectorXd out = total / static_cast<double>(s.size());
+  detail::require_finite(out, "the subset proximity", true);
+  return out;
 }
 
 Eigen::VectorXd ap_tokens(const Eigen::Ref<const Eigen::MatrixXd>& a) {
   if (a.rows() != a.cols()) throw Error(ErrorCode::kInvalidArgument, "the proximity matrix must be square");
+  detail::require_finite(a, "the proximity matrix");
   detail::need_tokens(a.rows(), 2, "Attention Proximity");
-  return (a.rowwise().sum() - a.diagonal()) / static_cast<double>(a.rows() - 1);
+  Eigen::VectorXd out = (a.rowwise().sum() - a.diagonal()) / static_cast<double>(a.rows() - 1);
+  detail::require_finite(out, "AP_i", true);
+  return out;
 }
 
 double ap(const Eigen::Ref<const Eigen::MatrixXd>& a) {
@@ -135,10 +146,13 @@ double ap(const Eigen::Ref<const Eigen::MatrixXd>& a) {
 
 Eigen::VectorXd subset_proximity(const Eigen::Ref<const Eigen::MatrixXd>& a, const std::vector<int64_t>& subset) {
   if (a.rows() != a.cols()) throw Error(ErrorCode::kInvalidArgument, "the proximity matrix must be square");
+  detail::require_finite(a, "the proximity matrix");
   const std::vector<int64_t> s = distinct_positions(subset, a.rows());
   Eigen::VectorXd total = Eigen::VectorXd::Zero(a.cols());
   for (int64_t i : s) total += a.row(i).transpose();
-  return total / static_cast<double>(s.size());
+  Eigen::VectorXd out = total / static_cast<double>(s.size());
+  detail::require_finite(out, "the subset proximity", true);
+  return out;
 }
 
 #define ATTNPROX_INSTANTIATE(Scalar)                                                                  \

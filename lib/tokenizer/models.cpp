@@ -5,6 +5,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "../common/limits.hpp"
 #include "attnprox/error.hpp"
 #include "tokenizer_json.hpp"
 
@@ -47,6 +48,10 @@ struct Vocab {
 
 Vocab read_vocab(const Json& j, const std::string& where) {
   if (!j.is_object()) bad_json(where, "expected an object of token → id");
+  if (j.size() > limits::kMaxVocabulary) {
+    bad_json(where, std::to_string(j.size()) + " tokens, more than the " + std::to_string(limits::kMaxVocabulary) +
+                        " allowed");
+  }
   Vocab vocab;
   vocab.ids.reserve(j.size());
   for (const auto& [token, id] : j.items()) {
@@ -273,6 +278,7 @@ class WordPiece : public Model {
     auto unk = vocab_.find(unk_token_);
     if (!unk) bad_json(where + ".unk_token", "\"" + unk_token_ + "\" is not in the vocabulary");
     unk_id_ = *unk;
+    for (const auto& entry : vocab_.ids) longest_ = std::max(longest_, entry.first.size());
   }
 
   void tokenize(std::string_view piece, std::vector<Token>& out) const override {
@@ -284,7 +290,12 @@ class WordPiece : public Model {
     const size_t first = out.size();
     std::string candidate;
     for (size_t start = 0; start < piece.size();) {
-      size_t end = piece.size();
+      // No candidate longer than the longest token can match: a word costs (its length) x (that length), not the
+      // cube of its length.
+      const size_t affix = start > 0 ? prefix_.size() : 0;
+      const size_t room = longest_ > affix ? longest_ - affix : 0;
+      size_t end = piece.size() - start > room ? start + room : piece.size();
+      while (end > start && end < piece.size() && (static_cast<unsigned char>(piece[end]) & 0xC0) == 0x80) --end;
       bool found = false;
       while (start < end) {
         candidate.clear();
@@ -318,6 +329,7 @@ class WordPiece : public Model {
   std::string unk_token_, prefix_;
   size_t max_chars_;
   uint32_t unk_id_ = 0;
+  size_t longest_ = 0;  // bytes of the longest token
 };
 
 class WordLevel : public Model {
@@ -350,6 +362,10 @@ std::optional<std::string> optional_string(const Json& j, const char* key, const
 
 std::vector<std::pair<std::string, std::string>> read_merges(const Json& j, const std::string& where) {
   if (!j.is_array()) bad_json(where, "expected a list of merges");
+  if (j.size() > limits::kMaxMerges) {
+    bad_json(where, std::to_string(j.size()) + " merges, more than the " + std::to_string(limits::kMaxMerges) +
+                        " allowed");
+  }
   std::vector<std::pair<std::string, std::string>> merges;
   merges.reserve(j.size());
   for (size_t k = 0; k < j.size(); ++k) {
@@ -407,7 +423,10 @@ std::unique_ptr<Model> make_model(const Json& j, const std::string& where) {
   }
   if (type == "WordPiece") {
     const Json& max = j.contains("max_input_chars_per_word") ? j["max_input_chars_per_word"] : Json(100);
-    if (!max.is_number_unsigned()) bad_json(where + ".max_input_chars_per_word", "expected a positive integer");
+    if (!max.is_number_unsigned() || max.get<uint64_t>() > limits::kMaxWordPieceChars) {
+      bad_json(where + ".max_input_chars_per_word",
+               "expected an integer in 0.." + std::to_string(limits::kMaxWordPieceChars));
+    }
     return std::make_unique<WordPiece>(
         read_vocab(member(j, "vocab", where), where + ".vocab"), string_or(j, "unk_token", "[UNK]", where),
         string_or(j, "continuing_subword_prefix", "##", where), max.get<size_t>(), where);
@@ -438,12 +457,19 @@ std::unique_ptr<Model> bpe_from_files(const Json& vocab, const std::string& merg
       bad_json(where + " line " + std::to_string(line_number), "expected \"a b\", found \"" + line + "\"");
     }
     merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+    if (merges.size() > limits::kMaxMerges) {
+      bad_json(where, "more than the " + std::to_string(limits::kMaxMerges) + " merges allowed");
+    }
   }
   return std::make_unique<BPE>(read_vocab(vocab, where + " (vocabulary)"), merges, BPE::Options{}, where);
 }
 
 /// WordPiece from a vocab.txt (one token a line, id = line number).
 std::unique_ptr<Model> wordpiece_from_lines(const std::vector<std::string>& lines, const std::string& where) {
+  if (lines.size() > limits::kMaxVocabulary) {
+    bad_json(where, std::to_string(lines.size()) + " tokens, more than the " +
+                        std::to_string(limits::kMaxVocabulary) + " allowed");
+  }
   Vocab vocab;
   for (size_t k = 0; k < lines.size(); ++k) vocab.add(lines[k], static_cast<uint32_t>(k));
   return std::make_unique<WordPiece>(std::move(vocab), "[UNK]", "##", 100, where);

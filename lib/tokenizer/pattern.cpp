@@ -3,8 +3,11 @@
 
 #include <oniguruma.h>
 
+#include <memory>
 #include <mutex>
+#include <new>
 
+#include "../common/limits.hpp"
 #include "attnprox/error.hpp"
 #include "unicode.hpp"
 
@@ -79,7 +82,7 @@ RegexPattern::RegexPattern(const std::string& expression) : regex_(nullptr) {
   if (rc != ONIG_NORMAL) {
     OnigUChar message[ONIG_MAX_ERROR_MESSAGE_LEN];
     onig_error_code_to_str(message, rc, &info);
-    throw Error(ErrorCode::kInvalidArgument, "regular expression \"" + expression +
+    throw Error(ErrorCode::kInvalidArgument, "regular expression \"" + limits::clipped(expression, 200) +
                                                  "\" does not compile: " + reinterpret_cast<const char*>(message));
   }
   regex_ = regex;
@@ -89,9 +92,36 @@ RegexPattern::~RegexPattern() {
   if (regex_) onig_free(static_cast<OnigRegex>(regex_));
 }
 
+namespace {
+struct RegionFree {
+  void operator()(OnigRegion* region) const { onig_region_free(region, 1); }
+};
+struct MatchParamFree {
+  void operator()(OnigMatchParam* param) const { onig_free_match_param(param); }
+};
+/// Oniguruma's error `rc` from a search: a bounded message, never mistaken for "no more matches".
+[[noreturn]] void search_failed(int rc, size_t text_size) {
+  OnigUChar message[ONIG_MAX_ERROR_MESSAGE_LEN];
+  onig_error_code_to_str(message, rc);
+  const bool limit = rc == ONIGERR_RETRY_LIMIT_IN_MATCH_OVER || rc == ONIGERR_RETRY_LIMIT_IN_SEARCH_OVER ||
+                     rc == ONIGERR_MATCH_STACK_LIMIT_OVER;
+  throw Error(limit ? ErrorCode::kInvalidArgument : ErrorCode::kRuntime,
+              std::string("the tokenizer's regular expression failed on a text of ") + std::to_string(text_size) +
+                  " bytes: " + reinterpret_cast<const char*>(message) +
+                  (limit ? " (the expression backtracks too much on this text; attnprox bounds that work)" : ""));
+}
+}  // namespace
+
 void RegexPattern::for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& f) const {
   auto* regex = static_cast<OnigRegex>(regex_);
-  OnigRegion* region = onig_region_new();
+  std::unique_ptr<OnigRegion, RegionFree> owned_region(onig_region_new());
+  std::unique_ptr<OnigMatchParam, MatchParamFree> param(onig_new_match_param());
+  if (!owned_region || !param) throw std::bad_alloc();
+  OnigRegion* region = owned_region.get();
+  onig_initialize_match_param(param.get());
+  onig_set_retry_limit_in_match_of_match_param(param.get(), limits::kRegexRetryLimitInMatch);
+  onig_set_retry_limit_in_search_of_match_param(param.get(), limits::kRegexRetryLimitInSearch);
+  onig_set_match_stack_limit_size_of_match_param(param.get(), limits::kRegexMatchStackLimit);
   const auto* begin = reinterpret_cast<const OnigUChar*>(text.data());
   const auto* end = begin + text.size();
   // As the onig crate's find_iter: search from the end of the last match; an empty match right where the last one
@@ -101,8 +131,10 @@ void RegexPattern::for_each_match(std::string_view text, const std::function<voi
   size_t last_match_end = 0;
   while (last_end <= text.size()) {
     onig_region_clear(region);
-    const int rc = onig_search(regex, begin, end, begin + last_end, end, region, ONIG_OPTION_NONE);
-    if (rc < 0) break;  // ONIG_MISMATCH (or an error: treated as no further match)
+    const int rc =
+        onig_search_with_param(regex, begin, end, begin + last_end, end, region, ONIG_OPTION_NONE, param.get());
+    if (rc == ONIG_MISMATCH) break;
+    if (rc < 0) search_failed(rc, text.size());  // a limit, or out of memory: an error, not "no more matches"
     const auto s = static_cast<size_t>(region->beg[0]), e = static_cast<size_t>(region->end[0]);
     if (e == s && has_last_match && last_match_end == e) {
       if (last_end >= text.size()) break;
@@ -117,7 +149,6 @@ void RegexPattern::for_each_match(std::string_view text, const std::function<voi
     f(s, e);
     if (s == e && e == text.size()) break;
   }
-  onig_region_free(region, 1);
 }
 
 std::vector<Match> RegexPattern::find_matches(std::string_view text) const {

@@ -1,13 +1,16 @@
 // Shared pieces of the tokenizer: reading JSON fields, patterns from JSON, GPT-2's byte alphabet, lossy UTF-8.
 #include <array>
 
+#include "../common/limits.hpp"
 #include "attnprox/error.hpp"
 #include "tokenizer_json.hpp"
 
 namespace attnprox::tok {
 
 void bad_json(const std::string& where, const std::string& what) {
-  throw Error(ErrorCode::kInvalidArgument, "tokenizer.json: " + where + ": " + what);
+  // Both may quote the file (tokens, patterns): bounded, so that a message never grows with the input.
+  throw Error(ErrorCode::kInvalidArgument, "tokenizer.json: " + limits::clipped(where, 200) + ": " +
+                                               limits::clipped(what, 300));
 }
 
 const Json& member(const Json& object, const char* key, const std::string& where) {
@@ -45,7 +48,12 @@ std::string type_of(const Json& object, const std::string& where) {
 
 std::shared_ptr<const Pattern> make_pattern(const Json& j, const std::string& where) {
   if (j.is_object() && j.contains("Regex")) {
-    return std::make_shared<RegexPattern>(string_member(j, "Regex", where));
+    const std::string expression = string_member(j, "Regex", where);
+    if (expression.size() > limits::kMaxRegexBytes) {
+      bad_json(where + ".Regex", "a regular expression of " + std::to_string(expression.size()) +
+                                     " bytes, more than the " + std::to_string(limits::kMaxRegexBytes) + " allowed");
+    }
+    return std::make_shared<RegexPattern>(expression);
   }
   if (j.is_object() && j.contains("String")) {
     return std::make_shared<LiteralPattern>(string_member(j, "String", where));

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../common/limits.hpp"
 #include "added_vocabulary.hpp"
 #include "tokenizer_json.hpp"
 
@@ -23,23 +24,49 @@ namespace {
 
 std::string read_file(const std::string& path, const char* what) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status))
     throw Error(ErrorCode::kNotFound, std::string(what) + " '" + path + "' does not exist");
-  if (std::filesystem::is_directory(path, ec)) {
+  if (std::filesystem::is_directory(status)) {
     throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + path + "' is a directory");
+  }
+  // A FIFO, socket or device would block the open or never end: only regular files are read.
+  if (!std::filesystem::is_regular_file(status)) {
+    throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + path + "' is not a regular file");
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > limits::kMaxTokenizerBytes) {
+    throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + path + "' is " + std::to_string(size) +
+                                                 " bytes, more than the " + std::to_string(limits::kMaxTokenizerBytes) +
+                                                 " attnprox reads");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kNotFound, std::string(what) + " '" + path + "' cannot be read");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  std::string out;
+  char block[1 << 16];
+  while (in.read(block, sizeof block) || in.gcount() > 0) {  // bounded even when the file grows meanwhile
+    out.append(block, static_cast<size_t>(in.gcount()));
+    if (out.size() > limits::kMaxTokenizerBytes) {
+      throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + path + "' is more than the " +
+                                                   std::to_string(limits::kMaxTokenizerBytes) + " bytes attnprox reads");
+    }
+  }
+  return out;
 }
 
 tok::Json parse_json(const std::string& text, const std::string& what) {
+  if (text.size() > limits::kMaxTokenizerBytes) {
+    throw Error(ErrorCode::kInvalidArgument, what + " is " + std::to_string(text.size()) + " bytes, more than the " +
+                                                 std::to_string(limits::kMaxTokenizerBytes) + " attnprox reads");
+  }
+  if (const size_t at = limits::json_too_deep(text); at != std::string::npos) {
+    throw Error(ErrorCode::kInvalidArgument, what + " nests JSON more than " + std::to_string(limits::kMaxJsonDepth) +
+                                                 " levels deep (at byte " + std::to_string(at) + ")");
+  }
   try {
     return tok::Json::parse(text);
   } catch (const tok::Json::exception& e) {  // syntax errors, and numbers that do not fit
-    throw Error(ErrorCode::kInvalidArgument, what + " is not valid JSON: " + e.what());
+    throw Error(ErrorCode::kInvalidArgument, what + " is not valid JSON: " + limits::clipped(e.what(), 200));
   }
 }
 
@@ -48,6 +75,10 @@ std::vector<tok::AddedToken> read_added_tokens(const tok::Json& root) {
   if (!root.contains("added_tokens") || root["added_tokens"].is_null()) return out;
   const tok::Json& list = root["added_tokens"];
   if (!list.is_array()) tok::bad_json("added_tokens", "expected a list");
+  if (list.size() > limits::kMaxAddedTokens) {
+    tok::bad_json("added_tokens", std::to_string(list.size()) + " tokens, more than the " +
+                                      std::to_string(limits::kMaxAddedTokens) + " allowed");
+  }
   for (size_t k = 0; k < list.size(); ++k) {
     const std::string where = "added_tokens[" + std::to_string(k) + "]";
     const tok::Json& t = list[k];
@@ -56,6 +87,10 @@ std::vector<tok::AddedToken> read_added_tokens(const tok::Json& root) {
     tok::AddedToken token;
     token.id = id.get<uint32_t>();
     token.content = tok::string_member(t, "content", where);
+    if (token.content.size() > limits::kMaxAddedTokenBytes) {
+      tok::bad_json(where + ".content", std::to_string(token.content.size()) + " bytes, more than the " +
+                                            std::to_string(limits::kMaxAddedTokenBytes) + " an added token may have");
+    }
     token.special = tok::bool_or(t, "special", false, where);
     token.single_word = tok::bool_or(t, "single_word", false, where);
     token.lstrip = tok::bool_or(t, "lstrip", false, where);
@@ -70,6 +105,27 @@ template <typename Make>
 auto optional_stage(const tok::Json& root, const char* key, Make make) -> decltype(make(root, std::string())) {
   if (!root.contains(key) || root[key].is_null()) return nullptr;
   return make(root[key], key);
+}
+
+/// The stages of the pipeline (normalizers, pre-tokenizers, post-processors, decoders, nested Sequences included)
+/// each run on every text: their number is bounded, whatever the nesting.
+void check_stage_count(const tok::Json& root) {
+  size_t stages = 0;
+  std::vector<const tok::Json*> pending;
+  for (const char* key : {"normalizer", "pre_tokenizer", "post_processor", "decoder"}) {
+    if (root.contains(key)) pending.push_back(&root[key]);
+  }
+  while (!pending.empty()) {
+    const tok::Json& j = *pending.back();
+    pending.pop_back();
+    if (j.is_object() && j.contains("type") && ++stages > limits::kMaxStages) {
+      tok::bad_json("(top level)", "more than " + std::to_string(limits::kMaxStages) +
+                                       " normalizer, pre-tokenizer, post-processor and decoder stages");
+    }
+    if (j.is_object() || j.is_array()) {
+      for (const tok::Json& child : j) pending.push_back(&child);
+    }
+  }
 }
 
 void check_text(std::string_view text) {
@@ -116,6 +172,7 @@ Tokenizer Tokenizer::from_json(const std::string& json) {
   const tok::Json root = parse_json(json, "tokenizer.json");
   try {
     if (!root.is_object()) tok::bad_json("(top level)", "expected an object");
+    check_stage_count(root);
     auto impl = std::make_shared<Impl>();
     impl->normalizer = optional_stage(root, "normalizer", tok::make_normalizer);
     impl->pre_tokenizer = optional_stage(root, "pre_tokenizer", tok::make_pre_tokenizer);

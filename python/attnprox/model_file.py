@@ -17,6 +17,7 @@ import os
 import struct
 import zipfile
 
+from . import _limits
 from .errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
 from .files import replacing
 
@@ -57,17 +58,16 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
     """Puts the Hugging Face tokenizer.json at `tokenizer_json` into the model file at `path`, replacing the one it
     has, if any. The tokenizer must load in attnprox's tokenizer and fit the model's vocabulary; the manifest's
     tokenizer facts (BOS, padding) are kept as exported. The other entries of the file are kept byte for byte."""
-    import json
-
     from .tokenizer import Tokenizer
 
     path, tokenizer_json = os.fspath(path), os.fspath(tokenizer_json)
-    if not os.path.isfile(path):
-        raise ModelNotFoundError(f"model file '{path}' does not exist")
-    if not os.path.isfile(tokenizer_json):
-        raise ModelNotFoundError(f"tokenizer file '{tokenizer_json}' does not exist")
+    _limits.check_regular_file(path, "model file")
+    _limits.check_regular_file(tokenizer_json, "tokenizer file")
+    if os.path.getsize(tokenizer_json) > _limits.MAX_TOKENIZER_BYTES:
+        raise InvalidArgumentError(f"tokenizer file '{tokenizer_json}' is more than the "
+                                   f"{_limits.MAX_TOKENIZER_BYTES} bytes attnprox reads")
     with open(tokenizer_json, "rb") as f:
-        data = f.read()
+        data = f.read(_limits.MAX_TOKENIZER_BYTES + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -81,9 +81,14 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
         manifests = [e for e in entries if e.filename.endswith("/" + MANIFEST_ENTRY)]
         if len(manifests) != 1:
             raise InvalidModelError(f"model file '{path}': a TorchScript archive without an attnprox manifest")
-        manifest = json.loads(archive.read(manifests[0]))
+        manifest = _limits.loads(
+            _limits.read_entry(archive, manifests[0], _limits.MAX_MANIFEST_BYTES, f"model file '{path}': its manifest",
+                               InvalidModelError),
+            f"model file '{path}': manifest", InvalidModelError)
+        if not isinstance(manifest, dict):
+            raise InvalidModelError(f"model file '{path}': manifest: the top level must be a JSON object")
         vocabulary = int(manifest.get("vocab_size", 0))
-        largest = _largest_id(json.loads(text))
+        largest = _largest_id(_limits.loads(text, tokenizer_json, InvalidArgumentError))
         if largest >= vocabulary:
             raise InvalidArgumentError(f"{tokenizer_json} has token ids up to {largest}, the model has {vocabulary} "
                                        f"(0..{vocabulary - 1}): it is not this model's tokenizer")
@@ -99,7 +104,12 @@ def set_tokenizer(path: str, tokenizer_json: str) -> None:
                     if entry.filename == name:
                         put(entry, data)
                         continue
-                    put(entry, archive.read(entry))
+                    try:
+                        content = archive.read(entry)  # zipfile checks its CRC-32
+                    except zipfile.BadZipFile as e:
+                        raise InvalidModelError(f"model file '{path}': entry '{entry.filename}' is corrupt: {e}") \
+                            from None
+                    put(entry, content)
                     if entry is manifests[0] and not had_one:  # a new entry, beside the manifest
                         put(zipfile.ZipInfo(name, date_time=entry.date_time), data)
 
@@ -128,25 +138,24 @@ def parse_dtype(dtype):
 
 
 def _read_json(path: str):
-    import json
+    from .reference.common import ReferenceModelError
 
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        return _limits.loads(f.read(_limits.MAX_TOKENIZER_BYTES + 1), path, ReferenceModelError)
 
 
 def tokenizer_facts(model_dir, bos_id, eos_id, pad_id, vocab_size: int) -> dict:
     """The manifest's tokenizer facts: the BOS/EOS/PAD ids of the model's config (an id outside the vocabulary
     becomes None), whether BOS is added, and the special tokens, from `tokenizer_config.json` and `tokenizer.json`
     (or the one built from BERT's vocab.txt) where model_dir has them."""
-    import json
-
+    from .reference.common import ReferenceModelError
     from .reference.tokenizer_files import tokenizer_json_of
 
     tok_cfg = (_read_json(os.path.join(model_dir, "tokenizer_config.json")) if model_dir else None) or {}
     tokenizer = tokenizer_json_of(model_dir) if model_dir and os.path.isdir(model_dir) else None
-    tok = json.loads(tokenizer[0]) if tokenizer else {}
+    tok = _limits.loads(tokenizer[0], "tokenizer.json", ReferenceModelError) if tokenizer else {}
     special = {t["content"]: int(t["id"]) for t in tok.get("added_tokens", []) if t.get("special")}
 
     def known(token_id):

@@ -7,6 +7,7 @@ breaking the model-file contract in one way.
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import zipfile
@@ -172,6 +173,18 @@ def without_inputs(src: str, dst: str) -> None:
             zout.writestr(item, data)
 
 
+def flip_data_bit(src: str, dst: str, entry_suffix: str) -> None:
+    """A copy of the model file at `src` with one bit of an entry's data flipped (its CRC-32 no longer matches)."""
+    data = bytearray(open(src, "rb").read())
+    with zipfile.ZipFile(src) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(entry_suffix))
+    name_size, extra_size = struct.unpack_from("<HH", data, info.header_offset + 26)
+    at = info.header_offset + 30 + name_size + extra_size + info.compress_size // 2
+    data[at] ^= 0x04
+    with open(dst, "wb") as f:
+        f.write(data)
+
+
 def main(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     for name in ["gpt2", "bert", "distilbert", "llama", "qwen3"]:
@@ -193,9 +206,14 @@ def main(out: str) -> None:
          manifest(num_layers=2, captured_layers=[0, 1], layers=[{"index": 0, "scaling": 0.5},
                                                                {"index": 1, "scaling": 0.5}]))
     save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "bad_manifest.apx"), manifest(num_kv_heads=3, num_heads=4))
+    # A value nested 100,000 levels deep where an integer belongs (its message once overflowed the stack).
+    deep = json.dumps(manifest(format_version=0))
+    deep = deep.replace('"format_version": 0', '"format_version": ' + "[" * 100000 + "]" * 100000)
+    save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "deep_manifest.apx"), manifest_text=deep)
     save(SingleTensor(), os.path.join(out, "single_tensor.apx"), manifest())
     save(FixedOutput(2, 1, 4, float("nan")), os.path.join(out, "nan.apx"), manifest())
     save(FixedOutput(2, 1, 4, 0.0), os.path.join(out, "constant.apx"), manifest())
+    flip_data_bit(os.path.join(out, "constant.apx"), os.path.join(out, "corrupt.apx"), "/code/__torch__.py")
     save(NanAtPadding(), os.path.join(out, "nan_at_padding.apx"), manifest())
     save(WrongForwardLayers(2, 1, 4, 0.0), os.path.join(out, "wrong_forward_layers.apx"), manifest())
     forward_only(os.path.join(out, "llama.apx"), os.path.join(out, "llama-forward-only.apx"))

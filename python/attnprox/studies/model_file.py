@@ -3,12 +3,12 @@ identity), its manifest (layers, positions) and its tokenizer (to count each tex
 and batching). Read from the TorchScript archive directly, so that the process that plans a study never loads the
 model (it may run on a GPU the planner must not take)."""
 import hashlib
-import json
 import os
 import zipfile
 from dataclasses import dataclass
 from typing import List, Optional
 
+from .. import _limits
 from ..errors import InvalidArgumentError, InvalidModelError, ModelNotFoundError
 from ..layers import resolve_layers
 from ..tokenizer import Tokenizer
@@ -37,15 +37,27 @@ class ModelFile:
 
     @classmethod
     def read(cls, path: str) -> "ModelFile":
-        if not os.path.isfile(path):
-            raise ModelNotFoundError(f"model file '{path}' does not exist")
+        _limits.check_regular_file(path, "model file")
         try:
             with zipfile.ZipFile(path) as archive:
                 names = {name.split("/", 1)[-1]: name for name in archive.namelist()}
                 if _MANIFEST not in names:
                     raise InvalidModelError(f"'{path}' has no attnprox manifest: not an attnprox model file")
-                manifest = json.loads(archive.read(names[_MANIFEST]))
-                tokenizer_json = archive.read(names[_TOKENIZER]).decode("utf-8") if _TOKENIZER in names else ""
+                manifest = _limits.loads(
+                    _limits.read_entry(archive, archive.getinfo(names[_MANIFEST]), _limits.MAX_MANIFEST_BYTES,
+                                       f"model file '{path}': its manifest", InvalidModelError),
+                    f"model file '{path}': manifest", InvalidModelError)
+                if not isinstance(manifest, dict):
+                    raise InvalidModelError(f"model file '{path}': manifest: the top level must be a JSON object")
+                tokenizer_json = ""
+                if _TOKENIZER in names:
+                    data = _limits.read_entry(archive, archive.getinfo(names[_TOKENIZER]),
+                                              _limits.MAX_TOKENIZER_BYTES, f"model file '{path}': its tokenizer.json",
+                                              InvalidModelError)
+                    try:
+                        tokenizer_json = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise InvalidModelError(f"model file '{path}': its tokenizer.json is not UTF-8") from None
         except zipfile.BadZipFile:
             raise InvalidModelError(f"'{path}' is not a TorchScript archive (not a zip file)") from None
         tokenizer = Tokenizer.from_json(tokenizer_json) if tokenizer_json.strip() else None
