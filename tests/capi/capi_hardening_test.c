@@ -41,11 +41,14 @@ static void tokenizer_files(void) {
       " \"invert\": false}}";
   CHECK_OK(apx_tokenizer_from_json(json, (size_t)-1, &tokenizer));
   apx_encoding* encoding = NULL;
-  CHECK_OK(apx_tokenizer_encode(tokenizer, "aaaa", (size_t)-1, 0, &encoding));
+  apx_encode_params params = apx_encode_default_params();
+  params.add_special_tokens = 0;
+  CHECK_OK(apx_tokenizer_encode_text(tokenizer, "aaaa", (size_t)-1, &params, &encoding));
   CHECK(encoding && encoding->count == 1);
   apx_encoding_free(encoding);
   encoding = NULL;
-  CHECK_STATUS(apx_tokenizer_encode(tokenizer, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", (size_t)-1, 0, &encoding),
+  CHECK_STATUS(apx_tokenizer_encode_text(tokenizer, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", (size_t)-1, &params,
+                                         &encoding),
                APX_ERROR_INVALID_ARGUMENT, "retry-limit-in-match over");
   CHECK(encoding == NULL);
   apx_tokenizer_free(tokenizer);
