@@ -31,7 +31,7 @@ template <typename Derived>
 void require_finite(const Eigen::DenseBase<Derived>& values, const char* what, bool result = false) {
   if (values.allFinite()) return;
   throw Error(ErrorCode::kInvalidArgument,
-              std::string(what) + (result ? " overflows double: the inputs are too large" : " hold a NaN or Inf"));
+              std::string(what) + (result ? " overflows double: the inputs are too large" : " must be finite: a NaN or Inf was found"));
 }
 
 /// iAPE of one row of A, the diagonal entry `skip` left out; defined = false when the policy cannot form a

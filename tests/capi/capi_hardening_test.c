@@ -58,6 +58,7 @@ static void enum_arguments(void) {
   /* Values outside an enum's range are read as integers and refused (never loaded as the C++ enum type). */
   const double a[4] = {0.5, 0.5, 0.5, 0.5};
   apx_ape_report report;
+  report.struct_size = sizeof report;
   int policy = 77;
   apx_ape_policy bad_policy;
   memcpy(&bad_policy, &policy, sizeof bad_policy);

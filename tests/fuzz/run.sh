@@ -18,7 +18,10 @@ targets=("$@")
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 build="${ATTNPROX_BUILD_DIR:-$(cd "$work/.." && pwd)}"
-flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root/include")
+# the project's headers, and those the build generates (attnprox/version.h)
+flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root/include"
+       -I"$build/include")
+
 tokenizer_sources=("$root"/lib/tokenizer/*.cpp)
 
 # build NAME SOURCES... -- LINK FLAGS...: rebuilt when a source it depends on is newer than the binary

@@ -51,10 +51,11 @@ TEST(Metrics, HandComputedThreeTokens) {
   const Ape all_equal = ape(Eigen::MatrixXd::Ones(3, 3), ApePolicy::kShift);
   EXPECT_EQ(all_equal.undefined_rows, 0);
   EXPECT_NEAR(*all_equal.value, -std::log(0.5 + 1e-10), 1e-15);
-  // A non-finite row stays undefined.
+  // A matrix with a non-finite entry is refused (no measurement takes NaN or Inf in, docs/limits.md).
   Eigen::MatrixXd c = Eigen::MatrixXd::Ones(3, 3);
   c(0, 1) = c(1, 0) = std::numeric_limits<double>::infinity();
-  EXPECT_EQ(ape(c, ApePolicy::kShift).undefined_rows, 2);
+  testing::expect_error(ErrorCode::kInvalidArgument, "the proximity matrix must be finite: a NaN or Inf was found",
+                        [&] { ape(c, ApePolicy::kShift); });
 }
 
 TEST(Metrics, QueriesKeysAgreeWithTheMatrix) {
