@@ -28,6 +28,11 @@
 
 namespace attnprox {
 
+namespace detail {
+// How the engine's own code (lib/engine/internal.hpp) names Model::Impl and Result::Data, which are private.
+struct EngineAccess;
+}  // namespace detail
+
 enum class DType { kFloat32, kFloat16, kBFloat16 };
 
 /// "float32"/"fp32", "float16"/"fp16"/"half", "bfloat16"/"bf16" → DType; Error(kInvalidArgument) otherwise.
@@ -107,32 +112,17 @@ at::Tensor attention_weights(const at::Tensor& queries, const at::Tensor& keys, 
 
 class Result;
 
-/// APE of one text at one layer (see metrics.hpp for the definition and the policies).
-struct ApeResult {
-  std::optional<double> value;       // mean iAPE over the defined rows; none when no row is defined
-  std::optional<double> normalized;  // length-corrected: mean of iAPE_i / log(N−1)
-  int64_t undefined_rows = 0;
-  at::Tensor tokens;   // [N] float64 iAPE_i, NaN exactly where the row is undefined
-  at::Tensor defined;  // [N] bool
-  metrics::ApePolicy policy = metrics::kDefaultApePolicy;
-};
+/// APE of one text at one layer (definition and policies: metrics.hpp, docs/measurements.md); tokens [N] float64,
+/// defined [N] bool. The same record as metrics::Ape, in tensors (measures.hpp).
+using ApeResult = metrics::BasicApe<at::Tensor, at::Tensor>;
 
-/// Statistics of attention weights (one head, or the mean of a layer's heads).
-struct AttentionStatistics {
-  at::Tensor entropy;             // [N] per query, nats
-  at::Tensor normalized_entropy;  // [N] entropy / log(visible keys); 0 where a single key is visible
-  double mean_entropy = 0, mean_normalized_entropy = 0;
-  // The largest weight and where, over the queries that see at least two keys (a query seeing one key gives it
-  // weight 1, as causal models' first token does); over every query when none sees two (N = 1).
-  double max_weight = 0;
-  int64_t max_query = 0, max_key = 0;
-  at::Tensor max_weights;  // [N] float64: each query's largest weight
-  at::Tensor argmax_keys;  // [N] int64: the key it goes to (the first on ties)
-  at::Tensor received;     // [N] attention each token receives (column sums)
-  int64_t most_attended = 0;
-};
+/// Statistics of attention weights (one head, or the mean of a layer's heads): entropy, normalized_entropy,
+/// max_weights, received [N] float64; argmax_keys [N] int64. The same record as metrics::AttentionStats, in
+/// tensors (measures.hpp).
+using AttentionStatistics = metrics::BasicAttentionStats<at::Tensor, at::Tensor>;
 
-/// How strongly one (layer, head) links two tokens: max(P[a, b], P[b, a]).
+/// How strongly one (layer, head) of the model links two tokens: max(P[a, b], P[b, a]) (Result::linking_heads).
+/// metrics::IndexedLink holds the same score for a matrix named by its place in a list instead.
 struct HeadLink {
   int layer = 0, head = 0;
   double score = 0;
@@ -191,9 +181,9 @@ class Model {
   /// model's positions), without running them.
   void check_ids(const std::vector<int64_t>& ids) const;
 
-  struct Impl;
-
  private:
+  struct Impl;  // lib/engine/model.cpp
+  friend struct detail::EngineAccess;
   explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };
@@ -274,9 +264,9 @@ class Result {
   /// Every captured (layer, head) ranked by max(P[a, b], P[b, a]), strongest first.
   std::vector<HeadLink> linking_heads(int64_t a, int64_t b, const AttentionOptions& options = {}) const;
 
-  struct Data;
-
  private:
+  struct Data;  // lib/engine/internal.hpp
+  friend struct detail::EngineAccess;
   friend class Model;
   /// The queries and keys of a slot the proximity family reads (before or after RoPE, as `rope` says).
   std::pair<at::Tensor, at::Tensor> proximity_inputs(size_t slot, bool rope) const;

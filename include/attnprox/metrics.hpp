@@ -35,14 +35,9 @@ struct QueriesKeys {
   int64_t heads = 0, kv_heads = 0, tokens = 0, head_dim = 0;
 };
 
-/// APE of one text. Undefined rows are counted, never averaged in.
-struct Ape {
-  std::optional<double> value;       // mean iAPE over the defined rows; none when no row is defined
-  std::optional<double> normalized;  // mean of iAPE_i / log(N−1) over the defined rows
-  int64_t undefined_rows = 0;
-  Eigen::VectorXd tokens;        // iAPE_i; NaN exactly where the row is undefined
-  std::vector<uint8_t> defined;  // 1 where iAPE_i is defined
-};
+/// APE of one text, under the policy it was computed with (BasicApe, measures.hpp): tokens iAPE_i, NaN exactly where
+/// the row is undefined; defined 1 where iAPE_i is defined. The same record as the engine's ApeResult, in Eigen.
+using Ape = BasicApe<Eigen::VectorXd, std::vector<uint8_t>>;
 
 // --- from queries and keys: never an N × N matrix, but for `proximity` ---
 
@@ -80,19 +75,9 @@ struct Visibility {
   bool sees(int64_t query, int64_t key) const;
 };
 
-struct AttentionStats {
-  Eigen::VectorXd entropy;             // per query: −Σ_j P_ij log P_ij
-  Eigen::VectorXd normalized_entropy;  // per query: entropy / log(visible keys); 0 for a single visible key
-  double mean_entropy = 0, mean_normalized_entropy = 0;
-  // The largest weight, and where, over the queries that see at least two keys (a query that sees one key gives it
-  // weight 1: causal models' first token); over every query when none sees two.
-  double max_weight = 0;
-  int64_t max_query = 0, max_key = 0;
-  Eigen::VectorXd max_weights;                          // per query: its largest weight over the keys it sees
-  Eigen::Matrix<int64_t, Eigen::Dynamic, 1> argmax_keys;  // per query: that key (the first on ties)
-  Eigen::VectorXd received;   // per key: Σ_i P_ij, the attention it receives
-  int64_t most_attended = 0;  // argmax of `received` (the first on ties)
-};
+/// Entropy per query, the largest weights and the attention each key receives (BasicAttentionStats,
+/// measures.hpp). The same record as the engine's AttentionStatistics, in Eigen.
+using AttentionStats = BasicAttentionStats<Eigen::VectorXd, Eigen::Matrix<int64_t, Eigen::Dynamic, 1>>;
 AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights, const Visibility& visibility);
 
 /// The k largest weights of one query's row over the keys it sees, largest first (ties: the lower key first);
@@ -100,13 +85,16 @@ AttentionStats attention_stats(const Eigen::Ref<const Eigen::MatrixXd>& weights,
 std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int64_t query, int64_t k,
                           const Visibility& visibility = {});
 
-/// One (layer, head) and how strongly it links two tokens a and b: max(P[a, b], P[b, a]).
-struct Link {
+/// How strongly the weights matrix at `index` in the list given to rank_links links two tokens a and b:
+/// max(P[a, b], P[b, a]). (The engine's HeadLink holds the same score for a (layer, head) of a model.)
+struct IndexedLink {
   int64_t index;  // position in the list given
   double score;
 };
+/// The former name of IndexedLink.
+using Link [[deprecated("use attnprox::metrics::IndexedLink")]] = IndexedLink;
 /// Every weights matrix of `heads` ranked by how strongly it links tokens a and b, strongest first (equal scores in
 /// the order given).
-std::vector<Link> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b);
+std::vector<IndexedLink> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b);
 
 }  // namespace attnprox::metrics

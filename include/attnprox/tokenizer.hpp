@@ -23,6 +23,11 @@
 
 namespace attnprox {
 
+namespace detail {
+// How the tokenizer's own code (lib/tokenizer/tokenizer.cpp) names Tokenizer::Impl, which is private.
+struct TokenizerAccess;
+}  // namespace detail
+
 /// One encoded text, or text pair. Offsets are [start, end) of each token in its input text (the text, or the pair
 /// for tokens of the pair), in bytes and in characters (code points); tokens a post-processor adds (e.g. [CLS])
 /// have (0, 0).
@@ -68,9 +73,9 @@ class Tokenizer {
   /// Whether `id` is a special token (added token marked special).
   bool is_special(int64_t id) const;
 
-  struct Impl;
-
  private:
+  struct Impl;  // lib/tokenizer/tokenizer.cpp
+  friend struct detail::TokenizerAccess;
   explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };

@@ -35,6 +35,16 @@ struct Result::Data {
   std::vector<at::Tensor> keys;     // per captured layer, [Hkv, N, d]
 };
 
+namespace detail {
+/// The engine's code outside the members of Model and Result names their private state through these.
+struct EngineAccess {
+  using ModelImpl = Model::Impl;
+  using ResultData = Result::Data;
+};
+}  // namespace detail
+using ModelImpl = detail::EngineAccess::ModelImpl;
+using ResultData = detail::EngineAccess::ResultData;
+
 /// Rows first_row.. of the attention weights: `queries` [H, rows, d] are the queries of tokens first_row..,
 /// masks placed as for those positions (attention_weights is first_row = 0).
 at::Tensor attention_rows(const at::Tensor& queries, const at::Tensor& keys, const AttentionSpec& spec,

@@ -132,9 +132,8 @@ std::string shape_text(const at::Tensor& t) {
 /// The queries and keys a forward returned, checked against the manifest `m` of the layers asked for: a tuple of
 /// two lists of tensors, one per layer of `m`, queries [B, H, N, d] and keys [B, Hkv, N, d] in the model's dtype.
 std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const c10::IValue& out,
-                                                                          const Model::Impl& model,
-                                                                          const Manifest& m, int64_t batch,
-                                                                          int64_t n) {
+                                                                          const ModelImpl& model, const Manifest& m,
+                                                                          int64_t batch, int64_t n) {
   auto fail = [&](const std::string& what) { invalid_model(model.path, "forward " + what); };
   if (!out.isTuple() || out.toTupleRef().elements().size() != 2) {
     fail("must return a tuple (queries, keys) of two lists of tensors");
@@ -177,7 +176,7 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> split_outputs(const 
 /// CUDA made a 36-layer forward take seconds. The choice is per thread (GraphOptimizerEnabledGuard), so a host's
 /// own TorchScript keeps its settings; ATTNPROX_JIT_OPTIMIZE=1 at load time restores the default for comparison.
 /// The forward's inputs are the ids, the mask and, for files whose manifest lists it, the token type ids.
-c10::IValue run_module(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask,
+c10::IValue run_module(const ModelImpl& model, const at::Tensor& ids, const at::Tensor& mask,
                        const at::Tensor& type_ids) {
   torch::jit::GraphOptimizerEnabledGuard optimizer(model.optimize_graph);
   torch::jit::Module module = model.module;
@@ -187,7 +186,7 @@ c10::IValue run_module(const Model::Impl& model, const at::Tensor& ids, const at
 
 /// forward_layers(ids, mask, layers[, token_type_ids]): the queries and keys of `layers` only (the model's own
 /// numbers, ascending); the token type ids come after the layers, for files whose manifest lists them.
-c10::IValue run_module_layers(const Model::Impl& model, const at::Tensor& ids, const at::Tensor& mask,
+c10::IValue run_module_layers(const ModelImpl& model, const at::Tensor& ids, const at::Tensor& mask,
                               const at::Tensor& type_ids, const Manifest& kept) {
   torch::jit::GraphOptimizerEnabledGuard optimizer(model.optimize_graph);
   torch::jit::Module module = model.module;
@@ -217,7 +216,7 @@ std::vector<size_t> resolve_slots(const Manifest& m, const std::vector<int>& lay
   return slots;
 }
 
-Selection select(const Model::Impl& model, const std::vector<int>& layers) {
+Selection select(const ModelImpl& model, const std::vector<int>& layers) {
   if (layers.empty()) return {model.slots, model.kept};
   Selection out{resolve_slots(*model.manifest, layers), model.manifest};
   if (out.slots.size() != model.manifest->layers.size()) {
@@ -229,7 +228,7 @@ Selection select(const Model::Impl& model, const std::vector<int>& layers) {
 /// The queries and keys of the selected layers for one padded batch: through forward_layers where the file has it
 /// (a scripted file stops after the last selected layer, a traced one cuts the others' queries and keys in its
 /// graph: docs/model-file.md), otherwise through forward, keeping the selected layers' and dropping the rest.
-std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> forward(const Model::Impl& model, const at::Tensor& ids,
+std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> forward(const ModelImpl& model, const at::Tensor& ids,
                                                                     const at::Tensor& mask, const at::Tensor& type_ids,
                                                                     const Selection& selection) {
   const int64_t batch = ids.size(0), n = ids.size(1);
@@ -440,10 +439,10 @@ Result Model::run(const std::vector<int64_t>& ids, const RunOptions& options) co
 namespace {
 /// One padded forward for a batch of id sequences, with their token type ids (none: zeros): the per-sequence
 /// data of the results, holding the layers asked for.
-std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl,
-                                                         const std::vector<std::vector<int64_t>>& batch,
-                                                         const std::vector<int>& layers,
-                                                         const std::vector<std::vector<int64_t>>& type_ids = {}) {
+std::vector<std::shared_ptr<ResultData>> run_sequences(const ModelImpl& impl,
+                                                       const std::vector<std::vector<int64_t>>& batch,
+                                                       const std::vector<int>& layers,
+                                                       const std::vector<std::vector<int64_t>>& type_ids = {}) {
   const Manifest& m = *impl.manifest;
   const Selection selection = select(impl, layers);
   if (batch.empty()) throw Error(ErrorCode::kInvalidArgument, "no sequences given: there is nothing to run");
@@ -483,9 +482,9 @@ std::vector<std::shared_ptr<Result::Data>> run_sequences(const Model::Impl& impl
       "ran {} sequence(s) of up to {} tokens in {} ms", size, longest,
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
 
-  std::vector<std::shared_ptr<Result::Data>> results;
+  std::vector<std::shared_ptr<ResultData>> results;
   for (int64_t b = 0; b < size; ++b) {
-    auto data = std::make_shared<Result::Data>();
+    auto data = std::make_shared<ResultData>();
     data->manifest = selection.manifest;
     data->tokenizer = impl.tokenizer;
     data->ids = batch[b];
@@ -617,7 +616,7 @@ Encoding encode_for_model(const Tokenizer& tokenizer, const Manifest& m, std::st
   return e;
 }
 
-const Tokenizer& tokenizer_of(const Model::Impl& impl) {
+const Tokenizer& tokenizer_of(const ModelImpl& impl) {
   if (!impl.tokenizer) {
     throw Error(ErrorCode::kUnsupported, "model file '" + impl.path +
                                              "' has no tokenizer.json, so it takes token ids only (export it from a "
@@ -702,7 +701,7 @@ std::vector<Result> Model::run_encoded(const std::vector<std::string>& texts, st
     types.emplace_back(e.type_ids.begin(), e.type_ids.end());
   }
   std::vector<Result> results;
-  std::vector<std::shared_ptr<Result::Data>> data = run_sequences(*impl_, batch, options.layers, types);
+  std::vector<std::shared_ptr<ResultData>> data = run_sequences(*impl_, batch, options.layers, types);
   for (size_t k = 0; k < data.size(); ++k) {
     data[k]->text = texts[k];
     if (!pairs.empty()) data[k]->text_pair = pairs[k];

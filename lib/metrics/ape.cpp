@@ -129,6 +129,7 @@ Ape ape(const QueriesKeys<Scalar>& qk, ApePolicy policy) {
   u << layer.queries, layer.keys;
   v << layer.keys, layer.queries;
   Ape out = start(n);
+  out.policy = policy;
   const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(n, (int64_t{1} << 22) / std::max<int64_t>(n, 1)));
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows;
   for (int64_t start_row = 0; start_row < n; start_row += tile) {
@@ -149,6 +150,7 @@ Ape ape(const Eigen::Ref<const Eigen::MatrixXd>& a, ApePolicy policy) {
   detail::need_tokens(n, 2, "Attention Proximity Entropy");
   detail::require_finite(a, "the proximity matrix");
   Ape out = start(n);
+  out.policy = policy;
   Eigen::VectorXd row(n);
   for (int64_t i = 0; i < n; ++i) {
     row = a.row(i).transpose();

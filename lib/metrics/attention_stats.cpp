@@ -95,8 +95,8 @@ std::vector<Arc> top_arcs(const Eigen::Ref<const Eigen::MatrixXd>& weights, int6
   return arcs;
 }
 
-std::vector<Link> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b) {
-  std::vector<Link> links;
+std::vector<IndexedLink> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t a, int64_t b) {
+  std::vector<IndexedLink> links;
   for (size_t k = 0; k < heads.size(); ++k) {
     const Eigen::MatrixXd& p = heads[k];
     detail::require_finite(p, "the attention weights");
@@ -107,7 +107,8 @@ std::vector<Link> rank_links(const std::vector<Eigen::MatrixXd>& heads, int64_t 
     }
     links.push_back({static_cast<int64_t>(k), std::max(p(a, b), p(b, a))});
   }
-  std::stable_sort(links.begin(), links.end(), [](const Link& x, const Link& y) { return x.score > y.score; });
+  std::stable_sort(links.begin(), links.end(),
+                   [](const IndexedLink& x, const IndexedLink& y) { return x.score > y.score; });
   return links;
 }
 

@@ -20,6 +20,14 @@ struct Tokenizer::Impl {
   tok::AddedVocabulary added;
 };
 
+namespace detail {
+/// The tokenizer's code outside the members of Tokenizer names its private state through this.
+struct TokenizerAccess {
+  using Impl = Tokenizer::Impl;
+};
+}  // namespace detail
+using TokenizerImpl = detail::TokenizerAccess::Impl;
+
 namespace {
 
 std::string read_file(const std::string& path, const char* what) {
@@ -244,8 +252,7 @@ Tokenizer Tokenizer::wordpiece(const std::string& vocab_txt, bool lowercase) {
 namespace {
 /// One text through the pipeline up to the model (HF's encode_single_sequence): its tokens with offsets in it, the
 /// type id and sequence number of an input text.
-tok::RawEncoding encode_sequence(const Tokenizer::Impl& t, std::string_view text, uint32_t type_id,
-                                 int32_t sequence) {
+tok::RawEncoding encode_sequence(const TokenizerImpl& t, std::string_view text, uint32_t type_id, int32_t sequence) {
   check_text(text);
   tok::PreTokenizedString pieces{std::string(text)};
   t.added.extract_and_normalize(pieces, t.normalizer.get());
@@ -285,7 +292,7 @@ tok::RawEncoding encode_sequence(const Tokenizer::Impl& t, std::string_view text
 }
 
 /// The post-processor over the input texts' encodings, and their concatenation (HF's PostProcessor::process).
-Encoding post_process(const Tokenizer::Impl& t, std::vector<tok::RawEncoding> encodings, bool add_special_tokens) {
+Encoding post_process(const TokenizerImpl& t, std::vector<tok::RawEncoding> encodings, bool add_special_tokens) {
   if (t.post_processor) encodings = t.post_processor->process_encodings(std::move(encodings), add_special_tokens);
   tok::RawEncoding raw;
   for (tok::RawEncoding& e : encodings) raw.append(std::move(e));
@@ -316,7 +323,7 @@ Encoding Tokenizer::encode_pair(std::string_view text, std::string_view pair, bo
 
 namespace {
 /// The string of a token id: an added token's content (or, for decoding, its normalized form), else the model's.
-const std::string& token_of(const Tokenizer::Impl& t, int64_t id, bool for_decoding) {
+const std::string& token_of(const TokenizerImpl& t, int64_t id, bool for_decoding) {
   if (id >= 0 && id <= 0xFFFFFFFFll) {
     const auto key = static_cast<uint32_t>(id);
     if (const tok::AddedToken* added = t.added.find(key))
