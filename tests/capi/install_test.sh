@@ -38,12 +38,18 @@ cc -std=c99 -Wall -Wextra -Werror "$root/examples/c/attention_proximity.c" $(pkg
 echo "==> C example (find_package, attnprox::attnprox_c)"
 cmake -S "$root/examples/c" -B "$work/c" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
   ${torch_dir:+-DTorch_DIR="$torch_dir"} ${eigen_dir:+-DEigen3_DIR="$eigen_dir"} >/dev/null
+# the package just installed, not another attnprox on the machine (one in /usr/local, say)
+found_in() { grep -q "^attnprox_DIR:PATH=$prefix/" "$1/CMakeCache.txt" || {
+  echo "find_package(attnprox) took $(grep '^attnprox_DIR' "$1/CMakeCache.txt"), not the one installed in $prefix" >&2
+  exit 1; }; }
+found_in "$work/c"
 cmake --build "$work/c" >/dev/null
 "$work/c/attention_proximity" "$model" "$text" | tee "$work/c-cmake.txt"
 
 echo "==> C++ example (find_package, attnprox::attnprox)"
 cmake -S "$root/examples/cpp" -B "$work/cpp" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
   ${torch_dir:+-DTorch_DIR="$torch_dir"} ${eigen_dir:+-DEigen3_DIR="$eigen_dir"} >/dev/null
+found_in "$work/cpp"
 cmake --build "$work/cpp" >/dev/null
 "$work/cpp/attention_proximity" "$model" "$text" | tee "$work/cpp.txt"
 
