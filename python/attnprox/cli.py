@@ -377,6 +377,9 @@ def _cmd_heatmap(args) -> int:
     if args.subset is not None and (extension == ".html" or not (args.proximity or args.ap_text)):
         raise UsageError("--subset is drawn by --proximity and --ap-text only (in the .html view, click tokens to "
                          "select them)")
+    if args.rope and (extension == ".html" or not (args.proximity or args.ap_text)):
+        raise UsageError("--rope applies to --proximity and --ap-text pictures (attention weights are always those "
+                         "the attention used; the .html view measures before RoPE)")
     check_output(args.out, [_model_path(args)] + [value for kind, value in args.inputs or [] if kind == "file"],
                  what="--out")
     inputs = _picture_inputs(args, html=extension == ".html")
@@ -398,9 +401,9 @@ def _cmd_heatmap(args) -> int:
     elif args.average:
         fig = plots.average_attention(result, temperature=args.temperature, **colors)
     elif args.proximity:
-        fig = plots.proximity(result, args.layer, subset=args.subset, **colors)
+        fig = plots.proximity(result, args.layer, subset=args.subset, rope=args.rope, **colors)
     elif args.ap_text:
-        fig = plots.ap_text(result, args.layer, subset=args.subset, **colors)
+        fig = plots.ap_text(result, args.layer, subset=args.subset, rope=args.rope, **colors)
     elif args.heads:
         fig = plots.heads(result, args.heads, args.layer, temperature=args.temperature, **colors)
     else:
@@ -580,6 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--proximity", action="store_true", help="the proximity matrix A")
     what.add_argument("--ap-text", action="store_true", help="the text coloured by AP_i (or AP^(S) with --subset)")
     heatmap.add_argument("--subset", type=_ids, help="token positions S for --proximity / --ap-text")
+    heatmap.add_argument("--rope", action="store_true",
+                         help="--proximity / --ap-text: the queries and keys after the rotary embedding, as the "
+                         "attention used them (default: before it, as the original Attention Proximity code)")
     heatmap.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1)")
     heatmap.add_argument("--cmap", help="matplotlib colour map")
     heatmap.add_argument("--vmin", type=float, help="colour range minimum")

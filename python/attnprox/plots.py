@@ -162,16 +162,18 @@ def grid(result, layers=None, temperature: float = 1.0, cmap: str = "viridis", v
 
 
 def proximity(result, layer: int = -1, subset: Optional[Sequence[int]] = None, cmap: str = "RdBu_r",
-              vmin: Optional[float] = None, vmax: Optional[float] = None, max_labels: int = 40, ax=None, title=None):
+              vmin: Optional[float] = None, vmax: Optional[float] = None, max_labels: int = 40, ax=None, title=None,
+              rope: bool = False):
     """The proximity matrix A of a layer (a diverging map centred on 0 unless vmin/vmax say otherwise); `subset`
-    outlines the rows of S."""
-    a = result.proximity(layer)
+    outlines the rows of S. `rope`: from the queries and keys after RoPE (default: before, Result.proximity)."""
+    a = result.proximity(layer, rope=rope)
     if vmin is None and vmax is None:
         bound = float(np.abs(a).max()) or 1.0
         vmin, vmax = -bound, bound
-    default = f"proximity A, layer {_layer_number(result, layer)}, AP = {result.ap(layer):.4f}"
+    after = ", after RoPE" if rope else ""
+    default = f"proximity A{after}, layer {_layer_number(result, layer)}, AP = {result.ap(layer, rope=rope):.4f}"
     if subset is not None:
-        result.subset_proximity(subset, layer)  # the engine's check: positions in the text, S not empty
+        result.subset_proximity(subset, layer, rope=rope)  # the engine's check: positions in the text, S not empty
     fig = _matrix(a, labels(result), title or default, cmap, vmin, vmax, max_labels, ax, xlabel="token j",
                   ylabel="token i")
     if subset:
@@ -226,14 +228,16 @@ def token_values(tokens: Sequence[str], values: Sequence[float], title: str = ""
     return fig
 
 
-def ap_text(result, layer: int = -1, subset: Optional[Sequence[int]] = None, **kwargs):
-    """The text coloured by per-token AP_i, or by AP^(S) when a subset S is given (S boxed)."""
+def ap_text(result, layer: int = -1, subset: Optional[Sequence[int]] = None, rope: bool = False, **kwargs):
+    """The text coloured by per-token AP_i, or by AP^(S) when a subset S is given (S boxed). `rope`: from the queries
+    and keys after RoPE (default: before, as Result.ap_tokens)."""
+    after = ", after RoPE" if rope else ""
     if subset is not None:
-        values = result.subset_proximity(subset, layer)
-        title = f"proximity to tokens {_listed(subset)} (layer {_layer_number(result, layer)})"
+        values = result.subset_proximity(subset, layer, rope=rope)
+        title = f"proximity to tokens {_listed(subset)} (layer {_layer_number(result, layer)}{after})"
     else:
-        values = result.ap_tokens(layer)
-        title = f"AP per token, layer {_layer_number(result, layer)} (AP = {result.ap(layer):.4f})"
+        values = result.ap_tokens(layer, rope=rope)
+        title = f"AP per token, layer {_layer_number(result, layer)}{after} (AP = {result.ap(layer, rope=rope):.4f})"
     return token_values(labels(result), values, title=kwargs.pop("title", title), marked=subset or (), **kwargs)
 
 

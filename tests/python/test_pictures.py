@@ -261,3 +261,20 @@ def test_grid_titles_name_the_shared_key_head(exported):
     model = attnprox.load(exported("llama"))  # H = 4 query heads over Hkv = 2 key heads
     titles = [ax.get_title() for ax in plots.grid(model.run(ids=[5, 6, 7, 8, 9])).axes if ax.get_title()]
     assert titles == [f"L{l} H{h} (kv {h // 2})" for l in model.captured_layers for h in range(4)]
+
+
+def test_rope_pictures_draw_the_queries_and_keys_after_rope(tmp_path):
+    # The default model has RoPE: the proximity pictures draw A before it by default, after it with rope=True.
+    result = attnprox.load().run(text=TEXT)
+    assert not np.allclose(result.proximity(rope=True), result.proximity())
+    for rope in (False, True):
+        figure = plots.proximity(result, rope=rope)
+        np.testing.assert_allclose(np.asarray(figure.axes[0].images[0].get_array()), result.proximity(rope=rope))
+        assert ("after RoPE" in figure.axes[0].get_title()) == rope
+    done = run_cli("heatmap", "--text", TEXT, "--out", str(tmp_path / "x.png"), "--ap-text", "--rope")
+    assert done.returncode == 0, done.stderr
+    assert is_png(tmp_path / "x.png")
+    for what in (["--head", "1"], ["--average"]):
+        refused = run_cli("heatmap", "--text", TEXT, "--out", str(tmp_path / "y.png"), "--rope", *what)
+        assert refused.returncode == 2 and "--rope applies to --proximity and --ap-text" in refused.stderr
+    assert not (tmp_path / "y.png").exists()
