@@ -82,6 +82,16 @@ def real(value, name: str) -> float:
     return value
 
 
+def temperature(value) -> float:
+    """A softmax temperature: a positive finite number (the engine's rule, said the same way)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidArgumentError(f"temperature must be a number, found {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"temperature must be a positive finite number, found {value}")
+    return value
+
+
 def threads(value) -> int:
     """load(threads=...): 0 (libtorch's default) or 1..MAX_THREADS."""
     return integer(value, "threads", 0, MAX_THREADS)

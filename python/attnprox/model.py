@@ -381,7 +381,7 @@ def _H(head) -> Optional[int]:
 
 
 def _T(temperature) -> float:
-    return checks.real(temperature, "temperature")
+    return checks.temperature(temperature)
 
 
 def _P(value, name: str) -> int:

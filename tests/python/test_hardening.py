@@ -468,7 +468,7 @@ def test_measurements_on_arrays_refuse_non_finite_inputs_and_overflow():
         a[0, 1] = bad
         for call in (lambda: metrics.ap(proximity=a), lambda: metrics.ape(proximity=a),
                      lambda: metrics.subset_proximity([0], proximity=a)):
-            with pytest.raises(InvalidArgumentError, match="the proximity matrix hold"):
+            with pytest.raises(InvalidArgumentError, match="the proximity matrix must be finite"):
                 call()
         w = np.full((3, 3), 1 / 3)
         w[2, 0] = bad
