@@ -19,13 +19,18 @@ def is_integer(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def integer(value, name: str, minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
-    """`value` as an int, or InvalidArgumentError when it is not a whole number (a float, a str, a bool) or lies
-    outside [minimum, maximum]."""
+def _whole(value, name: str) -> int:
+    """`value` as an int, or InvalidArgumentError when it is not a whole number (a float, a str, a bool)."""
     if not is_integer(value):
         raise InvalidArgumentError(f"{name} must be a whole number (an int), found {value!r} "
                                    f"({type(value).__name__})")
-    value = int(value)
+    return int(value)
+
+
+def integer(value, name: str, minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
+    """`value` as an int, or InvalidArgumentError when it is not a whole number (a float, a str, a bool) or lies
+    outside [minimum, maximum]."""
+    value = _whole(value, name)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         low = "" if minimum is None else f"at least {minimum}"
         high = "" if maximum is None else f"at most {maximum}"
@@ -36,10 +41,7 @@ def integer(value, name: str, minimum: Optional[int] = None, maximum: Optional[i
 def index(value, name: str) -> int:
     """A layer, head or token index: a whole number; one beyond what any model or text has (outside the 32-bit range
     the engine takes) is an OutOfRangeError."""
-    if not is_integer(value):
-        raise InvalidArgumentError(f"{name} must be a whole number (an int), found {value!r} "
-                                   f"({type(value).__name__})")
-    value = int(value)
+    value = _whole(value, name)
     if not INT32_MIN <= value <= INT32_MAX:
         raise OutOfRangeError(f"{name} {value} requested: no model or text has that many")
     return value
@@ -47,10 +49,7 @@ def index(value, name: str) -> int:
 
 def position(value, name: str) -> int:
     """A token position (int64 in the engine)."""
-    if not is_integer(value):
-        raise InvalidArgumentError(f"{name} must be a whole number (an int), found {value!r} "
-                                   f"({type(value).__name__})")
-    value = int(value)
+    value = _whole(value, name)
     if not INT64_MIN <= value <= INT64_MAX:
         raise OutOfRangeError(f"{name} {value} requested: no text has that many tokens")
     return value

@@ -56,20 +56,11 @@ def replacing(path: PathLike, mode: str = "wb", encoding: Optional[str] = None, 
     temporary file is removed and `path` is left as it was. `inputs`: paths `path` must not be (check_output)."""
     if mode not in ("w", "wb"):
         raise ValueError(f"replacing opens files for writing ('w' or 'wb'), not {mode!r}")
-    path = check_output(path, inputs)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, mode, encoding=encoding, newline=newline) as f:
+    with _beside(path, inputs, ".tmp") as temporary:
+        with open(temporary, mode, encoding=encoding, newline=newline) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
 
 
 @contextlib.contextmanager
@@ -77,15 +68,23 @@ def replacing_path(path: PathLike, inputs: Iterable[Optional[PathLike]] = ()) ->
     """For writers that take a path (matplotlib's savefig): `with replacing_path(out) as temporary:` gives the
     path of a new empty temporary file beside `path` (with `path`'s extension) to write; it is renamed to `path`
     when the block ends without an error, and removed otherwise."""
-    path = check_output(path, inputs)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                         suffix=".tmp" + os.path.splitext(path)[1], dir=folder)
-    os.close(handle)
-    try:
+    with _beside(path, inputs, ".tmp" + os.path.splitext(os.fspath(path))[1]) as temporary:
         yield temporary
         with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def _beside(path: PathLike, inputs: Iterable[Optional[PathLike]], suffix: str) -> Iterator[str]:
+    """The one mechanism of `replacing` and `replacing_path`: a new empty temporary file beside `path` (checked by
+    check_output), whose path the block fills (and syncs); renamed to `path`, with `path`'s permissions, when the
+    block ends without an error, and removed otherwise."""
+    path = check_output(path, inputs)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        yield temporary
         os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
