@@ -3,6 +3,17 @@
 
 using namespace attnprox::capi;
 
+namespace {
+/// The statistics of caller weights [n, keys] with the visibility the arguments give.
+attnprox::metrics::AttentionStats weight_stats(const double* weights, int64_t n, int64_t keys, int32_t causal,
+                                               int64_t sliding_window) {
+  attnprox::metrics::Visibility visibility;
+  visibility.causal = causal != 0;
+  if (sliding_window > 0) visibility.sliding_window = sliding_window;
+  return attnprox::metrics::attention_stats(Eigen::MatrixXd(matrix(weights, n, keys)), visibility);
+}
+}  // namespace
+
 extern "C" {
 
 apx_status apx_metrics_proximity(const apx_queries_keys* qk, double* out, size_t capacity, size_t* needed) {
@@ -78,28 +89,13 @@ apx_status apx_metrics_attention_stats(const double* weights, int64_t n, int64_t
                                        double* normalized_entropy, size_t capacity) {
   return call([&] {
     check_report(stats, "stats");
-    attnprox::metrics::Visibility visibility;
-    visibility.causal = causal != 0;
-    if (sliding_window > 0) visibility.sliding_window = sliding_window;
-    const attnprox::metrics::AttentionStats s =
-        attnprox::metrics::attention_stats(Eigen::MatrixXd(matrix(weights, n, keys)), visibility);
+    const attnprox::metrics::AttentionStats s = weight_stats(weights, n, keys, causal, sliding_window);
     deliver(s.entropy.data(), static_cast<size_t>(s.entropy.size()), entropy, capacity, nullptr);
     deliver(s.normalized_entropy.data(), static_cast<size_t>(s.normalized_entropy.size()), normalized_entropy, capacity,
             nullptr);
     report_out(stats_report(s), stats, "stats");
   });
 }
-
-namespace {
-/// The statistics of caller weights [n, keys] with the visibility the arguments give.
-attnprox::metrics::AttentionStats weight_stats(const double* weights, int64_t n, int64_t keys, int32_t causal,
-                                               int64_t sliding_window) {
-  attnprox::metrics::Visibility visibility;
-  visibility.causal = causal != 0;
-  if (sliding_window > 0) visibility.sliding_window = sliding_window;
-  return attnprox::metrics::attention_stats(Eigen::MatrixXd(matrix(weights, n, keys)), visibility);
-}
-}  // namespace
 
 apx_status apx_metrics_attention_summary(const double* weights, int64_t n, int64_t keys, int32_t causal,
                                          int64_t sliding_window, apx_attention_stats* stats) {
@@ -127,11 +123,7 @@ apx_status apx_metrics_attention_maxima(const double* weights, int64_t n, int64_
       need(max_weights, "max_weights");
       need(argmax_keys, "argmax_keys");
     }
-    attnprox::metrics::Visibility visibility;
-    visibility.causal = causal != 0;
-    if (sliding_window > 0) visibility.sliding_window = sliding_window;
-    const attnprox::metrics::AttentionStats s =
-        attnprox::metrics::attention_stats(Eigen::MatrixXd(matrix(weights, n, keys)), visibility);
+    const attnprox::metrics::AttentionStats s = weight_stats(weights, n, keys, causal, sliding_window);
     deliver(s.max_weights.data(), static_cast<size_t>(s.max_weights.size()), max_weights, capacity, needed);
     deliver(s.argmax_keys.data(), static_cast<size_t>(s.argmax_keys.size()), argmax_keys, capacity, needed);
   });
