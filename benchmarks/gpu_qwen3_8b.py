@@ -9,8 +9,10 @@ caching allocator's peak (which libtorch and PyTorch share here) over the memory
 - long context, for every size in `--sizes` (then, after the corpus, `--later-sizes`) and capture in `--capture` (`last`: the last layer's queries and keys
   are kept, `all`: every layer's; chosen at run time from the one file, `run(layers=...)`), the seed workload:
   forward, then AP, AP_i and APE (default policy) at the last layer; against the plain SDPA forward. Also, apart:
-  the forward alone, AP, AP_i and APE alone on its result, and one bfloat16 GEMM of APE's shape
-  ([N, H·d] × [H·d, N], in row tiles of at most `--gemm-rows` where the N × N result would not fit).
+  the forward alone, AP, AP_i and APE alone on its result (APE also on the queries and keys after RoPE, which
+  undoes no rotation, and through ATen operations instead of the fused CUDA kernel, ATTNPROX_CUDA_KERNELS=0), and
+  one bfloat16 GEMM of APE's shape ([N, H·d] × [H·d, N], in row tiles of at most `--gemm-rows` where the N × N
+  result would not fit).
 - corpus (`--corpus-texts`, default 1,000 texts of 200–2,000 random tokens): texts per second of attnprox (the seed
   workload per text, last-layer capture) against the plain forward, both in the same batches: texts sorted by
   length and grouped so that a padded batch holds at most `--token-budget` tokens (the batching is this script's).
@@ -262,6 +264,18 @@ def run_long_context(args, sizes, shape, device, backend, engine, report, write,
         measure("ap", lambda: result.ap(last))
         measure("ap_tokens", lambda: result.ap_tokens(last))
         measure("ape", lambda: result.ape(last))
+        # APE's parts: on the queries and keys after RoPE (no rotation undone), and through ATen operations
+        # instead of the fused CUDA kernel (ATTNPROX_CUDA_KERNELS=0; the same where the library has no kernels).
+        measure("ape_after_rope", lambda: result.ape(last, rope=True))
+
+        def ape_aten():
+            os.environ["ATTNPROX_CUDA_KERNELS"] = "0"
+            try:
+                result.ape(last)
+            finally:
+                del os.environ["ATTNPROX_CUDA_KERNELS"]
+
+        measure("ape_aten", ape_aten)
         del result
         device.free()
         gemm_rows = n if n <= args.gemm_rows else args.gemm_rows
@@ -391,15 +405,16 @@ def table_rows(report) -> str:
                        f"{fmt_s(plain)} | {ratio} | {'≤ %.2f' % target if target else 'reported'} | "
                        f"{fmt_gib(entry)} | {fmt_gib(plain)} | {entry['kept_qk_gib']:.2f} GiB | "
                        f"{'%.2f GiB' % extra if extra is not None else '—'} |")
-    out += ["", "| N | forward alone (last layer) | AP | AP_i | APE | bf16 GEMM N × N × H·d | APE / GEMM (target ≤ 3) |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    out += ["", "| N | forward alone (last layer) | AP | AP_i | APE | APE after RoPE | APE through ATen | "
+            "bf16 GEMM N × N × H·d | APE / GEMM (target ≤ 3) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in report["long_context"]:
         if "ape" not in row:
             continue
         ms = lambda e: f"{e['seconds'] * 1e3:.1f} ms" if "seconds" in e else e.get("oom", e.get("error", "—"))[:30]  # noqa: E731
         ratio = f"{row['ape_over_gemm']:.2f}" if "ape_over_gemm" in row else "—"
         out.append(f"| {row['n']:,} | {ms(row['attnprox_forward_last'])} | {ms(row['ap'])} | {ms(row['ap_tokens'])} | "
-                   f"{ms(row['ape'])} | {ms(row['gemm_bf16'])} | {ratio} |")
+                   f"{ms(row['ape'])} | {ms(row.get('ape_after_rope', {}))} | {ms(row.get('ape_aten', {}))} | "
+                   f"{ms(row['gemm_bf16'])} | {ratio} |")
     c = report.get("corpus")
     if c and "ratio" in c:
         out += ["", "| texts (timed) | tokens | batches (≤ tokens each) | attnprox | plain forward | ratio "

@@ -41,6 +41,25 @@ elseif(ATTNPROX_BUILD_PYTHON)
 endif()
 message(STATUS "attnprox: libtorch ${Torch_VERSION} from ${TORCH_INSTALL_PREFIX}")
 
+# The engine's fused CUDA kernels (lib/engine/kernels.cu): AUTO builds them where libtorch has CUDA and CMake finds a
+# CUDA compiler, ON requires them, OFF leaves them out (the same work then runs as ATen operations on CUDA too).
+set(ATTNPROX_CUDA_KERNELS AUTO CACHE STRING "Fused CUDA kernels: AUTO, ON or OFF")
+set_property(CACHE ATTNPROX_CUDA_KERNELS PROPERTY STRINGS AUTO ON OFF)
+set(ATTNPROX_CUDA_ARCHITECTURES "80-real;90" CACHE STRING "CUDA architectures the fused kernels are built for")
+set(ATTNPROX_HAVE_CUDA_KERNELS OFF)
+if(NOT ATTNPROX_CUDA_KERNELS STREQUAL "OFF" AND (TARGET c10_cuda OR TARGET torch_cuda OR C10_CUDA_LIBRARY))
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    set(ATTNPROX_HAVE_CUDA_KERNELS ON)
+  endif()
+endif()
+if(ATTNPROX_CUDA_KERNELS STREQUAL "ON" AND NOT ATTNPROX_HAVE_CUDA_KERNELS)
+  message(FATAL_ERROR "ATTNPROX_CUDA_KERNELS=ON needs a libtorch built with CUDA and a CUDA compiler (nvcc)")
+endif()
+message(STATUS "attnprox: fused CUDA kernels ${ATTNPROX_HAVE_CUDA_KERNELS}")
+
 find_package(nlohmann_json 3.2 REQUIRED)
 # Logging goes through spdlog. PyTorch 2.x wheels put fmt 12 headers first on the include path, which spdlog
 # releases before 1.15 do not compile against: ATTNPROX_WITH_SPDLOG=OFF then logs through a minimal stderr logger.

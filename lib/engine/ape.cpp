@@ -15,16 +15,26 @@
 //   iAPE_i = −Σ_j p_ij log p_ij,  p = w / Σw   =   log(Σ_j w_ij) − (Σ_j w_ij log w_ij) / Σ_j w_ij
 // (the scale c/2 cancels except under softmax), a handful of passes over the float32 tile, in place; the shift
 // policy follows the original code's formula instead, −Σ_j p_ij log(p_ij + 1e-10) with w = A − min + 1e-8.
+// Where the library was built with its CUDA kernels (ATTNPROX_CUDA_KERNELS), a CUDA tile goes to one fused kernel
+// instead (kernels.cu): two or three reads of each row in place of about a dozen ATen passes that write the tile
+// between reads (as ATen passes, the shift policy, which needs p and log(p + 1e-10) apart, took 4.5 times one GEMM
+// at 32k tokens). The environment variable ATTNPROX_CUDA_KERNELS=0, read at each call, turns the kernels off: for
+// comparing the two paths (tests/gpu/check_cuda.py, benchmarks/gpu_qwen3_8b.py).
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/InferenceMode.h>
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <optional>
 
 #include "internal.hpp"
+#if ATTNPROX_CUDA_KERNELS
+#include "kernels.hpp"
+#endif
 
 namespace attnprox {
 
@@ -90,9 +100,20 @@ std::pair<at::Tensor, at::Tensor> operands(const at::Tensor& queries, const at::
   return {at::cat({hi, lo, kg, kg}, 1), at::cat({kg, kg, hi, lo}, 1)};
 }
 
+#if ATTNPROX_CUDA_KERNELS
+/// Whether CUDA tiles go to the fused kernel: ATTNPROX_CUDA_KERNELS is not "0".
+bool fused_kernels() {
+  const char* value = std::getenv("ATTNPROX_CUDA_KERNELS");
+  return value == nullptr || std::strcmp(value, "0") != 0;
+}
+#endif
+
 /// iAPE of rows first.. of A from their tile `a` = A·(2/c) [T, N] (float32, overwritten): (entropy [T] float64,
 /// defined [T] bool).
 std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, double half_c, metrics::ApePolicy policy) {
+#if ATTNPROX_CUDA_KERNELS
+  if (a.is_cuda() && fused_kernels()) return cuda::tile_entropy(a.contiguous(), first, half_c, policy);
+#endif
   const float inf = std::numeric_limits<float>::infinity();
   const int64_t rows = a.size(0);
   at::Tensor diagonal = a.narrow(1, first, rows).diagonal();  // the entries j = i

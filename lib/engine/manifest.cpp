@@ -88,7 +88,7 @@ RopeRecord parse_rope(const json& value, int head_dim, const std::string& where)
   }
   record.state = RopeRecord::State::kRotary;
   RotaryEmbedding& rotary = record.rotary;
-  const json& inv_freq = field(value, "inv_freq", where + "rope.");
+  const json inv_freq = field(value, "inv_freq", where + "rope.");  // copies: GCC 13 reads a reference as dangling
   if (!inv_freq.is_array() || inv_freq.empty()) {
     invalid(where + "'rope.inv_freq' must be a non-empty list of numbers, found " + shown(inv_freq));
   }
@@ -103,7 +103,7 @@ RopeRecord parse_rope(const json& value, int head_dim, const std::string& where)
     invalid(where + "'rope.rotary_dim' is " + std::to_string(rotary.rotary_dim) + ", 'rope.inv_freq' holds " +
             std::to_string(rotary.inv_freq.size()) + " frequencies (one per rotated pair: rotary_dim / 2)");
   }
-  const json& layout_value = field(value, "layout", where + "rope.");
+  const json layout_value = field(value, "layout", where + "rope.");
   if (!layout_value.is_string()) invalid(where + "'rope.layout' must be a string, found " + shown(layout_value));
   const std::string layout = layout_value.get<std::string>();
   if (layout == "rotate_half") {

@@ -7,8 +7,9 @@ float64 NumPy reference (attnprox.metrics) on the same queries and keys.
     python3 tests/gpu/check_cuda.py OUT.json        (PYTHONPATH=<gpu build>/python)
 
 Bounds: float32 1e-5 (docs/measurements.md §2); float16 and bfloat16 are recorded, with loose bounds (their Q/K are rounded). Also
-APE and AP on 10,000 tokens (several tiles and chunks) in float32 and bfloat16 against the Eigen reference on the
-same queries and keys, within 1e-4.
+APE (every policy) and AP on 10,000 tokens (several tiles and chunks) in float32 and bfloat16 against the Eigen
+reference on the same queries and keys, and APE's fused CUDA kernel against the same tiles through ATen operations
+(ATTNPROX_CUDA_KERNELS=0), within 1e-4.
 """
 import json
 import os
@@ -102,11 +103,21 @@ def long_measurements(tmp):
         r = attnprox.load(path, device="cuda", dtype=dtype).run(ids=ids)
         # the default: queries and keys before RoPE
         q, k = r.queries(rope=False).astype(np.float64), r.keys(rope=False).astype(np.float64)
-        got, want = np.asarray(r.ape().tokens), np.asarray(metrics.ape(q, k).tokens)
-        both = ~(np.isnan(got) | np.isnan(want))
-        worst[f"ape_tokens_10000_{dtype}"] = float(np.abs(got[both] - want[both]).max())
-        if not np.array_equal(np.isnan(got), np.isnan(want)):
-            worst[f"ape_10000_{dtype}_undefined_rows_differ"] = 1.0
+        for policy in ("shift", "literal", "clamp", "softmax"):
+            got = np.asarray(r.ape(policy=policy).tokens)
+            want = np.asarray(metrics.ape(q, k, policy=policy).tokens)
+            # The same tiles through ATen operations instead of the fused kernel (where the library has it).
+            os.environ["ATTNPROX_CUDA_KERNELS"] = "0"
+            try:
+                aten = np.asarray(r.ape(policy=policy).tokens)
+            finally:
+                del os.environ["ATTNPROX_CUDA_KERNELS"]
+            for name, other in (("", want), ("_kernel_vs_aten", aten)):
+                both = ~(np.isnan(got) | np.isnan(other))  # literal: rows with a negative entry are undefined
+                worst[f"ape_tokens_10000_{dtype}_{policy}{name}"] = (
+                    float(np.abs(got[both] - other[both]).max()) if both.any() else 0.0)
+                if not np.array_equal(np.isnan(got), np.isnan(other)):
+                    worst[f"ape_10000_{dtype}_{policy}{name}_undefined_rows_differ"] = 1.0
         worst[f"ap_tokens_10000_{dtype}"] = float(np.abs(np.asarray(r.ap_tokens()) - metrics.ap_tokens(q, k)).max())
     return worst
 
