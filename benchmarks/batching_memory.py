@@ -4,7 +4,9 @@
 A Qwen3-shaped model with random weights (hidden 1024, 16 query heads, 8 key heads, d = 128, MLP 3072: the layer
 shape of Qwen3-0.6B; 4 layers by default, every layer captured; the Qwen3 tokenizer and vocabulary of 151,936 ids
 from the shared data) at 512 positions; the 189 OneStopEnglish Adv-Txt texts (read as UTF-8 without their byte-order
-mark), each truncated to the model's positions (`truncation=True`). Every variant runs in its own process, so that
+mark), each truncated to the model's positions (`truncation=True`); with `--unit line`, their paragraphs instead (the
+lines of 20 characters or more, as `attnprox score --lines` reads a file: texts of 4 to a few hundred tokens, which
+micro-batches pack several to a batch). Every variant runs in its own process, so that
 each peak RSS (VmHWM of /proc/self/status) is its own; the time is the wall time of the runs, after loading:
 
     loop         for t in texts: model.run(text=t).ap()            each Result dropped (the baseline)
@@ -20,7 +22,8 @@ variant the largest peak RSS, its part above the RSS after loading, and the shor
 stream / loop and run-list / loop-keep (targets: peak ≤ 1.2×, time ≤ 1×).
 
     PYTHONPATH=build/python /usr/bin/python3 benchmarks/batching_memory.py [--work DIR] [--layers 4]
-        [--positions 512] [--budgets 1024,2048] [--variants loop,stream,loop-keep,run-list,one-batch] [--texts 189] [--rounds 2]
+        [--positions 512] [--budgets 1024,2048] [--variants loop,stream,loop-keep,run-list,one-batch] [--texts 189]
+        [--unit text|line] [--rounds 2]
 """
 import argparse
 import glob
@@ -63,15 +66,20 @@ def make_model(work: str, layers: int, positions: int) -> str:
     return path
 
 
-def texts(count: int):
-    files = sorted(glob.glob(os.path.join(DATA, "onestopenglish", "Adv-Txt", "*.txt")))[:count]
+def texts(count: int, unit: str = "text"):
+    """The first `count` texts: whole files (unit "text") or their lines of 20 characters or more, the paragraphs
+    (unit "line", as `attnprox score --lines` reads a file; shorter lines are titles and bylines)."""
+    files = sorted(glob.glob(os.path.join(DATA, "onestopenglish", "Adv-Txt", "*.txt")))
     if not files:
         raise SystemExit(f"no texts in {DATA}/onestopenglish/Adv-Txt (set ATTNPROX_DATA_DIR)")
     out = []
     for name in files:
         with open(name, encoding="utf-8-sig") as f:
-            out.append(f.read())
-    return out
+            text = f.read()
+        out += [text] if unit == "text" else [line.strip() for line in text.splitlines() if len(line.strip()) >= 20]
+        if len(out) >= count:
+            break
+    return out[:count]
 
 
 def paired_timing(model, corpus, budget: int, group: int = 8) -> dict:
@@ -117,11 +125,11 @@ def paired_timing(model, corpus, budget: int, group: int = 8) -> dict:
             "ap_sum": 0.0, "texts": len(corpus)}
 
 
-def variant(name: str, model_path: str, count: int, budget: int) -> dict:
+def variant(name: str, model_path: str, count: int, budget: int, unit: str = "text") -> dict:
     """Runs one variant in this process; its peak RSS, RSS after loading, and seconds."""
     import attnprox
 
-    corpus = texts(count)
+    corpus = texts(count, unit)
     model = attnprox.load(model_path)
     loaded = status_kib("VmRSS")
     start = time.perf_counter()
@@ -158,13 +166,15 @@ def main():
     parser.add_argument("--budgets", default="1024,2048", help="token budgets of stream and run-list, comma-separated")
     parser.add_argument("--variants", default="loop,stream,loop-keep,run-list,one-batch")
     parser.add_argument("--texts", type=int, default=189)
+    parser.add_argument("--unit", choices=["text", "line"], default="text",
+                        help="a text is a whole file, or one of its lines of 20 characters or more (paragraphs)")
     parser.add_argument("--rounds", type=int, default=2, help="runs of every variant, in alternating order")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=int, default=1024, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(variant(args.one, args.model, args.texts, args.budget)))
+        print(json.dumps(variant(args.one, args.model, args.texts, args.budget, args.unit)))
         return
     os.makedirs(args.work, exist_ok=True)
     model_path = make_model(args.work, args.layers, args.positions)
@@ -177,7 +187,7 @@ def main():
     for round_ in range(args.rounds):  # alternate the order, so that a busy spell of the machine hits all variants
         for name, budget in (plan if round_ % 2 == 0 else plan[::-1]):
             done = subprocess.run([sys.executable, __file__, "--one", name, "--model", model_path, "--texts",
-                                   str(args.texts), "--budget", str(budget or 1024)],
+                                   str(args.texts), "--unit", args.unit, "--budget", str(budget or 1024)],
                                   capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{done.stderr}")
