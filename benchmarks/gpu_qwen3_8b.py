@@ -6,9 +6,9 @@ which changes nothing in attention), exported once with every layer captured.
 Stages, each timed after a warm-up at that length (`--reps` timed runs, median), peak memory = growth of the CUDA
 caching allocator's peak (which libtorch and PyTorch share here) over the memory held before the run:
 
-- long context, for every size in `--sizes` (then, after the corpus, `--later-sizes`) and capture in `--capture` (`last`: the last layer's queries and keys
-  are kept, `all`: every layer's; chosen at run time from the one file, `run(layers=...)`), the seed workload:
-  forward, then AP, AP_i and APE (default policy) at the last layer; against the plain SDPA forward. Also, apart:
+- long context, for every size in `--sizes` (then, after the corpus, `--later-sizes`) and capture in `--capture`
+  (`last`: the last layer's queries and keys are kept, `all`: every layer's; chosen at run time from the one file,
+  `run(layers=...)`), the seed workload: forward, then AP, AP_i and APE (default policy) at the last layer; against the plain SDPA forward. Also, apart:
   the forward alone, AP, AP_i and APE alone on its result (APE also on the queries and keys after RoPE, which
   undoes no rotation, and through ATen operations instead of the fused CUDA kernel, ATTNPROX_CUDA_KERNELS=0), and
   one bfloat16 GEMM of APE's shape ([N, H·d] × [H·d, N], in row tiles of at most `--gemm-rows` where the N × N
@@ -386,7 +386,7 @@ def fmt_gib(entry):
 
 def table_rows(report) -> str:
     out = ["| N | capture | attnprox | plain SDPA forward | ratio | target | attnprox peak | plain peak | "
-           "kept Q/K | peak − plain − kept (target ≤ 1 GiB) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "kept Q/K | peak − plain − kept (target ≤ 1 GiB) |", "|" + " --- |" * 10]
     targets = {("last", 32768): 1.10, ("last", 131072): 1.15, ("all", 32768): 1.15}
     for row in report["long_context"]:
         n = row["n"]
@@ -406,11 +406,12 @@ def table_rows(report) -> str:
                        f"{fmt_gib(entry)} | {fmt_gib(plain)} | {entry['kept_qk_gib']:.2f} GiB | "
                        f"{'%.2f GiB' % extra if extra is not None else '—'} |")
     out += ["", "| N | forward alone (last layer) | AP | AP_i | APE | APE after RoPE | APE through ATen | "
-            "bf16 GEMM N × N × H·d | APE / GEMM (target ≤ 3) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "bf16 GEMM N × N × H·d | APE / GEMM (target ≤ 3) |", "|" + " --- |" * 9]
     for row in report["long_context"]:
         if "ape" not in row:
             continue
-        ms = lambda e: f"{e['seconds'] * 1e3:.1f} ms" if "seconds" in e else e.get("oom", e.get("error", "—"))[:30]  # noqa: E731
+        def ms(e):
+            return f"{e['seconds'] * 1e3:.1f} ms" if "seconds" in e else e.get("oom", e.get("error", "—"))[:30]
         ratio = f"{row['ape_over_gemm']:.2f}" if "ape_over_gemm" in row else "—"
         out.append(f"| {row['n']:,} | {ms(row['attnprox_forward_last'])} | {ms(row['ap'])} | {ms(row['ap_tokens'])} | "
                    f"{ms(row['ape'])} | {ms(row.get('ape_after_rope', {}))} | {ms(row.get('ape_aten', {}))} | "

@@ -19,7 +19,8 @@ apx_status apx_tokenizer_from_json(const char* json, size_t length, apx_tokenize
     need(json, "json");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::from_json(text_of(json, length))});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(),
+                                            TokenizerObject{attnprox::Tokenizer::from_json(text_of(json, length))});
   });
 }
 
@@ -29,7 +30,8 @@ apx_status apx_tokenizer_byte_level_bpe(const char* vocab_json, const char* merg
     need(merges_txt, "merges_txt");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::byte_level_bpe(vocab_json, merges_txt)});
+    *tokenizer = make_handle<apx_tokenizer>(
+        tokenizers(), TokenizerObject{attnprox::Tokenizer::byte_level_bpe(vocab_json, merges_txt)});
   });
 }
 
@@ -38,7 +40,8 @@ apx_status apx_tokenizer_wordpiece(const char* vocab_txt, int32_t lowercase, apx
     need(vocab_txt, "vocab_txt");
     need(tokenizer, "tokenizer");
     *tokenizer = nullptr;
-    *tokenizer = make_handle<apx_tokenizer>(tokenizers(), TokenizerObject{attnprox::Tokenizer::wordpiece(vocab_txt, lowercase != 0)});
+    *tokenizer = make_handle<apx_tokenizer>(tokenizers(),
+                                            TokenizerObject{attnprox::Tokenizer::wordpiece(vocab_txt, lowercase != 0)});
   });
 }
 

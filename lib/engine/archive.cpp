@@ -212,7 +212,9 @@ void ZipFile::stream(const Entry& entry, uint64_t limit, const std::string& what
   uint64_t produced = 0, remaining = entry.compressed;
   auto take = [&](const unsigned char* data, size_t size) {
     produced += size;
-    if (produced > entry.size) fail(what + " is corrupt: it holds more data than its declared " + std::to_string(entry.size) + " bytes");
+    if (produced > entry.size) {
+      fail(what + " is corrupt: it holds more data than its declared " + std::to_string(entry.size) + " bytes");
+    }
     if (produced > limit) fail(what + " is larger than the " + std::to_string(limit) + " bytes attnprox reads");
     crc = crc32(crc, data, static_cast<uInt>(size));
     sink(data, size);

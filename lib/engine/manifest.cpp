@@ -81,7 +81,9 @@ RopeRecord parse_rope(const json& value, int head_dim, const std::string& where)
   }
   if (!value.is_object()) invalid(where + "'rope' must be null or an object, found " + shown(value));
   if (auto reason = value.find("unavailable"); reason != value.end()) {
-    if (!reason->is_string()) invalid(where + "'rope.unavailable' must be a string (the reason), found " + shown(*reason));
+    if (!reason->is_string()) {
+      invalid(where + "'rope.unavailable' must be a string (the reason), found " + shown(*reason));
+    }
     record.state = RopeRecord::State::kUnavailable;
     record.reason = reason->get<std::string>();
     return record;
@@ -236,7 +238,9 @@ Manifest Manifest::parse(const std::string& json_text) {
   if (!layers.is_array() || layers.size() != indices.size()) {
     invalid("'layers' must hold one entry per captured layer (" + std::to_string(indices.size()) + ")");
   }
-  for (size_t k = 0; k < indices.size(); ++k) m.layers.push_back(parse_layer(layers[k], indices[k], m.num_heads, m.head_dim));
+  for (size_t k = 0; k < indices.size(); ++k) {
+    m.layers.push_back(parse_layer(layers[k], indices[k], m.num_heads, m.head_dim));
+  }
   if (auto rope = root.find("rope"); rope != root.end()) {
     m.rope = parse_rope(*rope, m.head_dim, "");
   } else if (family_without_rotary(m.family)) {
@@ -252,7 +256,9 @@ Manifest Manifest::parse(const std::string& json_text) {
     if (auto special = tok->find("special_tokens"); special != tok->end() && !special->is_null()) {
       if (!special->is_object()) invalid("'tokenizer.special_tokens' must be an object of token → id");
       for (const auto& [name, id] : special->items()) {
-        if (!id.is_number_integer()) invalid("tokenizer.special_tokens[\"" + limits::clipped(name) + "\"] must be an integer");
+        if (!id.is_number_integer()) {
+          invalid("tokenizer.special_tokens[\"" + limits::clipped(name) + "\"] must be an integer");
+        }
         m.tokenizer.special_tokens[name] = id.get<int64_t>();
       }
     }
@@ -260,7 +266,8 @@ Manifest Manifest::parse(const std::string& json_text) {
   if (auto inputs = root.find("inputs"); inputs != root.end() && !inputs->is_null()) {
     const std::vector<std::string> pair{"input_ids", "attention_mask"},
         typed{"input_ids", "attention_mask", "token_type_ids"};
-    if (inputs->is_array() && std::all_of(inputs->begin(), inputs->end(), [](const json& x) { return x.is_string(); })) {
+    if (inputs->is_array() &&
+        std::all_of(inputs->begin(), inputs->end(), [](const json& x) { return x.is_string(); })) {
       m.inputs = inputs->get<std::vector<std::string>>();
     }
     if (m.inputs != pair && m.inputs != typed) {

@@ -234,8 +234,8 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> forward(const ModelI
   const int64_t batch = ids.size(0), n = ids.size(1);
   const bool all = selection.slots.size() == model.manifest->layers.size();
   if (!all && model.forward_layers) {
-    c10::IValue out =
-        guarded("model forward failed", [&] { return run_module_layers(model, ids, mask, type_ids, *selection.manifest); });
+    c10::IValue out = guarded("model forward failed",
+                              [&] { return run_module_layers(model, ids, mask, type_ids, *selection.manifest); });
     return split_outputs(out, model, *selection.manifest, batch, n);
   }
   c10::IValue out = guarded("model forward failed", [&] { return run_module(model, ids, mask, type_ids); });

@@ -30,8 +30,8 @@ void need_tokens(int64_t tokens, int64_t min_tokens, const char* what);
 template <typename Derived>
 void require_finite(const Eigen::DenseBase<Derived>& values, const char* what, bool result = false) {
   if (values.allFinite()) return;
-  throw Error(ErrorCode::kInvalidArgument,
-              std::string(what) + (result ? " overflows double: the inputs are too large" : " must be finite: a NaN or Inf was found"));
+  throw Error(ErrorCode::kInvalidArgument, std::string(what) + (result ? " overflows double: the inputs are too large"
+                                                                       : " must be finite: a NaN or Inf was found"));
 }
 
 /// iAPE of one row of A, the diagonal entry `skip` left out; defined = false when the policy cannot form a

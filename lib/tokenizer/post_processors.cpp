@@ -194,7 +194,9 @@ std::vector<TemplatePostProcessor::Piece> template_pieces(
     const std::string at = where + "[" + std::to_string(k) + "]";
     const Json& piece = list[k];
     TemplatePostProcessor::Piece out;
-    const char* kind = piece.contains("Sequence") ? "Sequence" : piece.contains("SpecialToken") ? "SpecialToken" : nullptr;
+    const char* kind = piece.contains("Sequence")       ? "Sequence"
+                       : piece.contains("SpecialToken") ? "SpecialToken"
+                                                        : nullptr;
     if (!kind) bad_json(at, "expected {\"Sequence\": ...} or {\"SpecialToken\": ...}");
     const Json& body = piece[kind];
     const std::string id = string_member(body, "id", at + "." + kind);
@@ -255,7 +257,8 @@ std::unique_ptr<PostProcessor> byte_level_post_processor(bool add_prefix_space, 
 }
 
 std::unique_ptr<PostProcessor> bert_post_processor(std::string sep, uint32_t sep_id, std::string cls, uint32_t cls_id) {
-  return std::make_unique<BertPostProcessor>(SpecialToken(std::move(sep), sep_id), SpecialToken(std::move(cls), cls_id));
+  return std::make_unique<BertPostProcessor>(SpecialToken(std::move(sep), sep_id),
+                                             SpecialToken(std::move(cls), cls_id));
 }
 
 std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const std::string& where) {

@@ -56,7 +56,8 @@ std::string read_file(const std::string& path, const char* what) {
     out.append(block, static_cast<size_t>(in.gcount()));
     if (out.size() > limits::kMaxTokenizerBytes) {
       throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + path + "' is more than the " +
-                                                   std::to_string(limits::kMaxTokenizerBytes) + " bytes attnprox reads");
+                                                   std::to_string(limits::kMaxTokenizerBytes) +
+                                                   " bytes attnprox reads");
     }
   }
   return out;

@@ -55,7 +55,8 @@ def _add_inputs(parser: argparse.ArgumentParser, many: bool) -> None:
     more = "; repeat for several" if many else ""
     parser.set_defaults(inputs=None, lines=False)
     parser.add_argument("--text", action=_Input, help=f"a text{more}")
-    parser.add_argument("--file", action=_Input, help=f"a UTF-8 text file, read as one text ('-': standard input){more}")
+    parser.add_argument("--file", action=_Input,
+                        help=f"a UTF-8 text file, read as one text ('-': standard input){more}")
     parser.add_argument("--ids", type=_ids, action=_Input, help=f"comma-separated token ids{more}")
     if many:
         parser.add_argument("--lines", action="store_true",
@@ -556,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     long = score.add_argument_group("texts longer than the model's positions (docs/long-texts.md)")
     long.add_argument("--truncate", action="store_true",
                       help="cut each input to --max-length tokens, special tokens included (its beginning)")
-    long.add_argument("--max-length", type=_count(1), help="with --truncate: tokens kept (default: the model's positions)")
+    long.add_argument("--max-length", type=_count(1),
+                      help="with --truncate: tokens kept (default: the model's positions)")
     long.add_argument("--windows", action="store_true",
                       help="read each input in overlapping windows; AP, APE gathered over them")
     long.add_argument("--window", type=_count(1), help="with --windows: tokens of a window, special tokens included "

@@ -10,8 +10,8 @@ from .errors import ExportError
 from .hf_capture import _CAPTURE, _eager_attention, _set_implementation, _state, _transformers_mask
 from .hf_manifest import _DTYPE_NAMES
 
-# Verification bound on |rebuilt − output_attentions| in float32 (1e-5: docs/measurements.md §2). In float16 and bfloat16 the bound
-# of each comparison is computed from its queries and keys (_float32_bound).
+# Verification bound on |rebuilt − output_attentions| in float32 (1e-5: docs/measurements.md §2). In float16 and
+# bfloat16 the bound of each comparison is computed from its queries and keys (_float32_bound).
 TOLERANCE = {torch.float32: 1e-5}
 # Unit roundoff of the reduced-precision dtypes (round to nearest: 2^-(significand bits)), and of float32.
 _UNIT_ROUNDOFF = {torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8}
@@ -127,9 +127,9 @@ def _verification_inputs(vocab_size: int, max_positions: int, device, texts, hf_
 def _rounding_bound(result, layer: int, call: dict, unit: float) -> float:
     """How far transformers' eager attention in a reduced-precision dtype may lie from the exact softmax of the
     captured queries and keys, from its own rounding alone (the verification's "eager_rounding": what a comparison
-    with eager attention in the dtype would have to allow; it passes 1 at |logits| ≳ 44 in bfloat16): it rounds each logit to the dtype twice (the product
-    QKᵀ, then the scaled product) before its float32 softmax, an error of at most e = 2u·L on logits of magnitude
-    up to L; the softmax then moves a weight by at most a factor exp(±2e), so by at most expm1(4u·L); rounding the
+    with eager attention in the dtype would have to allow; it passes 1 at |logits| ≳ 44 in bfloat16): it rounds
+    each logit to the dtype twice (the product QKᵀ, then the scaled product) before its float32 softmax, an error
+    of at most e = 2u·L on logits of magnitude up to L; the softmax then moves a weight by at most a factor exp(±2e), so by at most expm1(4u·L); rounding the
     weight to the dtype adds u."""
     import numpy as np
 

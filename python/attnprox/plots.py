@@ -28,7 +28,8 @@ def _matplotlib():
     if _MPL is None:
         import matplotlib
 
-        if "MPLBACKEND" not in os.environ and matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        if "MPLBACKEND" not in os.environ and matplotlib.get_backend().lower() not in (
+                "agg", "module://matplotlib_inline.backend_inline"):
             try:
                 matplotlib.use("Agg")
             except Exception:  # a backend is already in use (a notebook): keep it

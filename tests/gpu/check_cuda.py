@@ -6,10 +6,10 @@ float64 NumPy reference (attnprox.metrics) on the same queries and keys.
 
     python3 tests/gpu/check_cuda.py OUT.json        (PYTHONPATH=<gpu build>/python)
 
-Bounds: float32 1e-5 (docs/measurements.md §2); float16 and bfloat16 are recorded, with loose bounds (their Q/K are rounded). Also
-APE (every policy) and AP on 10,000 tokens (several tiles and chunks) in float32 and bfloat16 against the Eigen
-reference on the same queries and keys, and APE's fused CUDA kernel against the same tiles through ATen operations
-(ATTNPROX_CUDA_KERNELS=0), within 1e-4.
+Bounds: float32 1e-5 (docs/measurements.md §2); float16 and bfloat16 are recorded, with loose bounds (their Q/K are
+rounded). Also APE (every policy) and AP on 10,000 tokens (several tiles and chunks) in float32 and bfloat16
+against the Eigen reference on the same queries and keys, and APE's fused CUDA kernel against the same tiles
+through ATen operations (ATTNPROX_CUDA_KERNELS=0), within 1e-4.
 """
 import json
 import os
