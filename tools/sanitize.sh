@@ -7,9 +7,10 @@
 # ctest runs everything except the tests that build attnprox again (cmake_consumer, install_and_examples) and the
 # tokenizer fuzzing smoke test (a sanitized build of its own, tests/fuzz/run.sh). The test models are written by
 # Python through the sanitized Python module (and the build exports the default model file through it); for that
-# the sanitizer's runtime is preloaded into the build and ctest, so into the uninstrumented Python, with leak
-# detection off (Python and libtorch keep memory to their exit). The C tests and the C example then run again on
-# their own, with leak detection on.
+# CMake is given, as its Python, a wrapper that preloads the sanitizer's runtime into the uninstrumented Python,
+# with leak detection off (Python and libtorch keep memory to their exit). CMake, Ninja and CTest themselves run
+# without it (under ThreadSanitizer's runtime `cmake --build` hangs waiting for its children). The C tests and the
+# C example then run again on their own, with leak detection on.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 which="${1:-all}"
@@ -21,19 +22,23 @@ cc="${CC:-cc}"
 run_one() {
   local name="$1" flags="$2" runtime="$3"
   local build="$build_root/build-$name"
+  local lib
+  lib="$("$cxx" -print-file-name="$runtime")"
+  # The Python that CMake, the build and the tests run: /usr/bin/python3 with the sanitizer's runtime preloaded.
+  local python="$build/python3-$name"
+  mkdir -p "$build"
+  printf '#!/bin/sh\nLD_PRELOAD="%s" exec /usr/bin/python3 "$@"\n' "$lib" >"$python"
+  chmod +x "$python"
   echo "==> [$name] configuring $build ($flags)"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE=/usr/bin/python3 \
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$python" \
     -DATTNPROX_BUILD_BENCHMARKS=OFF -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DCMAKE_MODULE_LINKER_FLAGS="$flags" \
     >/dev/null
-  local lib
-  lib="$("$cxx" -print-file-name="$runtime")"
   echo "==> [$name] building"
-  # The build runs Python with the sanitized module (it exports the default model file): the runtime is preloaded.
-  LD_PRELOAD="$lib" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" cmake --build "$build" -j"$jobs"
+  ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" cmake --build "$build" -j"$jobs"
   echo "==> [$name] ctest"
-  LD_PRELOAD="$lib" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
+  ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
     ctest --test-dir "$build" -j"$jobs" --output-on-failure -E 'cmake_consumer|install_and_examples|fuzz_smoke'
   echo "==> [$name] the C tests and the C example, on their own"
   local models="$build/test-models"

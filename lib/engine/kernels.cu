@@ -75,8 +75,8 @@ __device__ __forceinline__ float weight(int policy, float x, float half_c, float
       return x;
     case kShift:  // (A − min) + 1e-8, A = x·(c/2)
       return add(sub(mul(x, half_c), bound), offset);
-    case kClamp:
-      return fmaxf(x, 0.0f);
+    case kClamp:  // max(x, 0) that keeps a NaN, as clamp_min does (fmaxf would drop it)
+      return x < 0.0f ? 0.0f : x;
     default:  // kSoftmax: exp(A − max)
       return expf(sub(mul(x, half_c), bound));
   }

@@ -62,8 +62,8 @@ fi
 export PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}"
 export ATTNPROX_BUILD_DIR="$build"
 if want tests; then
-  # The install test needs pkg-config, and the fuzz smoke test clang with libFuzzer: run where they are.
-  exclude="tokenizer_fuzz_smoke"
+  # The install test needs pkg-config, and the fuzzing smoke test clang with libFuzzer: run where they are.
+  exclude="fuzz_smoke"
   command -v pkg-config >/dev/null || exclude="$exclude|install_and_examples"
   step ctest ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -E "$exclude"
   step pytest "$python" -m pytest -q -p no:cacheprovider "$root/tests/python" "$root/tests/html"
