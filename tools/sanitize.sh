@@ -24,10 +24,12 @@ run_one() {
   local build="$build_root/build-$name"
   local lib
   lib="$("$cxx" -print-file-name="$runtime")"
-  # The Python that CMake, the build and the tests run: /usr/bin/python3 with the sanitizer's runtime preloaded.
+  # The Python that CMake, the build and the tests run: /usr/bin/python3 with the sanitizer's runtime preloaded
+  # (and no leak detection: Python and libtorch keep memory to their exit).
   local python="$build/python3-$name"
   mkdir -p "$build"
-  printf '#!/bin/sh\nLD_PRELOAD="%s" exec /usr/bin/python3 "$@"\n' "$lib" >"$python"
+  printf '#!/bin/sh\nASAN_OPTIONS="detect_leaks=0:halt_on_error=1" LD_PRELOAD="%s" exec /usr/bin/python3 "$@"\n' \
+    "$lib" >"$python"
   chmod +x "$python"
   echo "==> [$name] configuring $build ($flags)"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$python" \
