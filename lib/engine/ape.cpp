@@ -18,7 +18,7 @@
 // Where the library was built with its CUDA kernels (ATTNPROX_CUDA_KERNELS), a CUDA tile goes to one fused kernel
 // instead (kernels.cu): two or three reads of each row in place of about a dozen ATen passes that write the tile
 // between reads (as ATen passes, the shift policy, which needs p and log(p + 1e-10) apart, took 4.5 times one GEMM
-// at 32k tokens). The environment variable ATTNPROX_CUDA_KERNELS=0, read at each call, turns the kernels off: for
+// at 32k tokens). The environment variable ATTNPROX_CUDA_KERNELS=0, read at each APE, turns the kernels off: for
 // comparing the two paths (tests/gpu/check_cuda.py, benchmarks/gpu_qwen3_8b.py).
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -100,19 +100,24 @@ std::pair<at::Tensor, at::Tensor> operands(const at::Tensor& queries, const at::
   return {at::cat({hi, lo, kg, kg}, 1), at::cat({kg, kg, hi, lo}, 1)};
 }
 
+/// Whether the tiles of one APE on `device` go to the fused kernel: the library has it, the device is CUDA and
+/// ATTNPROX_CUDA_KERNELS is not "0" (read once per APE).
+bool fused_tiles(const at::Device& device) {
 #if ATTNPROX_CUDA_KERNELS
-/// Whether CUDA tiles go to the fused kernel: ATTNPROX_CUDA_KERNELS is not "0".
-bool fused_kernels() {
   const char* value = std::getenv("ATTNPROX_CUDA_KERNELS");
-  return value == nullptr || std::strcmp(value, "0") != 0;
-}
+  return device.is_cuda() && (value == nullptr || std::strcmp(value, "0") != 0);
+#else
+  (void)device;
+  return false;
 #endif
+}
 
-/// iAPE of rows first.. of A from their tile `a` = A·(2/c) [T, N] (float32, overwritten): (entropy [T] float64,
-/// defined [T] bool).
-std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, double half_c, metrics::ApePolicy policy) {
+/// iAPE of rows first.. of A from their tile `a` = A·(2/c) [T, N] (float32, overwritten unless `fused`): (entropy
+/// [T] float64, defined [T] bool). `fused`: by the fused kernel (fused_tiles), else by ATen operations.
+std::pair<at::Tensor, at::Tensor> tile_entropy(at::Tensor a, int64_t first, double half_c, metrics::ApePolicy policy,
+                                               [[maybe_unused]] bool fused) {
 #if ATTNPROX_CUDA_KERNELS
-  if (a.is_cuda() && fused_kernels()) return cuda::tile_entropy(a.contiguous(), first, half_c, policy);
+  if (fused) return cuda::tile_entropy(a.contiguous(), first, half_c, policy);
 #endif
   const float inf = std::numeric_limits<float>::infinity();
   const int64_t rows = a.size(0);
@@ -173,11 +178,13 @@ ApeResult Result::ape(int layer, metrics::ApePolicy policy, const ProximityOptio
     const at::Tensor v_float =
         u.scalar_type() == at::kFloat || reduced_products(keys.device()) ? at::Tensor() : v.to(at::kFloat);
     const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(n, kTileElements / n));
+    const bool fused = fused_tiles(keys.device());
     at::Tensor tokens = at::empty({n}, keys.options().dtype(at::kDouble));
     at::Tensor defined = at::empty({n}, keys.options().dtype(at::kBool));
     for (int64_t first = 0; first < n; first += tile) {
       const int64_t rows = std::min(tile, n - first);
-      auto [entropy, ok] = tile_entropy(product(u.narrow(0, first, rows), v, v_float), first, half_c, policy);
+      auto [entropy, ok] =
+          tile_entropy(product(u.narrow(0, first, rows), v, v_float), first, half_c, policy, fused);
       tokens.narrow(0, first, rows).copy_(entropy);
       defined.narrow(0, first, rows).copy_(ok);
     }
