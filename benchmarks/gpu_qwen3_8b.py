@@ -8,11 +8,11 @@ caching allocator's peak (which libtorch and PyTorch share here) over the memory
 
 - long context, for every size in `--sizes` (then, after the corpus, `--later-sizes`) and capture in `--capture`
   (`last`: the last layer's queries and keys are kept, `all`: every layer's; chosen at run time from the one file,
-  `run(layers=...)`), the seed workload: forward, then AP, AP_i and APE (default policy) at the last layer; against the plain SDPA forward. Also, apart:
-  the forward alone, AP, AP_i and APE alone on its result (APE also on the queries and keys after RoPE, which
-  undoes no rotation, and through ATen operations instead of the fused CUDA kernel, ATTNPROX_CUDA_KERNELS=0), and
-  one bfloat16 GEMM of APE's shape ([N, H·d] × [H·d, N], in row tiles of at most `--gemm-rows` where the N × N
-  result would not fit).
+  `run(layers=...)`), the seed workload: forward, then AP, AP_i and APE (default policy) at the last layer; against
+  the plain SDPA forward. Also, apart: the forward alone, AP, AP_i and APE alone on its result (APE also on the
+  queries and keys after RoPE, which undoes no rotation, and through ATen operations instead of the fused CUDA
+  kernel, ATTNPROX_CUDA_KERNELS=0), and one bfloat16 GEMM of APE's shape ([N, H·d] × [H·d, N], in row tiles of at
+  most `--gemm-rows` where the N × N result would not fit).
 - corpus (`--corpus-texts`, default 1,000 texts of 200–2,000 random tokens): texts per second of attnprox (the seed
   workload per text, last-layer capture) against the plain forward, both in the same batches: texts sorted by
   length and grouped so that a padded batch holds at most `--token-budget` tokens (the batching is this script's).
@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import torch
 
@@ -269,11 +270,8 @@ def run_long_context(args, sizes, shape, device, backend, engine, report, write,
         measure("ape_after_rope", lambda: result.ape(last, rope=True))
 
         def ape_aten():
-            os.environ["ATTNPROX_CUDA_KERNELS"] = "0"
-            try:
+            with mock.patch.dict(os.environ, {"ATTNPROX_CUDA_KERNELS": "0"}):  # restores the variable after
                 result.ape(last)
-            finally:
-                del os.environ["ATTNPROX_CUDA_KERNELS"]
 
         measure("ape_aten", ape_aten)
         del result
@@ -407,11 +405,13 @@ def table_rows(report) -> str:
                        f"{'%.2f GiB' % extra if extra is not None else '—'} |")
     out += ["", "| N | forward alone (last layer) | AP | AP_i | APE | APE after RoPE | APE through ATen | "
             "bf16 GEMM N × N × H·d | APE / GEMM (target ≤ 3) |", "|" + " --- |" * 9]
+
+    def ms(e):
+        return f"{e['seconds'] * 1e3:.1f} ms" if "seconds" in e else e.get("oom", e.get("error", "—"))[:30]
+
     for row in report["long_context"]:
         if "ape" not in row:
             continue
-        def ms(e):
-            return f"{e['seconds'] * 1e3:.1f} ms" if "seconds" in e else e.get("oom", e.get("error", "—"))[:30]
         ratio = f"{row['ape_over_gemm']:.2f}" if "ape_over_gemm" in row else "—"
         out.append(f"| {row['n']:,} | {ms(row['attnprox_forward_last'])} | {ms(row['ap'])} | {ms(row['ap_tokens'])} | "
                    f"{ms(row['ape'])} | {ms(row.get('ape_after_rope', {}))} | {ms(row.get('ape_aten', {}))} | "

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+from unittest import mock
 
 import numpy as np
 import torch
@@ -107,11 +108,8 @@ def long_measurements(tmp):
             got = np.asarray(r.ape(policy=policy).tokens)
             want = np.asarray(metrics.ape(q, k, policy=policy).tokens)
             # The same tiles through ATen operations instead of the fused kernel (where the library has it).
-            os.environ["ATTNPROX_CUDA_KERNELS"] = "0"
-            try:
+            with mock.patch.dict(os.environ, {"ATTNPROX_CUDA_KERNELS": "0"}):  # restores the variable after
                 aten = np.asarray(r.ape(policy=policy).tokens)
-            finally:
-                del os.environ["ATTNPROX_CUDA_KERNELS"]
             for name, other in (("", want), ("_kernel_vs_aten", aten)):
                 both = ~(np.isnan(got) | np.isnan(other))  # literal: rows with a negative entry are undefined
                 worst[f"ape_tokens_10000_{dtype}_{policy}{name}"] = (
