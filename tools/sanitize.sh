@@ -5,7 +5,7 @@
 # and what it does with the memory it is given.
 #   tools/sanitize.sh [asan|tsan|all] [BUILD_ROOT]      (default: all, in ./build-asan and ./build-tsan)
 # ctest runs everything except the tests that build attnprox again (cmake_consumer, install_and_examples) and the
-# tokenizer fuzzing smoke test (a sanitized build of its own, tests/fuzz/run.sh). The test models are written by
+# fuzzing smoke test (sanitized builds of their own, tests/fuzz/run.sh). The test models are written by
 # Python through the sanitized Python module (and the build exports the default model file through it); for that
 # CMake is given, as its Python, a wrapper that preloads the sanitizer's runtime into the uninstrumented Python,
 # with leak detection off (Python and libtorch keep memory to their exit). CMake, Ninja and CTest themselves run

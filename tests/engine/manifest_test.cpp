@@ -95,6 +95,17 @@ struct BadCase {
   const char* fragment;
 };
 
+/// Each case's change to a valid manifest makes Manifest::parse fail with a message holding its fragment.
+void expect_each_refused(const std::vector<BadCase>& cases) {
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    json j = valid();
+    c.change(j);
+    const std::string text = j.dump();
+    expect_error(ErrorCode::kInvalidModel, c.fragment, [&] { Manifest::parse(text); });
+  }
+}
+
 TEST(Manifest, RejectsWhatBreaksTheContract) {
   const std::vector<BadCase> cases = {
       {"wrong format", [](json& j) { j["format"] = "other"; }, "expected \"attnprox-model\""},
@@ -125,13 +136,7 @@ TEST(Manifest, RejectsWhatBreaksTheContract) {
       {"bos outside vocab", [](json& j) { j["tokenizer"]["bos_id"] = 5000; }, "'bos_id' must be an integer in 0..999"},
       {"special not int", [](json& j) { j["tokenizer"]["special_tokens"]["<s>"] = "1"; }, "must be an integer"},
   };
-  for (const BadCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    json j = valid();
-    c.change(j);
-    const std::string text = j.dump();
-    expect_error(ErrorCode::kInvalidModel, c.fragment, [&] { Manifest::parse(text); });
-  }
+  expect_each_refused(cases);
   expect_error(ErrorCode::kInvalidModel, "not valid JSON", [] { Manifest::parse("{\"format\": "); });
   expect_error(ErrorCode::kInvalidModel, "must be a JSON object", [] { Manifest::parse("[1, 2]"); });
   expect_error(ErrorCode::kInvalidModel, "not valid JSON", [] { Manifest::parse("{\"num_layers\": 1e99999}"); });
@@ -193,13 +198,7 @@ TEST(Manifest, RejectsABadRotaryEmbeddingRecord) {
        "attention_scaling"},
       {"a layer's record", [](json& j) { j["layers"][1]["rope"] = "yes"; }, "layers[4].'rope' must be null"},
   };
-  for (const BadCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    json j = valid();
-    c.change(j);
-    const std::string text = j.dump();
-    expect_error(ErrorCode::kInvalidModel, c.fragment, [&] { Manifest::parse(text); });
-  }
+  expect_each_refused(cases);
 }
 
 }  // namespace

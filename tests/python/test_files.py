@@ -39,38 +39,34 @@ def leftovers(folder):
     return sorted(name for name in os.listdir(folder) if name.endswith(".tmp") or ".tmp." in name)
 
 
-def test_export_reference_over_a_file_on_a_full_disk(tmp_path):
-    """`export-reference` over an existing model file on a disk with no room for a second copy: an error, exit 1,
-    the old file unchanged (it used to abort in the stream writer's destructor and leave the file truncated)."""
-    good = tmp_path / "good.apx"
-    out = cli("export-reference", os.path.join(FIXTURES, "gpt2"), str(good))
+def check_full_disk(tmp_path, command, name: str, spare: int):
+    """`command(path)` (the CLI's arguments writing to `path`) over an existing file on a disk with room for one and a
+    half copies and `spare` bytes: an error, exit 1, no abort, the old file unchanged and no temporary file left."""
+    good = tmp_path / name
+    out = cli(*command(good))
     assert out.returncode == 0, out.stderr
     size = os.path.getsize(good)
-    with small_filesystem(tmp_path / "disk", size + size // 2 + 16384) as disk:
-        target = disk / "model.apx"
+    with small_filesystem(tmp_path / "disk", size + size // 2 + spare) as disk:
+        target = disk / name
         shutil.copyfile(good, target)
         before = target.read_bytes()
-        out = cli("export-reference", os.path.join(FIXTURES, "gpt2"), str(target))
+        out = cli(*command(target))
         assert out.returncode == 1, out.stderr
         assert "No space left on device" in out.stderr and "terminate called" not in out.stderr, out.stderr
         assert target.read_bytes() == before
         assert leftovers(disk) == []
 
 
+def test_export_reference_over_a_file_on_a_full_disk(tmp_path):
+    """`export-reference` over an existing model file (it used to abort in the stream writer's destructor and leave
+    the file truncated)."""
+    check_full_disk(tmp_path, lambda path: ("export-reference", os.path.join(FIXTURES, "gpt2"), str(path)),
+                    "model.apx", 16384)
+
+
 def test_heatmap_html_over_a_file_on_a_full_disk(tmp_path, text_models):
-    gpt2 = text_models["gpt2"]
-    page = tmp_path / "page.html"
-    out = cli("heatmap", gpt2, "--text", "The cat sat on the mat.", "--out", str(page))
-    assert out.returncode == 0, out.stderr
-    size = os.path.getsize(page)
-    with small_filesystem(tmp_path / "disk", size + size // 2 + 8192) as disk:
-        target = disk / "x.html"
-        shutil.copyfile(page, target)
-        before = target.read_bytes()
-        out = cli("heatmap", gpt2, "--text", "The cat sat on the mat.", "--out", str(target))
-        assert out.returncode == 1 and "No space left on device" in out.stderr, out.stderr
-        assert target.read_bytes() == before
-        assert leftovers(disk) == []
+    check_full_disk(tmp_path, lambda path: ("heatmap", text_models["gpt2"], "--text", "The cat sat on the mat.",
+                                            "--out", str(path)), "x.html", 8192)
 
 
 @pytest.mark.parametrize("writer", ["html", "png", "json", "csv", "model"])
